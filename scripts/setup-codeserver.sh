@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Installs code-server (VS Code's server + web client; a real extension host running the real `vscode` API)
+# into .cache/code-server, so extension tests and browser flows can run without downloading VS Code.
+# Works with only the npm registry reachable: native modules are built from source and @vscode/ripgrep gets
+# Debian's rg instead of downloading one. Cached: a second run with a working install takes well under a second.
+#
+# Usage: bash scripts/setup-codeserver.sh [--force]
+# Prints the code-server entry script path as its last line (…/node_modules/code-server/out/node/entry.js).
+# Env: CODE_SERVER_VERSION (default 4.100.3, needs Node 20), CODE_SERVER_DIR (default <repo>/.cache/code-server).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+version="${CODE_SERVER_VERSION:-4.100.3}"
+dest="${CODE_SERVER_DIR:-$root/.cache/code-server}"
+entry="$dest/node_modules/code-server/out/node/entry.js"
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+t0=$(date +%s.%N)
+step_t=$t0
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%6.1f", b - a }'; }
+log() { echo "[setup-codeserver] $*" >&2; }
+step() {
+  local t; t=$(now)
+  log "$(printf '%-44s %s s' "$1" "$(elapsed "$step_t" "$t")")"
+  step_t=$t
+}
+
+# A working install: the marker names this version, the entry answers --version and the native modules exist.
+works() {
+  local d="$1" cs="$1/node_modules/code-server"
+  [ -f "$d/.installed" ] && [ "$(cat "$d/.installed")" = "$version" ] || return 1
+  [ -f "$cs/lib/vscode/node_modules/node-pty/build/Release/pty.node" ] || return 1
+  [ -f "$cs/lib/vscode/node_modules/@vscode/spdlog/build/Release/spdlog.node" ] || return 1
+  [ -x "$cs/lib/vscode/node_modules/@vscode/ripgrep/bin/rg" ] || return 1
+  node "$cs/out/node/entry.js" --config "$d/config.yaml" --version 2>/dev/null | grep -q "^$version " || return 1
+}
+
+if [ $force -eq 0 ] && works "$dest"; then
+  step "cached install ok ($version)"
+  echo "$entry"
+  exit 0
+fi
+
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+case "$version" in
+  4.100.*) [ "$node_major" = "20" ] || { log "code-server $version needs Node 20; this is Node $(node -v)"; exit 1; } ;;
+esac
+
+# System packages: libkrb5-dev + pkg-config (kerberos native module), ripgrep, a C++ toolchain.
+missing=()
+for p in libkrb5-dev pkg-config ripgrep; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v g++ >/dev/null && command -v make >/dev/null || missing+=(build-essential)
+command -v python3 >/dev/null || missing+=(python3)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "missing system packages: ${missing[*]} — running scripts/install-system-deps.sh"
+  bash "$root/scripts/install-system-deps.sh"
+  if ! { command -v g++ >/dev/null && command -v make >/dev/null; }; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++ make >/dev/null
+  fi
+  step "system packages"
+fi
+rg_bin="$(command -v rg)"
+
+# npm behaviour for the native builds: root may run install scripts; build from source rather than trying
+# to download prebuilt binaries from GitHub (unreachable here); node headers from the local Node install.
+export npm_config_unsafe_perm=true
+export npm_config_yes=true
+export npm_config_build_from_source=true
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+node_prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/common.gypi" ]; then
+  export npm_config_nodedir="$node_prefix"
+fi
+quiet() { # run npm quietly; show its output only if it fails
+  local out; out="$(mktemp)"
+  if ! "$@" >"$out" 2>&1; then cat "$out" >&2; rm -f "$out"; log "FAILED: $* (in $(pwd))"; exit 1; fi
+  rm -f "$out"
+}
+
+stage="$dest.tmp.$$"
+rm -rf "$stage"
+mkdir -p "$stage"
+trap 'rm -rf "$stage"' EXIT
+cd "$stage"
+echo '{ "name": "code-server-cache", "private": true }' >package.json
+
+quiet npm install --ignore-scripts --no-package-lock "code-server@$version"
+step "npm install code-server@$version"
+cs="$stage/node_modules/code-server"
+
+cd "$cs/lib/vscode"
+quiet npm install --ignore-scripts --omit=dev
+step "npm install lib/vscode"
+cd extensions
+quiet npm install --ignore-scripts --omit=dev
+step "npm install lib/vscode/extensions"
+
+# @vscode/ripgrep's postinstall skips its download when bin/ exists.
+cd "$cs/lib/vscode"
+mkdir -p node_modules/@vscode/ripgrep/bin
+cp "$rg_bin" node_modules/@vscode/ripgrep/bin/rg
+chmod 755 node_modules/@vscode/ripgrep/bin/rg
+
+quiet npm rebuild
+step "npm rebuild lib/vscode (native modules)"
+cd extensions
+quiet npm rebuild
+step "npm rebuild lib/vscode/extensions"
+
+# What code-server's own postinstall does after installing: asar symlink and the bin helper links.
+cd "$cs/lib/vscode"
+ln -sfn node_modules node_modules.asar
+(cd bin/remote-cli && ln -sfn code-linux.sh code-server)
+(cd bin/helpers && ln -sfn browser-linux.sh browser.sh)
+
+cd "$stage"
+quiet npm rebuild argon2
+step "npm rebuild argon2"
+
+touch "$stage/config.yaml"
+echo "$version" >"$stage/.installed"
+works "$stage" || { log "install finished but the result does not look usable"; exit 1; }
+rm -rf "$dest"
+mkdir -p "$(dirname "$dest")"
+mv "$stage" "$dest"
+trap - EXIT
+log "$(printf '%-44s %s s' "total" "$(elapsed "$t0" "$(now)")")"
+echo "$entry"

@@ -1,0 +1,93 @@
+// The engine's public surface, as the extension and the CLI use it. The implementation lives beside this
+// file (src/engine/*.ts); this file only states the contract. No vscode import anywhere under src/engine.
+import type { Duplex } from 'node:stream';
+import type { ProxyEvent } from '../policy/events';
+
+export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'stopped';
+
+export interface CageInfo {
+  id: string;
+  workspace: string;
+  state: CageState;
+  agentContainerId?: string;
+  proxyContainerId?: string;
+  networkName: string;
+  agentImage: string;
+  createdAt: string;
+}
+
+export type StartStep =
+  | 'engine'
+  | 'proxy-image'
+  | 'ca'
+  | 'agent-image'
+  | 'networks'
+  | 'proxy-container'
+  | 'proxy-healthy'
+  | 'policy'
+  | 'agent-container';
+
+export interface UpOptions {
+  /** Absolute path of the workspace folder to bind-mount into the agent (read-write). */
+  workspace: string;
+  /** Policy file; default <workspace>/.caged/policy.yaml. Its folder is mounted read-only for the agent. */
+  policyPath?: string;
+  /** Base image for the agent; default: devcontainer.json image, else DEFAULT_AGENT_IMAGE. */
+  agentImage?: string;
+  /** Command the agent container runs (default: keeps the container alive so terminals can attach). */
+  agentCommand?: string[];
+  /** Extra env for the agent (never secrets). */
+  agentEnv?: Record<string, string>;
+  /** Base image with Node for the proxy; default DEFAULT_PROXY_BASE_IMAGE. */
+  proxyBaseImage?: string;
+  /** PEM text of extra CAs the proxy trusts upstream. */
+  upstreamCaPem?: string;
+  upstreamProxy?: string;
+  /** Secrets for credential injection: name -> value. Given only to the proxy container. */
+  secrets?: Record<string, string>;
+  /** Progress for long work (image builds): step + human text. */
+  onProgress?: (step: StartStep, message: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface PolicyPushResult {
+  ok: boolean;
+  /** From the proxy's policy-loaded / policy-error event. */
+  message: string;
+  line?: number;
+  col?: number;
+}
+
+export interface VerifyCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerifyOptions {
+  /** Host that must be blocked (default: a name the policy cannot allow, e.g. "blocked.caged-agent.invalid"). */
+  blockedUrl?: string;
+  /** URL that must succeed with a cage-CA certificate (skipped with a clear note if not given). */
+  allowedUrl?: string;
+  /** Name that must not resolve from inside the agent (default: the egress network's outside name). */
+  externalName?: string;
+}
+
+export interface ShellSession {
+  stream: Duplex;
+  resize(cols: number, rows: number): Promise<void>;
+  /** Resolves with the exit code when the shell ends. */
+  exit: Promise<number>;
+}
+
+export interface EventSubscription {
+  stop(): void;
+}
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** true for advisories that don't stop the product working (e.g. the DNS CVE note). */
+  warning?: boolean;
+}

@@ -1,0 +1,52 @@
+// Caged Agent: Allow Host... — adds an allow entry (comment-preserving), saves, reloads the proxy.
+// Accepts a host string ("api.example.com", "*.example.com", "host:8443") or an AllowSpec instead of prompting.
+import * as vscode from 'vscode';
+import { addAllow, parsePolicy } from '../../policy';
+import type { AllowSpec } from '../../policy/types';
+import type { CommandDef } from './types';
+
+export function specFromText(input: string): AllowSpec {
+  const s = input.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
+  if (!m) return { host: s };
+  return m[2] ? { host: m[1], port: Number(m[2]) } : { host: m[1] };
+}
+
+/** Plain-words problem with a spec, or undefined when the policy engine accepts it. */
+export function validateSpec(spec: AllowSpec): string | undefined {
+  if (!spec.host) return 'Enter a host name, e.g. api.example.com or *.example.com';
+  try {
+    const text = addAllow('version: 1\nallow: []\n', spec).text;
+    const r = parsePolicy(text);
+    return r.errors[0]?.message;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+}
+
+export const allowHostCommand: CommandDef = {
+  id: 'cagedAgent.allowHost',
+  run: async (cx, arg?: string | AllowSpec) => {
+    let spec: AllowSpec | undefined = typeof arg === 'string' ? specFromText(arg) : arg && typeof arg === 'object' && 'host' in arg ? arg : undefined;
+    if (!spec) {
+      const input = await vscode.window.showInputBox({
+        title: 'Caged Agent: Allow Host',
+        prompt: 'Host the agent may reach (ports 80/443 unless you add :port). Use *.example.com for every subdomain.',
+        placeHolder: 'api.example.com',
+        ignoreFocusOut: true,
+        validateInput: (v) => (v.trim() ? validateSpec(specFromText(v)) : undefined),
+      });
+      if (!input) return false;
+      spec = specFromText(input);
+    }
+    const problem = validateSpec(spec);
+    if (problem) {
+      void vscode.window.showErrorMessage(`Caged Agent: cannot allow "${spec.host}": ${problem}`);
+      return false;
+    }
+    const ok = await cx.ctl.allow(spec);
+    if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: allowed ${spec.host}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
+    await cx.diagnostics.refresh();
+    return ok;
+  },
+};

@@ -1,0 +1,63 @@
+// Small commands: secrets, refresh, doctor, and two hidden hooks the extension-host tests use.
+import * as vscode from 'vscode';
+import { errorText, secretKey } from '../controller';
+import type { ProxyEvent } from '../../policy/events';
+import type { CommandDef } from './types';
+
+export const setSecretCommand: CommandDef = {
+  id: 'cagedAgent.setSecret',
+  run: async (cx, nameArg?: string, valueArg?: string) => {
+    const name = nameArg ?? (await vscode.window.showInputBox({ title: 'Secret name (as in auth: { secret: NAME })', ignoreFocusOut: true, validateInput: (v) => (/^[A-Za-z0-9_]+$/.test(v) ? undefined : 'letters, digits and _') }));
+    if (!name) return false;
+    const value = valueArg ?? (await vscode.window.showInputBox({ title: `Value of secret "${name}"`, password: true, ignoreFocusOut: true }));
+    if (!value) return false;
+    await cx.ctl.context.secrets.store(secretKey(name), value);
+    void vscode.window.showInformationMessage(`Caged Agent: secret "${name}" stored. It reaches the proxy on the next start.`);
+    return true;
+  },
+};
+
+export const refreshCommand: CommandDef = {
+  id: 'cagedAgent.refresh',
+  run: async (cx) => {
+    await cx.ctl.refreshCages();
+    await cx.ctl.refreshPolicy({ push: false });
+    await cx.diagnostics.refresh();
+  },
+};
+
+export const doctorCommand: CommandDef = {
+  id: 'cagedAgent.doctor',
+  run: async (cx) => {
+    try {
+      const checks = await cx.ctl.engine.doctor();
+      for (const c of checks) cx.log.info(`doctor: ${c.ok ? (c.warning ? 'WARN' : 'OK  ') : 'FAIL'} ${c.name} — ${c.detail}`);
+      void vscode.window.showQuickPick(checks.map((c) => ({ label: `${c.ok ? (c.warning ? '$(warning)' : '$(pass)') : '$(error)'} ${c.name}`, detail: c.detail })), { title: 'Caged Agent: Doctor' });
+      return checks;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Caged Agent: ${errorText(e)}`);
+      return undefined;
+    }
+  },
+};
+
+/** Hidden: a snapshot of what the UI shows, for extension-host tests. */
+export const debugStateCommand: CommandDef = {
+  id: 'cagedAgent._state',
+  run: (cx) => ({
+    activeCageId: cx.ctl.activeCageId,
+    cages: cx.ctl.cages,
+    dockerError: cx.ctl.dockerError,
+    blocks: cx.ctl.blocks.list().map((g) => ({ key: g.key, count: g.count, reason: g.reason, paths: g.paths })),
+    policyErrors: cx.ctl.policyParse?.errors.map((e) => e.message) ?? null,
+    policyPath: cx.ctl.policyUri()?.fsPath,
+  }),
+};
+
+/** Hidden: feed a proxy event as if the engine had delivered it (UI tests without a cage). */
+export const injectEventCommand: CommandDef = {
+  id: 'cagedAgent._injectEvent',
+  run: (cx, e: ProxyEvent, cageId?: string) => {
+    cx.ctl.onProxyEvent(cageId ?? cx.ctl.activeCageId ?? 'test', e);
+  },
+};

@@ -1,0 +1,8 @@
+import type { CommandDef } from './types';
+
+export const showLogCommand: CommandDef = {
+  id: 'cagedAgent.showLog',
+  run: (cx) => {
+    cx.log.show(true);
+  },
+};

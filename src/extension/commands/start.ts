@@ -1,0 +1,82 @@
+// Caged Agent: Start Caged Agent — asks what it must know the first time (agent preset), remembers it per
+// workspace, shows progress while images build, opens a terminal in the agent.
+import * as vscode from 'vscode';
+import { errorText, type StartArgs } from '../controller';
+import { PRESETS, presetById } from '../logic/presets';
+import { openAgentTerminal } from '../terminal';
+import { readSettings } from '../settings';
+import type { CommandContext, CommandDef } from './types';
+
+const STEP_TITLES: Record<string, string> = {
+  engine: 'Connecting to Docker',
+  'proxy-image': 'Building the proxy image',
+  ca: 'Minting the cage certificate authority',
+  'agent-image': 'Preparing the agent image',
+  networks: 'Creating the caged network',
+  'proxy-container': 'Starting the proxy',
+  'proxy-healthy': 'Waiting for the proxy',
+  policy: 'Loading the policy',
+  'agent-container': 'Starting the agent',
+};
+
+async function start(cx: CommandContext, args: StartArgs = {}): Promise<string | undefined> {
+  const { ctl } = cx;
+  if (!vscode.workspace.isTrusted) {
+    void vscode.window.showErrorMessage('Caged Agent: starting containers needs a trusted workspace. Trust this folder first (Workspaces: Manage Workspace Trust).');
+    return undefined;
+  }
+  const folder = ctl.workspaceFolder();
+  if (!folder) {
+    void vscode.window.showErrorMessage('Caged Agent: open a folder first — the cage mounts it into the agent.');
+    return undefined;
+  }
+  if (ctl.activeCage() && ctl.activeCage()?.state !== 'stopped') {
+    const cage = ctl.activeCage()!;
+    if (!args.noTerminal) openAgentTerminal(ctl, cage.id, ctl.agentCommand(args));
+    return cage.id;
+  }
+  const settings = readSettings(folder.uri);
+  let presetId = args.preset ?? (settings.agentPreset || ctl.context.workspaceState.get<string>('cagedAgent.preset'));
+  let command = args.command;
+  if (!presetId && !args.quiet) {
+    const pick = await vscode.window.showQuickPick(
+      PRESETS.map((p) => ({ label: p.label, description: p.description, detail: p.hosts.length ? `Allows: ${p.hosts.map((h) => h.host).join(', ')}` : undefined, id: p.id })),
+      { title: 'Caged Agent: which agent runs in the cage?', placeHolder: 'Remembered for this workspace; change it with the cagedAgent.agentPreset setting', ignoreFocusOut: true },
+    );
+    if (!pick) return undefined;
+    presetId = pick.id;
+    if (pick.id === 'custom' && command === undefined && !settings.agentCommand) {
+      command = await vscode.window.showInputBox({ title: 'Command to run in the agent terminal', placeHolder: 'e.g. npx -y my-agent (empty: a plain shell)', ignoreFocusOut: true });
+      if (command === undefined) return undefined;
+      await ctl.context.workspaceState.update('cagedAgent.command', command);
+    }
+    await ctl.context.workspaceState.update('cagedAgent.preset', presetId);
+  }
+  if (command === undefined) command = ctl.context.workspaceState.get<string>('cagedAgent.command');
+  const startArgs: StartArgs = { ...args, preset: presetId, command };
+  const preset = presetById(presetId);
+  try {
+    const cage = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Caged Agent: starting ${preset?.label ?? 'the agent'}`, cancellable: true },
+      async (progress, token) => {
+        const abort = new AbortController();
+        token.onCancellationRequested(() => abort.abort());
+        return ctl.start(startArgs, (step, message) => progress.report({ message: `${STEP_TITLES[step] ?? step}${message ? ` — ${message}` : ''}` }), abort.signal);
+      },
+    );
+    cx.log.info(`cage ${cage.id} is ${cage.state}`);
+    const open = args.noTerminal ? false : readSettings(folder.uri).openTerminalOnStart;
+    if (open) openAgentTerminal(ctl, cage.id, ctl.agentCommand(startArgs));
+    void vscode.window.setStatusBarMessage(`Caged Agent: cage ${cage.id} is running`, 5000);
+    return cage.id;
+  } catch (e) {
+    const msg = errorText(e);
+    cx.log.error(`start failed: ${msg}`);
+    const picked = await vscode.window.showErrorMessage(`Caged Agent could not start: ${msg}`, 'Show Log');
+    if (picked) cx.log.show();
+    if (args.quiet) throw e;
+    return undefined;
+  }
+}
+
+export const startCommand: CommandDef = { id: 'cagedAgent.start', run: start };

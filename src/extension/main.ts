@@ -1,0 +1,80 @@
+// Extension entry: builds the controller over the engine and wires commands, views, diagnostics,
+// quick fixes, notifications and the status bar. No Docker logic here.
+import * as vscode from 'vscode';
+import * as path from 'node:path';
+import { CageEngine } from '../engine';
+import { AllowQuickFixes } from './codeActions';
+import { registerCommands } from './commands';
+import { Controller } from './controller';
+import { PolicyDiagnostics } from './diagnostics';
+import { BlockNotifier } from './notifications';
+import { CageStatusBar } from './statusBar';
+import { AllowlistView } from './views/allowlistView';
+import { BlocksView } from './views/blocksView';
+import { CagesView } from './views/cagesView';
+
+export async function activate(context: vscode.ExtensionContext): Promise<{ controller: Controller }> {
+  const log = vscode.window.createOutputChannel('Caged Agent', { log: true });
+  const stateDir = context.globalStorageUri.fsPath;
+  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js'), log: (line: string) => log.debug(line) });
+  const ctl = new Controller(context, engine, log);
+  const diagnostics = new PolicyDiagnostics(ctl);
+  const cx = { ctl, diagnostics, log };
+
+  context.subscriptions.push(
+    log,
+    ctl,
+    diagnostics,
+    ...registerCommands(cx),
+    vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
+    vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
+    vscode.window.registerTreeDataProvider('cagedAgent.blocks', new BlocksView(ctl)),
+    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
+    new BlockNotifier(ctl),
+    new CageStatusBar(ctl),
+    ctl.onDidChange(() => diagnostics.schedule()),
+    ctl.onDidChangePolicy(() => diagnostics.schedule()),
+    vscode.workspace.onDidSaveTextDocument((doc) => {
+      if (ctl.isPolicyDocument(doc)) void ctl.refreshPolicy();
+    }),
+    vscode.workspace.onDidChangeTextDocument((e) => {
+      // Validate as the user types; the proxy gets the file when it is saved.
+      if (ctl.isPolicyDocument(e.document)) void ctl.refreshPolicy({ push: false });
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('cagedAgent.policyPath')) {
+        watchPolicy();
+        void ctl.refreshPolicy();
+      }
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => void ctl.refreshCages()),
+  );
+
+  // External changes to the policy file (git checkout, `caged-agent allow`, another editor) reload too.
+  let watcher: vscode.FileSystemWatcher | undefined;
+  function watchPolicy(): void {
+    watcher?.dispose();
+    const uri = ctl.policyUri();
+    const folder = ctl.workspaceFolder();
+    if (!uri || !folder) return;
+    watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/')));
+    const onFs = () => void ctl.refreshPolicy();
+    watcher.onDidChange(onFs);
+    watcher.onDidCreate(onFs);
+    watcher.onDidDelete(onFs);
+  }
+  watchPolicy();
+  context.subscriptions.push({ dispose: () => watcher?.dispose() });
+
+  await ctl.refreshPolicy({ push: false });
+  void diagnostics.refresh();
+  // Reattach to a cage that survived a window reload; keep cage states fresh while the window is open.
+  if (vscode.workspace.isTrusted) void ctl.refreshCages();
+  const poll = setInterval(() => {
+    if (vscode.workspace.isTrusted && !ctl.starting) void ctl.refreshCages();
+  }, 15000);
+  context.subscriptions.push({ dispose: () => clearInterval(poll) });
+  return { controller: ctl };
+}
+
+export function deactivate(): void {}

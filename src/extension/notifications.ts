@@ -1,0 +1,71 @@
+// "Newly blocked host" notifications: batched and rate-limited (one per interval, never one per request),
+// with buttons that allow the host or open the details.
+import * as vscode from 'vscode';
+import { allowChoices } from '../policy';
+import type { Controller } from './controller';
+import type { BlockGroup } from './logic/blocks';
+import { describeSeen } from './logic/blocks';
+import { NotifyThrottle } from './logic/throttle';
+import { readSettings } from './settings';
+
+export class BlockNotifier implements vscode.Disposable {
+  private throttle: NotifyThrottle<BlockGroup>;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly sub: vscode.Disposable;
+
+  constructor(private readonly ctl: Controller) {
+    this.throttle = this.makeThrottle();
+    this.sub = ctl.onDidBlock(({ event, isNew }) => {
+      if (!isNew) return;
+      const settings = readSettings(ctl.workspaceFolder()?.uri);
+      if (settings.notifications === 'off') return;
+      const g = ctl.blocks.get(`${event.host.toLowerCase()}:${event.port}`);
+      if (!g) return;
+      this.throttle.push(g.key, g, Date.now());
+      this.arm();
+    });
+  }
+
+  private makeThrottle(): NotifyThrottle<BlockGroup> {
+    const s = readSettings(this.ctl.workspaceFolder()?.uri);
+    return new NotifyThrottle<BlockGroup>({ batchMs: 800, minIntervalMs: Math.max(0, s.notificationIntervalSeconds) * 1000 });
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    const due = this.throttle.due();
+    if (due === undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const batch = this.throttle.flush(Date.now());
+      if (batch) void this.show(batch.items.filter((g) => this.ctl.blocks.get(g.key)));
+      this.arm();
+    }, Math.max(0, due - Date.now()));
+  }
+
+  private async show(groups: BlockGroup[]): Promise<void> {
+    if (groups.length === 0) return;
+    if (groups.length === 1) {
+      const g = groups[0];
+      const choice = allowChoices({ host: g.host, port: g.port, method: g.last.method === 'CONNECT' ? undefined : g.last.method, path: g.last.path || undefined })[0];
+      const seen = describeSeen(g);
+      const buttons = choice ? [choice.title, 'Details'] : ['Details'];
+      const picked = await vscode.window.showWarningMessage(
+        `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${g.reason}.`,
+        ...buttons,
+      );
+      if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.allowHost', choice.spec);
+      else if (picked === 'Details') await vscode.commands.executeCommand('cagedAgent.showBlocked', g.key);
+      return;
+    }
+    const names = groups.map((g) => g.host);
+    const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
+    const picked = await vscode.window.showWarningMessage(`Caged agent blocked ${groups.length} new hosts: ${shown}.`, 'Review…');
+    if (picked) await vscode.commands.executeCommand('cagedAgent.showBlocked');
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.sub.dispose();
+  }
+}

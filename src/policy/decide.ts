@@ -1,0 +1,235 @@
+// The one pure decision function on the proxy's hot path, plus the per-policy index it uses.
+import { canonicalHost, hostForDisplay, type CanonicalHost } from './host';
+import { compileGlob, normalizePath, splitTarget } from './path';
+import type { Decision, Policy, RequestInfo, Rule } from './types';
+
+interface RuleIndex {
+  exact: Map<string, Rule[]>;
+  wild: Map<string, Rule[]>;
+}
+
+interface CompiledPolicy {
+  allow: RuleIndex;
+  deny: RuleIndex;
+}
+
+// Side tables keep Rule and Policy plain JSON-serialisable objects.
+const compiledPolicies = new WeakMap<Policy, CompiledPolicy>();
+const compiledPaths = new WeakMap<Rule, RegExp[]>();
+
+function indexRules(rules: Rule[]): RuleIndex {
+  const idx: RuleIndex = { exact: new Map(), wild: new Map() };
+  for (const r of rules) {
+    if (r.disabled) continue;
+    const m = r.kind === 'wildcard' ? idx.wild : idx.exact;
+    const list = m.get(r.host);
+    if (list) list.push(r);
+    else m.set(r.host, [r]);
+    if (r.paths && !compiledPaths.has(r)) compiledPaths.set(r, compilePaths(r.paths));
+  }
+  return idx;
+}
+
+function compilePaths(paths: string[]): RegExp[] {
+  const out: RegExp[] = [];
+  for (const p of paths) {
+    const c = compileGlob(p);
+    // An uncompilable glob (only possible for hand-built policies) matches nothing: fail closed.
+    out.push('error' in c ? /(?!)/ : c.re);
+  }
+  return out;
+}
+
+/** Builds (once) the lookup index for a policy. parsePolicy calls this; decide calls it lazily otherwise. */
+export function compilePolicy(policy: Policy): void {
+  if (compiledPolicies.has(policy)) return;
+  compiledPolicies.set(policy, { allow: indexRules(policy.allow), deny: indexRules(policy.deny) });
+}
+
+function compiled(policy: Policy): CompiledPolicy {
+  let c = compiledPolicies.get(policy);
+  if (!c) {
+    compilePolicy(policy);
+    c = compiledPolicies.get(policy)!;
+  }
+  return c;
+}
+
+/** "allow[3]" / "deny[0]": how events, diagnostics and messages name a rule. */
+export function ruleLabel(rule: Pick<Rule, 'list' | 'index'>): string {
+  return `${rule.list}[${rule.index}]`;
+}
+
+function portMatches(rule: Rule, port: number): boolean {
+  return rule.port === undefined ? port === 80 || port === 443 : rule.port === port;
+}
+
+/** Enabled rules of one list whose host pattern and port match, in file order. */
+function hostMatches(idx: RuleIndex, host: CanonicalHost, port: number): Rule[] {
+  const out: Rule[] = [];
+  const exact = idx.exact.get(host.host);
+  if (exact) for (const r of exact) if (portMatches(r, port)) out.push(r);
+  if (host.kind === 'name' && idx.wild.size > 0) {
+    let dot = host.host.indexOf('.');
+    while (dot >= 0) {
+      const parent = host.host.slice(dot + 1);
+      const w = idx.wild.get(parent);
+      if (w) for (const r of w) if (portMatches(r, port)) out.push(r);
+      dot = host.host.indexOf('.', dot + 1);
+    }
+  }
+  if (out.length > 1) out.sort((a, b) => a.index - b.index);
+  return out;
+}
+
+function methodMatches(rule: Rule, method: string | undefined): boolean {
+  if (!rule.methods) return true;
+  return method !== undefined && rule.methods.includes(method.toUpperCase());
+}
+
+function pathMatches(rule: Rule, path: string | undefined): boolean {
+  if (!rule.paths) return true;
+  if (path === undefined) return false;
+  let res = compiledPaths.get(rule);
+  if (!res) {
+    res = compilePaths(rule.paths);
+    compiledPaths.set(rule, res);
+  }
+  for (const re of res) if (re.test(path)) return true;
+  return false;
+}
+
+function hostPort(host: CanonicalHost, port: number): string {
+  const h = hostForDisplay(host);
+  return port === 80 || port === 443 ? h : `${h}:${port}`;
+}
+
+function list(items: string[]): string {
+  return items.join(', ');
+}
+
+/**
+ * Decides one request. With `req.method` and `req.path` both undefined it is a host-level (CONNECT-time)
+ * decision: allowed when an allow rule matches host and port and no unconditional deny rule does; the
+ * returned rule is the first matching allow rule (callers read `.intercept`, `.auth`, `.private`).
+ * Never throws.
+ */
+export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
+  if (!policy) {
+    return {
+      action: 'deny',
+      reason: 'policy-invalid',
+      message: 'No valid policy is loaded, so all traffic is blocked; fix the errors in the policy file (.caged/policy.yaml).',
+    };
+  }
+  const c = compiled(policy);
+  const port = req.port;
+  const host = canonicalHost(req.host);
+  const hostLevel = req.method === undefined && req.path === undefined;
+  let normalizedPath: string | undefined;
+  let forwardPath: string | undefined;
+  if (req.path !== undefined) {
+    normalizedPath = normalizePath(req.path);
+    if (normalizedPath === undefined) {
+      return {
+        action: 'deny',
+        reason: 'bad-path',
+        message: 'The request path could not be normalised safely (bad percent-escape, control character or "..;" segment), so it was blocked; send a plain path.',
+      };
+    }
+    const q = splitTarget(req.path).query;
+    forwardPath = q === undefined ? normalizedPath : `${normalizedPath}?${q}`;
+  }
+  const withPath = (d: Decision): Decision => {
+    if (normalizedPath !== undefined) {
+      d.normalizedPath = normalizedPath;
+      d.forwardPath = forwardPath;
+    }
+    return d;
+  };
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return withPath({
+      action: 'deny',
+      reason: 'no-matching-rule',
+      message: `"${String(req.host)}:${String(port)}" is not a valid host and port, so the request was blocked.`,
+    });
+  }
+  const hp = hostPort(host, port);
+  const method = req.method?.toUpperCase();
+
+  // 1. Deny rules win. A deny with methods/paths blocks only matching requests (never at host level).
+  const denies = hostMatches(c.deny, host, port);
+  for (const r of denies) {
+    const conditional = r.methods !== undefined || r.paths !== undefined;
+    if (conditional && hostLevel) continue;
+    if (!conditional || (methodMatches(r, method) && pathMatches(r, normalizedPath))) {
+      const what = conditional ? `${method ?? ''} ${normalizedPath ?? ''}`.trim() + ` on ${hp}` : hp;
+      return withPath({
+        action: 'deny',
+        reason: 'denied-by-rule',
+        rule: r,
+        message: `${what} is blocked by ${ruleLabel(r)} in the policy file; remove or disable that deny entry if the agent really needs it.`,
+      });
+    }
+  }
+
+  // 2. Allow rules.
+  const allows = hostMatches(c.allow, host, port);
+  if (allows.length === 0) {
+    if (host.kind !== 'name') {
+      return withPath({
+        action: 'deny',
+        reason: 'ip-literal',
+        message: `${hp} is an IP address and no allow rule names it; use the host name instead, or add "- host: ${hostForDisplay(host)}${port === 80 || port === 443 ? '' : ':' + port}" under allow: in the policy file.`,
+      });
+    }
+    return withPath({
+      action: 'deny',
+      reason: 'no-matching-rule',
+      message: `No allow rule matches ${hp}; add "- host: ${hp}" under allow: in the policy file if the agent needs it.`,
+    });
+  }
+
+  if (hostLevel) {
+    let rule = allows[0];
+    // A conditional deny on this host needs request-level inspection: never tunnel such a host blind.
+    if (!rule.intercept && denies.length > 0) {
+      const intercepting = allows.find((r) => r.intercept);
+      if (!intercepting) {
+        return {
+          action: 'deny',
+          reason: 'denied-by-rule',
+          rule: denies[0],
+          message: `${hp} is allowed only without interception (${ruleLabel(rule)}), but ${ruleLabel(denies[0])} restricts some of its requests, so it is blocked; remove "intercept: false" or that deny entry.`,
+        };
+      }
+      rule = intercepting;
+    }
+    return { action: 'allow', reason: 'allowed', rule, message: `${hp} is allowed by ${ruleLabel(rule)}.` };
+  }
+
+  let methodOk: Rule | undefined;
+  for (const r of allows) {
+    if (!methodMatches(r, method)) continue;
+    methodOk ??= r;
+    if (pathMatches(r, normalizedPath)) {
+      return withPath({ action: 'allow', reason: 'allowed', rule: r, message: `${method ?? ''} ${normalizedPath ?? ''} on ${hp} is allowed by ${ruleLabel(r)}.`.replace(/^ +/, '') });
+    }
+  }
+  if (methodOk) {
+    const globs = allows.filter((r) => methodMatches(r, method)).flatMap((r) => r.paths ?? []);
+    return withPath({
+      action: 'deny',
+      reason: 'path-not-allowed',
+      rule: methodOk,
+      message: `${method ?? 'The request'} ${normalizedPath ?? ''} on ${hp} is not allowed: ${ruleLabel(methodOk)} permits only the paths ${list([...new Set(globs)])}; add this path to that entry's paths if the agent needs it.`,
+    });
+  }
+  const methods = [...new Set(allows.flatMap((r) => r.methods ?? []))];
+  return withPath({
+    action: 'deny',
+    reason: 'method-not-allowed',
+    rule: allows[0],
+    message: `${method ?? 'This method'} is not allowed on ${hp}: ${ruleLabel(allows[0])} permits only ${list(methods)}; add ${method ?? 'the method'} to that entry's methods if the agent needs it.`,
+  });
+}

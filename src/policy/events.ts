@@ -1,0 +1,66 @@
+// The proxy's event contract: one JSON object per line on stdout. Pure types plus a tolerant parser,
+// shared by the proxy (writer), the engine (reader of the container log) and the editor.
+import type { ReasonCode } from './types';
+
+export interface DecisionEvent {
+  time: string; // ISO 8601
+  type: 'allow' | 'block';
+  host: string;
+  port: number;
+  /** Upper-case method; "CONNECT" for a tunnel decision. */
+  method: string;
+  /** Normalised path without the query string ("" for a CONNECT-level decision). */
+  path: string;
+  reason: ReasonCode;
+  /** The rule that decided, as "allow[3]" / "deny[0]", or null. */
+  rule: string | null;
+  /** Extra detail safe to show (never a secret): e.g. the DLP pattern name. */
+  detail?: string;
+  /** HTTP status returned to the client (allow: upstream status when known). */
+  status?: number;
+  /** Milliseconds spent deciding + serving (allow) or deciding (block). */
+  ms?: number;
+}
+
+export interface PolicyLoadedEvent {
+  time: string;
+  type: 'policy-loaded';
+  /** sha256 of the policy text, hex. */
+  hash: string;
+  allow: number;
+  deny: number;
+}
+
+export interface PolicyErrorEvent {
+  time: string;
+  type: 'policy-error';
+  /** "missing" | "invalid" */
+  error: string;
+  message: string;
+  line?: number;
+  col?: number;
+  /** true when the last good policy stays in force; false when the proxy now denies everything. */
+  keptPrevious: boolean;
+}
+
+export interface LifecycleEvent {
+  time: string;
+  type: 'listening' | 'shutdown' | 'error';
+  message?: string;
+  address?: string;
+}
+
+export type ProxyEvent = DecisionEvent | PolicyLoadedEvent | PolicyErrorEvent | LifecycleEvent;
+
+const TYPES = new Set(['allow', 'block', 'policy-loaded', 'policy-error', 'listening', 'shutdown', 'error']);
+
+/** Parses one log line; returns undefined for anything that is not a proxy event. Never throws. */
+export function parseEventLine(line: string): ProxyEvent | undefined {
+  const s = line.trim();
+  if (!s.startsWith('{')) return undefined;
+  try {
+    const o = JSON.parse(s);
+    if (o && typeof o === 'object' && typeof o.type === 'string' && TYPES.has(o.type)) return o as ProxyEvent;
+  } catch {}
+  return undefined;
+}

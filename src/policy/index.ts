@@ -1,0 +1,10 @@
+// Public surface of the pure policy core (no I/O): parse/validate, decide, edit, quick-fix choices.
+export * from './types';
+export * from './events';
+export { canonicalHost, isIpLiteral, classifyAddress, isPublicSuffix, hostForDisplay } from './host';
+export type { CanonicalHost, AddressClass } from './host';
+export { normalizePath, compileGlob, splitTarget } from './path';
+export type { CompiledGlob } from './path';
+export { parsePolicy, parseHostPattern, HTTP_METHODS } from './parse';
+export type { HostPattern } from './parse';
+export { decide, ruleLabel, compilePolicy } from './decide';

@@ -1,0 +1,120 @@
+// The policy model shared by the proxy, the engine and the editor. Pure data: no I/O here.
+
+/** A 1-based position in the policy file, as editors show it. */
+export interface SourcePos {
+  line: number;
+  col: number;
+  endLine: number;
+  endCol: number;
+}
+
+export interface AuthSpec {
+  /** e.g. "Bearer", "token", "Basic". */
+  scheme: string;
+  /** Secret name; the proxy reads env CAGED_SECRET_<NAME upper-cased>. */
+  secret: string;
+}
+
+export type RuleList = 'allow' | 'deny';
+export type HostKind = 'exact' | 'wildcard' | 'ip';
+
+export interface Rule {
+  list: RuleList;
+  /** Position of the entry inside its list (0-based); edits address entries by (list, index). */
+  index: number;
+  /** The host as written in the file (without port), e.g. "*.npmjs.org". */
+  hostText: string;
+  /**
+   * Normalised host: lower-case, no trailing dot; for 'wildcard' the parent domain without "*.";
+   * for 'ip' the canonical literal (IPv6 without brackets, compressed, lower-case).
+   */
+  host: string;
+  kind: HostKind;
+  /** Explicit port; undefined means the default ports 80 and 443. */
+  port?: number;
+  /** Upper-case methods; undefined means any method. */
+  methods?: string[];
+  /** Path globs ("/org/**", "/v1/*"); undefined means any path. */
+  paths?: string[];
+  auth?: AuthSpec;
+  /** false: tunnel without TLS interception (host-level decision only). Default true. */
+  intercept: boolean;
+  /** true: the host may resolve to a private/loopback/link-local address. Default false. */
+  private: boolean;
+  /** true: the entry is kept in the file but ignored ("disabled: true"). */
+  disabled: boolean;
+  /** Where the entry is in the file. */
+  pos: SourcePos;
+}
+
+export interface Policy {
+  version: 1;
+  allow: Rule[];
+  deny: Rule[];
+}
+
+export interface PolicyIssue {
+  severity: 'error' | 'warning';
+  /** Plain words for a user, e.g. "allow[2].host: \"*.com\" would allow a whole public suffix". */
+  message: string;
+  pos: SourcePos;
+}
+
+export interface ParseResult {
+  /** Present only when there are no errors. */
+  policy?: Policy;
+  errors: PolicyIssue[];
+  warnings: PolicyIssue[];
+}
+
+/** What the proxy knows about one request. */
+export interface RequestInfo {
+  /** Host as the client sent it (any case, maybe a trailing dot, maybe an IP literal, IPv6 with or without brackets). */
+  host: string;
+  port: number;
+  /** Upper-case method; undefined when deciding at CONNECT time (host level only). */
+  method?: string;
+  /** Raw request path (origin-form, may include a query string); undefined at CONNECT time. */
+  path?: string;
+}
+
+export type ReasonCode =
+  | 'allowed'
+  | 'no-matching-rule'
+  | 'denied-by-rule'
+  | 'method-not-allowed'
+  | 'path-not-allowed'
+  | 'ip-literal'
+  | 'bad-path'
+  | 'policy-invalid'
+  // Decided by the proxy, outside the pure policy engine:
+  | 'private-address'
+  | 'secret-detected'
+  | 'secret-missing'
+  | 'sni-mismatch'
+  | 'bad-request'
+  | 'upstream-error';
+
+export interface Decision {
+  action: 'allow' | 'deny';
+  reason: ReasonCode;
+  /** The rule that decided (the allow rule that matched, or the deny rule that blocked). */
+  rule?: Rule;
+  /** One sentence for the agent/user explaining the decision. */
+  message: string;
+  /** The normalised path the decision was made on (forward this, not the raw one). */
+  normalizedPath?: string;
+  /** What to put on the upstream request line: normalizedPath plus the original query string ("?a=1"), no fragment. */
+  forwardPath?: string;
+}
+
+/** A request as the editor shows it: what "Allow ..." quick fixes are built from. */
+export interface AllowSpec {
+  /** Host pattern to write: "api.example.com", "*.example.com", "10.0.0.5", "[::1]". */
+  host: string;
+  port?: number;
+  methods?: string[];
+  paths?: string[];
+  private?: boolean;
+  intercept?: boolean;
+}

@@ -1,0 +1,109 @@
+// Command-line and environment configuration of the proxy program.
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface CliConfig {
+  policyFile?: string;
+  caCertFile?: string;
+  caKeyFile?: string;
+  listen: ListenAddress;
+  upstreamCaFile?: string;
+  upstreamProxy?: string;
+  health: boolean;
+  help: boolean;
+}
+
+export const DEFAULT_LISTEN = '127.0.0.1:3128';
+
+export const HELP = `Usage: node dist/proxy.js --policy FILE --ca-cert FILE --ca-key FILE --listen HOST:PORT
+                          [--upstream-ca FILE] [--upstream-proxy URL]
+       node dist/proxy.js --health [--listen HOST:PORT]
+
+Caged Agent egress proxy: an explicit HTTP/HTTPS forward proxy that enforces a default-deny policy,
+intercepts TLS with the cage CA, and prints one JSON event per decision on stdout.
+
+Options (each may also come from the environment variable in brackets):
+  --policy FILE          policy file (.caged/policy.yaml) [CAGED_POLICY]. Missing or invalid: everything
+                         is blocked and a policy-error event says why. SIGHUP re-reads it; an invalid
+                         file is reported and the last good policy stays in force.
+  --ca-cert FILE         cage CA certificate (PEM) used to mint leaf certificates [CAGED_CA_CERT]
+  --ca-key FILE          cage CA private key (PEM) [CAGED_CA_KEY]
+  --listen HOST:PORT     address to listen on, default ${DEFAULT_LISTEN} [CAGED_LISTEN]
+  --upstream-ca FILE     extra CA certificate(s) (PEM) trusted for upstream TLS, in addition to the
+                         system roots [CAGED_UPSTREAM_CA]
+  --upstream-proxy URL   send all upstream traffic through this HTTP proxy (http://host:port)
+                         [CAGED_UPSTREAM_PROXY]
+  --health               check that a proxy answers on --listen (GET /__caged/health); exit 0 if so.
+                         Meant for a container HEALTHCHECK.
+  --help                 show this text
+
+Secrets for credential injection come from CAGED_SECRET_<NAME> environment variables.
+Signals: SIGHUP reloads the policy, SIGTERM/SIGINT shut down gracefully.`;
+
+export function parseListen(s: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  return { host, port };
+}
+
+const FLAGS: Record<string, keyof CliConfig> = {
+  '--policy': 'policyFile',
+  '--ca-cert': 'caCertFile',
+  '--ca-key': 'caKeyFile',
+  '--upstream-ca': 'upstreamCaFile',
+  '--upstream-proxy': 'upstreamProxy',
+};
+
+const ENV: Array<[string, keyof CliConfig]> = [
+  ['CAGED_POLICY', 'policyFile'],
+  ['CAGED_CA_CERT', 'caCertFile'],
+  ['CAGED_CA_KEY', 'caKeyFile'],
+  ['CAGED_UPSTREAM_CA', 'upstreamCaFile'],
+  ['CAGED_UPSTREAM_PROXY', 'upstreamProxy'],
+];
+
+/** Parses argv (without node and script) with environment fallbacks. Flags win over the environment. */
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliConfig } | { error: string } {
+  const out: Record<string, unknown> = { health: false, help: false };
+  let listen: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let value: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      value = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    if (a === '--help' || a === '-h') out.help = true;
+    else if (a === '--health') out.health = true;
+    else if (a === '--listen' || a in FLAGS) {
+      if (value === undefined) {
+        value = argv[++i];
+        if (value === undefined) return { error: `${a} needs a value` };
+      }
+      if (a === '--listen') listen = value;
+      else out[FLAGS[a]] = value;
+    } else return { error: `unknown argument: ${a}` };
+  }
+  for (const [name, key] of ENV) if (out[key] === undefined && env[name]) out[key] = env[name];
+  listen ??= env.CAGED_LISTEN || DEFAULT_LISTEN;
+  const l = parseListen(listen);
+  if (!l) return { error: `--listen must be HOST:PORT, got "${listen}"` };
+  out.listen = l;
+  if (!out.help && !out.health) {
+    for (const [flag, key] of [['--ca-cert', 'caCertFile'], ['--ca-key', 'caKeyFile']] as const) {
+      if (!out[key]) return { error: `${flag} is required (or ${flag === '--ca-cert' ? 'CAGED_CA_CERT' : 'CAGED_CA_KEY'})` };
+    }
+    if (!out.policyFile) return { error: '--policy is required (or CAGED_POLICY)' };
+    if (out.upstreamProxy && !/^http:\/\/[^/]+:\d+\/?$/.test(String(out.upstreamProxy))) {
+      return { error: '--upstream-proxy must look like http://HOST:PORT' };
+    }
+  }
+  return { config: out as unknown as CliConfig };
+}

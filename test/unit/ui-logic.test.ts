@@ -1,0 +1,74 @@
+// The editor's pure logic: grouping of blocks, notification batching/rate limits, presets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BlockStore, blockMessage, describeSeen } from '../../src/extension/logic/blocks';
+import { NotifyThrottle } from '../../src/extension/logic/throttle';
+import { PRESETS, presetById } from '../../src/extension/logic/presets';
+import type { DecisionEvent } from '../../src/policy/events';
+
+function block(host: string, over: Partial<DecisionEvent> = {}): DecisionEvent {
+  return { time: '2026-11-22T12:01:00.000Z', type: 'block', host, port: 443, method: 'GET', path: '/v1/x', reason: 'no-matching-rule', rule: null, ...over };
+}
+
+test('blocks group by host:port, case-insensitively, counting methods and paths', () => {
+  const s = new BlockStore();
+  assert.equal(s.add(block('API.example.com')).isNew, true);
+  assert.equal(s.add(block('api.example.com', { method: 'POST', path: '/v1/y' })).isNew, false);
+  assert.equal(s.add(block('api.example.com', { port: 8443 })).isNew, true);
+  assert.equal(s.size, 2);
+  const g = s.get('api.example.com:443')!;
+  assert.equal(g.count, 2);
+  assert.deepEqual([...g.methods.entries()], [['GET', 1], ['POST', 1]]);
+  assert.deepEqual(g.paths, ['/v1/y', '/v1/x']);
+  assert.equal(s.totalBlocked(), 3);
+});
+
+test('the diagnostic message says host, what was seen, how often and when', () => {
+  const s = new BlockStore();
+  for (let i = 0; i < 3; i++) s.add(block('api.example.com'));
+  const msg = blockMessage(s.get('api.example.com:443')!);
+  assert.match(msg, /^Caged agent blocked api\.example\.com:443 — GET \/v1\/x, 3 times, last at \d\d:\d\d \(no-matching-rule\)$/);
+  s.add(block('tunnel.example.com', { method: 'CONNECT', path: '' }));
+  assert.equal(describeSeen(s.get('tunnel.example.com:443')!), 'CONNECT');
+});
+
+test('prune drops the groups the policy now allows', () => {
+  const s = new BlockStore();
+  s.add(block('a.test'));
+  s.add(block('b.test'));
+  assert.deepEqual(s.prune((g) => g.host !== 'a.test'), ['a.test:443']);
+  assert.deepEqual(s.list().map((g) => g.host), ['b.test']);
+});
+
+test('the store is bounded: the oldest group is evicted', () => {
+  const s = new BlockStore();
+  for (let i = 0; i < 510; i++) s.add(block(`h${i}.test`, { time: new Date(1_000_000 + i * 1000).toISOString() }));
+  assert.equal(s.size, 500);
+  assert.equal(s.get('h0.test:443'), undefined);
+  assert.ok(s.get('h509.test:443'));
+});
+
+test('notifications batch a burst into one and rate-limit the next', () => {
+  const t = new NotifyThrottle<string>({ batchMs: 800, minIntervalMs: 10_000 });
+  assert.equal(t.due(), undefined);
+  t.push('a', 'a', 0);
+  t.push('b', 'b', 100);
+  t.push('a', 'a', 200);
+  assert.equal(t.flush(500), undefined, 'not before the batch window closes');
+  assert.deepEqual(t.flush(800)?.items, ['a', 'b']);
+  t.push('c', 'c', 1000);
+  assert.equal(t.due(), 10_800, 'the next one waits for the interval');
+  assert.equal(t.flush(5000), undefined);
+  assert.deepEqual(t.flush(10_800)?.items, ['c']);
+  t.push('d', 'd', 30_000);
+  t.drop('d');
+  assert.equal(t.due(), undefined);
+});
+
+test('presets name the hosts their agent needs', () => {
+  assert.deepEqual(PRESETS.map((p) => p.id), ['claude-code', 'codex', 'aider', 'custom']);
+  assert.ok(presetById('claude-code')!.hosts.some((h) => h.host === 'api.anthropic.com'));
+  assert.ok(presetById('codex')!.hosts.some((h) => h.host === 'api.openai.com'));
+  assert.ok(presetById('aider')!.hosts.some((h) => h.host === 'pypi.org'));
+  assert.equal(presetById('nope'), undefined);
+});
