@@ -14,6 +14,14 @@ export interface CageInfo {
   networkName: string;
   agentImage: string;
   createdAt: string;
+  /** Where the workspace is mounted inside the agent (the host path itself, or /workspace). */
+  workspaceInContainer?: string;
+  /** Host path of the policy file this cage was started with. */
+  policyPath?: string;
+  /** The proxy's verdict on the policy it started with (up() only). */
+  policy?: PolicyPushResult;
+  /** Base image the agent image was derived from. */
+  baseImage?: string;
 }
 
 export type StartStep =
@@ -62,6 +70,8 @@ export interface VerifyCheck {
   name: string;
   ok: boolean;
   detail: string;
+  /** true when the check did not run (e.g. no allowed URL given); ok is then true. */
+  skipped?: boolean;
 }
 
 export interface VerifyOptions {
@@ -91,3 +101,50 @@ export interface DoctorCheck {
   /** true for advisories that don't stop the product working (e.g. the DNS CVE note). */
   warning?: boolean;
 }
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  user?: string;
+  env?: Record<string, string>;
+  workdir?: string;
+  /** Kill the wait after this long (the process may keep running); default 60 s. */
+  timeoutMs?: number;
+}
+
+export interface ShellOptions {
+  cols: number;
+  rows: number;
+  /** Command to run instead of the login shell. */
+  cmd?: string[];
+  user?: string;
+  env?: Record<string, string>;
+}
+
+export interface EventOptions {
+  /** Replay events since this time (Date, or UNIX seconds); default: only new events. */
+  since?: Date | number;
+  /** Called once when the log stream ends (proxy stopped or removed) or fails. */
+  onEnd?: (error?: Error) => void;
+}
+
+export interface GcOptions {
+  /** Leave objects younger than this alone (a start may be in progress); default 60 s. */
+  minAgeMs?: number;
+  /** Also remove cached agent/proxy images no container uses. Default false. */
+  images?: boolean;
+}
+
+export interface GcResult {
+  containers: string[];
+  networks: string[];
+  volumes: string[];
+  images: string[];
+}
+
+/** Receives the proxy's typed events (see CageEngine.events). */
+export type ProxyEventHandler = (e: ProxyEvent) => void;

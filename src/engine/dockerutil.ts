@@ -41,7 +41,7 @@ export function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
 export function demux(src: NodeJS.ReadableStream): { stdout: PassThrough; stderr: PassThrough } {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   src.on('data', (chunk: Buffer) => {
     buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     while (buf.length >= 8) {

@@ -86,7 +86,7 @@ export function createTar(entries: TarEntry[]): Buffer {
     const data = type === 'file' ? (Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data ?? '', 'utf8')) : Buffer.alloc(0);
     if (Buffer.byteLength(name) > 99 || Buffer.byteLength(linkname) > 99) {
       const pax = Buffer.concat([paxRecord('path', name), ...(linkname ? [paxRecord('linkpath', linkname)] : [])]);
-      parts.push(header('PaxHeader', pax.length, 'x', {}), pax, pad(pax.length));
+      parts.push(header('PaxHeader', pax.length, 'x', { name: 'PaxHeader' }), pax, pad(pax.length));
     }
     parts.push(header(name.slice(0, 99), data.length, typeflag, e, linkname.slice(0, 99)));
     if (data.length) parts.push(data, pad(data.length));

@@ -271,11 +271,16 @@ export class Controller implements vscode.Disposable {
     if (this.subscribedCage === cageId && this.subscription) return;
     this.unsubscribe();
     this.subscribedCage = cageId;
-    try {
-      this.subscription = this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e));
-    } catch (e) {
-      this.log.error(`cannot follow the proxy's events: ${errorText(e)}`);
-    }
+    this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e)).then(
+      (sub) => {
+        if (this.subscribedCage === cageId && !this.subscription) this.subscription = sub;
+        else sub.stop();
+      },
+      (e) => {
+        if (this.subscribedCage === cageId) this.subscribedCage = undefined;
+        this.log.error(`cannot follow the proxy's events: ${errorText(e)}`);
+      },
+    );
   }
 
   private unsubscribe(): void {

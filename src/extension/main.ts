@@ -16,7 +16,7 @@ import { CagesView } from './views/cagesView';
 export async function activate(context: vscode.ExtensionContext): Promise<{ controller: Controller }> {
   const log = vscode.window.createOutputChannel('Caged Agent', { log: true });
   const stateDir = context.globalStorageUri.fsPath;
-  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js'), log: (line: string) => log.debug(line) });
+  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js') });
   const ctl = new Controller(context, engine, log);
   const diagnostics = new PolicyDiagnostics(ctl);
   const cx = { ctl, diagnostics, log };

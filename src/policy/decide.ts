@@ -105,7 +105,14 @@ function hostPort(host: CanonicalHost, port: number): string {
 }
 
 function list(items: string[]): string {
-  return items.join(', ');
+  return short(items.join(', '));
+}
+
+/** Keeps messages one short line whatever the request contained. */
+function short(s: string, max = 160): string {
+  // eslint-disable-next-line no-control-regex
+  const one = s.replace(/[\u0000-\u001f\u007f]/g, '?');
+  return one.length > max ? one.slice(0, max - 3) + '...' : one;
 }
 
 /**
@@ -151,7 +158,7 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
     return withPath({
       action: 'deny',
       reason: 'no-matching-rule',
-      message: `"${String(req.host)}:${String(port)}" is not a valid host and port, so the request was blocked.`,
+      message: `${short(JSON.stringify(`${String(req.host)}:${String(port)}`), 120)} is not a valid host and port, so the request was blocked.`,
     });
   }
   const hp = hostPort(host, port);
@@ -163,7 +170,7 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
     const conditional = r.methods !== undefined || r.paths !== undefined;
     if (conditional && hostLevel) continue;
     if (!conditional || (methodMatches(r, method) && pathMatches(r, normalizedPath))) {
-      const what = conditional ? `${method ?? ''} ${normalizedPath ?? ''}`.trim() + ` on ${hp}` : hp;
+      const what = conditional ? short(`${method ?? ''} ${normalizedPath ?? ''}`.trim()) + ` on ${hp}` : hp;
       return withPath({
         action: 'deny',
         reason: 'denied-by-rule',
@@ -213,7 +220,7 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
     if (!methodMatches(r, method)) continue;
     methodOk ??= r;
     if (pathMatches(r, normalizedPath)) {
-      return withPath({ action: 'allow', reason: 'allowed', rule: r, message: `${method ?? ''} ${normalizedPath ?? ''} on ${hp} is allowed by ${ruleLabel(r)}.`.replace(/^ +/, '') });
+      return withPath({ action: 'allow', reason: 'allowed', rule: r, message: `${short(`${method ?? ''} ${normalizedPath ?? ''}`.trim())} on ${hp} is allowed by ${ruleLabel(r)}.` });
     }
   }
   if (methodOk) {
@@ -222,7 +229,7 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
       action: 'deny',
       reason: 'path-not-allowed',
       rule: methodOk,
-      message: `${method ?? 'The request'} ${normalizedPath ?? ''} on ${hp} is not allowed: ${ruleLabel(methodOk)} permits only the paths ${list([...new Set(globs)])}; add this path to that entry's paths if the agent needs it.`,
+      message: `${short(`${method ?? 'The request'} ${normalizedPath ?? ''}`)} on ${hp} is not allowed: ${ruleLabel(methodOk)} permits only the paths ${list([...new Set(globs)])}; add this path to that entry's paths if the agent needs it.`,
     });
   }
   const methods = [...new Set(allows.flatMap((r) => r.methods ?? []))];
@@ -230,6 +237,6 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
     action: 'deny',
     reason: 'method-not-allowed',
     rule: allows[0],
-    message: `${method ?? 'This method'} is not allowed on ${hp}: ${ruleLabel(allows[0])} permits only ${list(methods)}; add ${method ?? 'the method'} to that entry's methods if the agent needs it.`,
+    message: `${short(method ?? 'This method', 40)} is not allowed on ${hp}: ${ruleLabel(allows[0])} permits only ${list(methods)}; add ${short(method ?? 'the method', 40)} to that entry's methods if the agent needs it.`,
   });
 }

@@ -136,6 +136,8 @@ function formatIPv6(g: number[]): string {
 }
 
 const LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+// A whole lower-case name whose last label starts with a letter (so it can never be read as IPv4).
+const FAST_NAME = /^(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.?$/;
 
 function isValidName(h: string): boolean {
   if (h.length === 0 || h.length > 253) return false;
@@ -152,6 +154,10 @@ export function canonicalHost(host: string): CanonicalHost | undefined {
   if (typeof host !== 'string') return undefined;
   let h = host.trim().toLowerCase();
   if (h.length === 0 || h.length > 300) return undefined;
+  if (FAST_NAME.test(h)) {
+    if (h.endsWith('.')) h = h.slice(0, -1);
+    if (h.length <= 253) return { kind: 'name', host: h };
+  }
   if (h.startsWith('[')) {
     if (!h.endsWith(']')) return undefined;
     const g = parseIPv6Groups(h.slice(1, -1));

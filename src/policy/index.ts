@@ -8,3 +8,7 @@ export type { CompiledGlob } from './path';
 export { parsePolicy, parseHostPattern, HTTP_METHODS } from './parse';
 export type { HostPattern } from './parse';
 export { decide, ruleLabel, compilePolicy } from './decide';
+export { addAllow, addDeny, removeEntry, updateEntry, setDisabled, moveEntry, starterPolicy } from './edit';
+export type { EditResult, StarterOptions } from './edit';
+export { allowChoices } from './choices';
+export type { AllowChoice, BlockedRequest } from './choices';

@@ -30,7 +30,7 @@ export interface HostPattern {
  * Parses the value of a `host:` field: "api.example.com", "*.example.com", "host:8443", "10.0.0.5",
  * "[::1]:8443", "::1". Returns plain-words errors (without the "allow[2].host:" prefix).
  */
-export function parseHostPattern(text: string): HostPattern | { error: string } {
+export function parseHostPattern(text: string, opts: { list?: RuleList } = {}): HostPattern | { error: string } {
   const raw = text.trim();
   const q = JSON.stringify(text);
   if (raw === '') return { error: 'host is empty; write a host name like "api.example.com"' };
@@ -70,11 +70,12 @@ export function parseHostPattern(text: string): HostPattern | { error: string } 
     const c = canonicalHost(parentText);
     if (!c) return { error: `${q}: "${parentText}" is not a valid host name` };
     if (c.kind !== 'name') return { error: `${q}: a wildcard cannot be used with an IP address` };
-    if (isPublicSuffix(c.host)) return { error: `${q} would allow a whole public suffix (every site under ".${c.host}"); name the sites the agent needs instead` };
+    if (isPublicSuffix(c.host) && opts.list !== 'deny') return { error: `${q} would allow a whole public suffix (every site under ".${c.host}"); name the sites the agent needs instead` };
     return { kind: 'wildcard', host: c.host, port, text: hostPart };
   }
   if (hostPart.includes('*')) return { error: `${q}: a wildcard is only allowed as a leading "*." label, like "*.example.com"` };
   let h = hostPart;
+  if (/^[0-9]{1,5}$/.test(h) && Number(h) <= 65535) return { error: `${q} looks like a port number; write the host and the port together, like "example.com:${h}"` };
   if (/[\u0080-\uffff]/.test(h)) {
     // Internationalised names: compare in their ASCII (punycode) form, as clients send them.
     try {
@@ -283,7 +284,7 @@ function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): Rule | 
     const s = scalarText(v);
     if (s === undefined) ctx.error(`${where}.host must be a host name, not ${describe(v)}`, rangeOf(v) ?? rangeOf(hostF.key));
     else {
-      const p = parseHostPattern(s);
+      const p = parseHostPattern(s, { list });
       if ('error' in p) ctx.error(`${where}.host: ${p.error}`, rangeOf(v));
       else {
         pattern = p;
@@ -315,7 +316,10 @@ function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): Rule | 
       l.items.forEach((p, i) => {
         const c = compileGlob(p.trim());
         if ('error' in c) ctx.error(`${where}.paths: ${c.error}`, rangeOf(l.nodes[i]));
-        else if (!paths!.includes(c.glob)) paths!.push(c.glob);
+        else {
+          if (c.glob !== p.trim()) ctx.warn(`${where}.paths: ${JSON.stringify(p)} is matched as ${JSON.stringify(c.glob)} (paths are normalised before matching)`, rangeOf(l.nodes[i]));
+          if (!paths!.includes(c.glob)) paths!.push(c.glob);
+        }
       });
     }
   }
@@ -367,6 +371,12 @@ function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): Rule | 
   }
   if (pattern.kind === 'wildcard' && !pattern.host.includes('.')) {
     ctx.warn(`${where}.host: "*.${pattern.host}" matches every host under the top-level domain ".${pattern.host}"`, rangeOf(ctx.resolve(hostF!.value)));
+  }
+  if (list === 'allow' && pattern.kind === 'exact' && !priv && (pattern.host === 'localhost' || pattern.host.endsWith('.localhost'))) {
+    ctx.warn(`${where}.host: ${pattern.host} resolves to a loopback address; add "private: true" or the proxy will refuse to connect to it`, rangeOf(ctx.resolve(hostF!.value)));
+  }
+  if (pattern.kind === 'ip' && !hostText.startsWith('[') && hostText.includes('::') && /:[0-9]{2,5}$/.test(hostText)) {
+    ctx.warn(`${where}.host: "${hostText}" is read as the IPv6 address ${pattern.host}; for a port write it in brackets, like "[::1]:8080"`, rangeOf(ctx.resolve(hostF!.value)));
   }
   if (list === 'allow' && pattern.kind === 'ip' && !priv && classifyAddress(pattern.host) !== 'public') {
     ctx.warn(`${where}.host: ${pattern.host} is a ${classifyAddress(pattern.host)} address; add "private: true" or the proxy will refuse to connect to it`, rangeOf(ctx.resolve(hostF!.value)));
@@ -430,6 +440,10 @@ function crossChecks(ctx: Ctx, policy: Policy): void {
   }
 }
 
+function byPosition(issues: PolicyIssue[]): PolicyIssue[] {
+  return issues.map((x, i) => [x, i] as const).sort(([a, i], [b, j]) => a.pos.line - b.pos.line || a.pos.col - b.pos.col || i - j).map(([x]) => x);
+}
+
 const EMPTY: SourcePos = { line: 1, col: 1, endLine: 1, endCol: 1 };
 
 function parseInner(text: string): ParseResult {
@@ -486,11 +500,11 @@ function parseInner(text: string): ParseResult {
     });
   }
   if (version === undefined) ctx.error('missing "version: 1" at the top of the policy', [0, 0]);
-  if (ctx.errors.length > 0) return { errors: ctx.errors, warnings: ctx.warnings };
+  if (ctx.errors.length > 0) return { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings) };
   const policy: Policy = { version: 1, allow: lists.allow, deny: lists.deny };
   crossChecks(ctx, policy);
   compilePolicy(policy);
-  return { policy, errors: [], warnings: ctx.warnings };
+  return { policy, errors: [], warnings: byPosition(ctx.warnings) };
 }
 
 /**

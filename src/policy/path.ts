@@ -5,6 +5,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 // Characters that may appear literally in a normalised path (RFC 3986 pchar minus "%", plus "/").
 const PCHAR = /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
 const HEX = '0123456789ABCDEF';
+// Non-empty segments of plain pchars (no "%", no ";"), none of them "." or "..", optional trailing "/".
+const ALREADY_NORMAL = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)*\/?$/;
 
 function pctEncodeByte(b: number): string {
   return '%' + HEX[b >> 4] + HEX[b & 15];
@@ -48,6 +50,7 @@ export function normalizePath(raw: string): string | undefined {
   const { path } = splitTarget(raw);
   if (!path.startsWith('/')) return undefined;
   if (path.length > 16384) return undefined;
+  if (ALREADY_NORMAL.test(path)) return path; // the common case: nothing to decode, encode or resolve
   // 1. Percent-decoding of unreserved characters and escaping of everything else.
   let s = '';
   for (let i = 0; i < path.length; i++) {

@@ -88,7 +88,7 @@ export function connectViaProxy(proxy: ProxyUrl, host: string, port: number, tim
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: proxy.host, port: proxy.port });
     const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     const fail = (e: Error) => {
       sock.destroy();
       reject(e);
@@ -176,6 +176,16 @@ export class Upstream {
     });
   }
 
+  /**
+   * Plain HTTP through an upstream proxy shares pooled sockets to the proxy across hosts, so the address
+   * check must run per request: returns that check (await it before request()), or undefined when the
+   * check happens at connection time anyway.
+   */
+  precheck(r: Pick<UpstreamRequest, 'secure' | 'host' | 'allowPrivate'>): Promise<unknown> | undefined {
+    if (!this.o.upstreamProxy || r.secure) return undefined;
+    return resolveChecked(this.o.resolver, r.host, r.allowPrivate);
+  }
+
   /** Starts an upstream request. Errors (including PrivateAddressError) arrive as 'error' events. */
   request(r: UpstreamRequest): http.ClientRequest {
     const idx = r.allowPrivate ? 1 : 0;
@@ -192,11 +202,6 @@ export class Upstream {
         agent: this.http[idx],
         setHost: false,
       });
-      req.cork();
-      resolveChecked(this.o.resolver, r.host, r.allowPrivate).then(
-        () => req.uncork(),
-        (e) => req.destroy(e),
-      );
       return req;
     }
     const opts: https.RequestOptions = {

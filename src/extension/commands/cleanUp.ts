@@ -8,10 +8,11 @@ export const cleanUpCommand: CommandDef = {
   run: async (cx) => {
     try {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Caged Agent: cleaning up' }, () => cx.ctl.engine.gc());
-      cx.log.info(`clean up removed: ${r.removed.join(', ') || 'nothing'}`);
-      void vscode.window.showInformationMessage(r.removed.length ? `Caged Agent removed ${r.removed.length} orphaned object(s).` : 'Caged Agent: nothing to clean up.');
+      const removed = [...r.containers, ...r.networks, ...r.volumes, ...r.images];
+      cx.log.info(`clean up removed: ${removed.join(', ') || 'nothing'}`);
+      void vscode.window.showInformationMessage(removed.length ? `Caged Agent removed ${removed.length} orphaned object(s).` : 'Caged Agent: nothing to clean up.');
       await cx.ctl.refreshCages();
-      return r.removed;
+      return removed;
     } catch (e) {
       void vscode.window.showErrorMessage(`Caged Agent: clean up failed: ${errorText(e)}`);
       return undefined;

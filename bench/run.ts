@@ -1,0 +1,616 @@
+// The orchestrator: sets up certificates, the upstream and the load generator, starts each proxy in turn
+// and runs the phases. Every figure is measured in this one run, next to its baseline.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Percentiles, Target } from './common';
+import { nowMs, percentiles, round, sleep } from './common';
+import { makeCerts, type BenchCerts } from './certs';
+import { ResponseParser, type ResponseDone } from './http1';
+import { LoadGen } from './lgclient';
+import type { BatchItemResult, KeepAliveSnap } from './loadgen';
+import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
+import { Conn, openTls, requestBytes } from './client';
+import { firstLine, sample, spawnTracked, stop, type Started } from './procs';
+import { runDockerPhase, type DockerResult } from './docker';
+
+export const PHASES = ['keepalive', 'first', 'bulk', 'memory', 'reload', 'docker'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  only?: Set<Phase>;
+  docker: boolean;
+  root: string;
+  benchJs: string;
+  proxyJs: string;
+  /** Keep-alive measuring window and warm-up (ms). */
+  kaMs: number;
+  kaWarmMs: number;
+  latencyMs: number;
+  connections: number;
+  firstHosts: number;
+  burst: number;
+  cacheHosts: number;
+  bulkBytes: number;
+  idleConns: number;
+  reloads: number;
+  log: (s: string) => void;
+}
+
+export interface CpuFigures {
+  /** CPU µs spent per completed request by the process (user+system, all threads). */
+  proxyUsPerReq?: number;
+  proxyCorePct?: number;
+  upstreamUsPerReq: number;
+  upstreamCorePct: number;
+  loadgenUsPerReq: number;
+  loadgenCorePct: number;
+}
+
+export interface KeepAliveResult {
+  rps: number;
+  requests: number;
+  seconds: number;
+  errors: number;
+  reconnects: number;
+  cpu: CpuFigures;
+  latency: Percentiles & { errors: number };
+  proxyRssKb?: number;
+  /** Our proxy's event-loop delay during the measuring window (ms, 1 ms resolution). */
+  eventLoopDelay?: EventLoopDelay;
+  note?: string;
+}
+
+export interface EventLoopDelay {
+  max: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  count: number;
+  /** Share of 1 ms timer ticks that came more than 5 ms late. */
+  over5Fraction?: number;
+}
+
+export interface BulkResult {
+  mbPerS: number;
+  ms: number;
+  bytes: number;
+  proxyCpuMs?: number;
+  loadgenCpuMs: number;
+}
+
+export interface Results {
+  meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[] };
+  keepalive: Partial<Record<'direct' | 'intercept' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  first?: {
+    hosts: number;
+    direct: Percentiles;
+    interceptNewHost: Percentiles;
+    interceptSeenHost: Percentiles;
+    /** Breakdown of the new-host requests through the proxy (p50 ms). */
+    breakdownP50: { tcp: number; connect: number; tls: number; request: number };
+    errors: string[];
+    /** Paced requests on a warm connection through the proxy meanwhile (client-side view of stalls). */
+    stallProbe: Percentiles & { errors: number };
+    /** The proxy's own event-loop delay meanwhile (ms; max ≈ the longest synchronous step + 1 ms). */
+    eventLoopDelay?: EventLoopDelay;
+    /** The same measured in the bench orchestrator meanwhile: the machine's scheduling noise. */
+    referenceEventLoopDelay: EventLoopDelay;
+    burst: { n: number; distinctCerts: number; ok: number; ms: Percentiles; directMs: Percentiles; errors: string[] };
+    cache?: { filled: number; revisited: number; sameCert: number };
+  };
+  bulk?: Partial<Record<'direct' | 'intercept' | 'tunnel', { down: BulkResult; up: BulkResult }>>;
+  memory?: { idleStartKb: number; idleWarmKb: number; withIdleKb: number; idleConns: number; perConnKb: number; errors: number; lastError?: string; afterCloseKb: number };
+  reload?: { samplesMs: number[]; p50: number; max: number; errors: string[] };
+  docker?: DockerResult;
+  errors: string[];
+}
+
+interface Ctx {
+  o: BenchOptions;
+  dir: string;
+  certs: BenchCerts;
+  upstream: Started;
+  httpsPort: number;
+  httpPort: number;
+  lg: LoadGen;
+  files: OurProxyFiles;
+  extraAllowed: Array<{ host: string; port: number }>;
+}
+
+const want = (o: BenchOptions, p: Phase) => (o.only ? o.only.has(p) : p !== 'docker' || o.docker);
+
+export async function runBench(o: BenchOptions): Promise<Results> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-bench-'));
+  const res: Results = {
+    meta: {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model ?? '',
+      quick: o.quick,
+      phases: PHASES.filter((p) => want(o, p)),
+    },
+    keepalive: {},
+    errors: [],
+  };
+  try {
+    o.log(`[bench] temp dir ${dir}`);
+    const certs = makeCerts(dir);
+    const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
+    const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; httpPort: number };
+    const lg = await LoadGen.start(o.benchJs);
+    const policyFile = path.join(dir, 'policy.yaml');
+    fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort }));
+    const files: OurProxyFiles = {
+      dir,
+      policyFile,
+      caCertFile: certs.files.cageCaCert,
+      caKeyFile: certs.files.cageCaKey,
+      upstreamCaFile: certs.files.upstreamCaCert,
+      proxyJs: o.proxyJs,
+    };
+    const c: Ctx = { o, dir, certs, upstream, httpsPort: ports.httpsPort, httpPort: ports.httpPort, lg, files, extraAllowed: [] };
+    o.log(`[bench] upstream https://127.0.0.1:${c.httpsPort} (pid ${upstream.pid}), loadgen pid ${lg.proc.pid}`);
+
+    const phase = async (name: string, fn: () => Promise<void>) => {
+      const t0 = nowMs();
+      try {
+        await fn();
+      } catch (e) {
+        const msg = `${name}: ${(e as Error).stack ?? String(e)}`;
+        res.errors.push(msg);
+        o.log(`[bench] ERROR in ${msg}`);
+      }
+      o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
+    };
+
+    if (want(o, 'keepalive')) {
+      await phase('keep-alive direct', async () => {
+        res.keepalive.direct = await keepAlive(c, directTarget(c, 'localhost'), undefined);
+      });
+      await phase('keep-alive tinyproxy', async () => {
+        const tp = await startTinyproxy(dir, [c.httpsPort]);
+        try {
+          res.keepalive.tinyproxy = await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc);
+        } finally {
+          await stop(tp.proc);
+        }
+      });
+      await phase('keep-alive mitmproxy', async () => {
+        const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
+        try {
+          res.keepalive.mitmproxy = await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc);
+        } finally {
+          await stop(mp.proc);
+        }
+      });
+    }
+
+    const needOurs = want(o, 'keepalive') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
+    if (needOurs) {
+      const ours = await startOurProxy('caged-proxy', files);
+      o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
+      try {
+        if (want(o, 'keepalive')) {
+          await phase('keep-alive our proxy intercepting', async () => {
+            res.keepalive.intercept = await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours);
+          });
+          await phase('keep-alive our proxy tunnelling', async () => {
+            res.keepalive.tunnel = await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours);
+          });
+        }
+        if (want(o, 'first')) await phase('first request', async () => void (res.first = await firstRequests(c, ours)));
+        if (want(o, 'bulk')) await phase('bulk', async () => void (res.bulk = await bulk(c, ours)));
+        if (want(o, 'reload')) await phase('reload', async () => void (res.reload = await reloads(c, ours)));
+      } finally {
+        await stop(ours.proc);
+      }
+    }
+    if (want(o, 'memory')) await phase('memory', async () => void (res.memory = await memory(c)));
+    if (want(o, 'docker')) {
+      await phase('docker', async () => {
+        res.docker = await runDockerPhase({ root: o.root, dir, log: o.log, quick: o.quick });
+      });
+    }
+    if (want(o, 'keepalive')) {
+      try {
+        res.meta.mitmproxy = (await import('node:child_process')).execFileSync('mitmdump', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+        res.meta.tinyproxy = (await import('node:child_process')).execFileSync('tinyproxy', ['-v'], { encoding: 'utf8' }).trim();
+      } catch {}
+    }
+    await stop(lg.proc);
+    await stop(upstream);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------- targets
+
+function directTarget(c: Ctx, servername: string): Target {
+  return { name: 'direct', host: '127.0.0.1', port: c.httpsPort, servername, caPem: c.certs.upstreamCaCert };
+}
+
+function viaTarget(c: Ctx, p: RunningPeer, host: string, caPem: string, servername = host): Target {
+  return { name: p.name, proxy: { host: '127.0.0.1', port: p.port }, host, port: c.httpsPort, servername, caPem };
+}
+
+// ---------------------------------------------------------------------------------------------- keep-alive
+
+async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, ours?: OurProxy): Promise<KeepAliveResult> {
+  const { o, lg } = c;
+  const start = await lg.call<{ opened: number; lastError: string }>({ cmd: 'keepalive.start', target, conns: o.connections, path: '/tiny' }, 60000);
+  if (start.opened < o.connections) {
+    await lg.call({ cmd: 'keepalive.stop' });
+    throw new Error(`${target.name}: only ${start.opened}/${o.connections} connections opened (${start.lastError})`);
+  }
+  await sleep(o.kaWarmMs);
+  const s0 = await lg.call<KeepAliveSnap>({ cmd: 'keepalive.snap' });
+  const u0 = sample(c.upstream.pid);
+  const p0 = proxy ? sample(proxy.pid) : undefined;
+  const l0 = sample(lg.proc.pid);
+  if (ours) eldStart(ours);
+  await sleep(o.kaMs);
+  const s1 = await lg.call<KeepAliveSnap & { lastError: string }>({ cmd: 'keepalive.snap' });
+  const u1 = sample(c.upstream.pid);
+  const p1 = proxy ? sample(proxy.pid) : undefined;
+  const l1 = sample(lg.proc.pid);
+  const eventLoopDelay = ours ? await eldStop(ours) : undefined;
+  await lg.call({ cmd: 'keepalive.stop' });
+  const n = s1.count - s0.count;
+  const secs = (s1.t - s0.t) / 1000;
+  const wall = (u1.t - u0.t) / 1000;
+  const per = (a: number, b: number) => ((b - a) * 1000) / Math.max(1, n);
+  const pct = (a: number, b: number) => ((b - a) / 1000 / wall) * 100;
+  const cpu: CpuFigures = {
+    upstreamUsPerReq: per(u0.cpuMs, u1.cpuMs),
+    upstreamCorePct: pct(u0.cpuMs, u1.cpuMs),
+    loadgenUsPerReq: per(l0.cpuMs, l1.cpuMs),
+    loadgenCorePct: pct(l0.cpuMs, l1.cpuMs),
+  };
+  if (p0 && p1) {
+    cpu.proxyUsPerReq = per(p0.cpuMs, p1.cpuMs);
+    cpu.proxyCorePct = pct(p0.cpuMs, p1.cpuMs);
+  }
+  const latency = await lg.call({ cmd: 'latency', target, path: '/tiny', warmup: 100, maxCount: 20000, maxMs: o.latencyMs }, 60000);
+  const r: KeepAliveResult = {
+    rps: n / secs,
+    requests: n,
+    seconds: secs,
+    errors: s1.errors - s0.errors,
+    reconnects: s1.reconnects - s0.reconnects,
+    cpu,
+    latency,
+    proxyRssKb: p1?.rssKb,
+    eventLoopDelay,
+  };
+  if (r.errors) r.note = `last error: ${s1.lastError}`;
+  o.log(
+    `[bench]   ${target.name.padEnd(12)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms` +
+      `  cpu/req: proxy ${cpu.proxyUsPerReq?.toFixed(0) ?? '-'} µs, upstream ${cpu.upstreamUsPerReq.toFixed(0)} µs, loadgen ${cpu.loadgenUsPerReq.toFixed(0)} µs (${cpu.loadgenCorePct.toFixed(0)}% core)` +
+      (r.errors ? `  errors ${r.errors}` : ''),
+  );
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------- first request
+
+/** SIGUSR2 to our proxy starts / stops the event-loop-delay histogram of the bench preload. */
+function eldStart(p: OurProxy): void {
+  try {
+    fs.rmSync(p.eldFile, { force: true });
+    process.kill(p.proc.pid, 'SIGUSR2');
+  } catch {}
+}
+
+async function eldStop(p: OurProxy): Promise<EventLoopDelay | undefined> {
+  try {
+    process.kill(p.proc.pid, 'SIGUSR2');
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      const v = JSON.parse(fs.readFileSync(p.eldFile, 'utf8')) as EventLoopDelay;
+      fs.rmSync(p.eldFile, { force: true });
+      return v;
+    } catch {
+      await sleep(20);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Paced sequential requests on one warm connection through the proxy, run from the orchestrator (its own
+ * event loop, separate from the load generator's): a stall in the proxy shows up as one slow request.
+ */
+class Probe {
+  samples: number[] = [];
+  errors = 0;
+  private running = true;
+  private readonly done: Promise<void>;
+  constructor(t: Target, intervalMs: number) {
+    this.done = (async () => {
+      const { socket } = await openTls(t);
+      const conn = new Conn(socket);
+      const req = requestBytes(t, 'GET', '/tiny');
+      try {
+        for (let i = 0; i < 20; i++) await conn.request(req);
+        while (this.running) {
+          const t0 = nowMs();
+          const r = await conn.request(req);
+          this.samples.push(nowMs() - t0);
+          if (r.status !== 200) this.errors++;
+          await sleep(intervalMs);
+        }
+      } finally {
+        conn.close();
+      }
+    })();
+    this.done.catch(() => {});
+  }
+  async stop(): Promise<Percentiles & { errors: number }> {
+    this.running = false;
+    await this.done;
+    return { ...percentiles(this.samples), errors: this.errors };
+  }
+}
+
+async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['first']>> {
+  const { o, lg } = c;
+  const run = crypto.randomBytes(3).toString('hex');
+  const name = (label: string) => `${label}-${run}.${BENCH_DOMAIN}`;
+  const direct = (host: string): Target => ({ ...directTarget(c, host), name: 'direct' });
+  const via = (host: string): Target => viaTarget(c, ours, host, c.certs.cageCaCert);
+  // Warm both paths (JIT, code caches) with hosts that are not part of the sample.
+  await lg.call({ cmd: 'batch', items: [direct(name('warm-d')), via(name('warm-p')), via(name('warm-p2')), direct(name('warm-d2'))], concurrency: 1, path: '/tiny' });
+
+  // Interleaved: a direct first request, a first request to a never-seen host through the proxy, and a
+  // second new connection to that same host (leaf cached, upstream connection pooled).
+  const probe = new Probe(viaTarget(c, ours, 'localhost', c.certs.cageCaCert), 2);
+  await sleep(100);
+  eldStart(ours);
+  // Reference: the same histogram in this (nearly idle) process shows the machine's own scheduling noise.
+  const ref = monitorEventLoopDelay({ resolution: 1 });
+  ref.enable();
+  const items: Target[] = [];
+  for (let i = 0; i < o.firstHosts; i++) {
+    const h = name(`h${i}`);
+    items.push(direct(name(`d${i}`)), via(h), via(h));
+  }
+  const out = await lg.call<BatchItemResult[]>({ cmd: 'batch', items, concurrency: 1, path: '/tiny' }, 300000);
+  const eventLoopDelay = await eldStop(ours);
+  ref.disable();
+  const referenceEventLoopDelay = { max: ref.max / 1e6, p50: ref.percentile(50) / 1e6, p99: ref.percentile(99) / 1e6, mean: ref.mean / 1e6, count: ref.count };
+  const stallProbe = await probe.stop();
+  const errors: string[] = [];
+  const d: number[] = [];
+  const pNew: BatchItemResult[] = [];
+  const pSeen: number[] = [];
+  out.forEach((r, i) => {
+    if (!r.ok) errors.push(`${items[i].name} ${items[i].servername}: ${r.error ?? r.status}`);
+    else if (i % 3 === 0) d.push(r.ms);
+    else if (i % 3 === 1) pNew.push(r);
+    else pSeen.push(r.ms);
+  });
+  const p50 = (xs: number[]) => percentiles(xs).p50;
+  const breakdownP50 = {
+    tcp: p50(pNew.map((r) => r.timings!.tcpMs)),
+    connect: p50(pNew.map((r) => r.timings!.connectMs)),
+    tls: p50(pNew.map((r) => r.timings!.tlsMs)),
+    request: p50(pNew.map((r) => r.ms - r.timings!.tcpMs - r.timings!.connectMs - r.timings!.tlsMs)),
+  };
+
+  // Burst: concurrent first connections to one never-seen host must all see the same (single) leaf.
+  // Baseline: the same number of concurrent new connections straight to the upstream.
+  const bd = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: Array.from({ length: o.burst }, () => direct(name('burst-d'))), concurrency: o.burst, path: '/tiny' });
+  const bh = name('burst');
+  const bout = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: Array.from({ length: o.burst }, () => via(bh)), concurrency: o.burst, path: '/tiny' });
+  const burst = {
+    n: o.burst,
+    ok: bout.filter((r) => r.ok).length,
+    distinctCerts: new Set(bout.filter((r) => r.fingerprint).map((r) => r.fingerprint)).size,
+    ms: percentiles(bout.map((r) => r.ms)),
+    directMs: percentiles(bd.map((r) => r.ms)),
+    errors: [...new Set([...bout, ...bd].filter((r) => !r.ok).map((r) => r.error ?? String(r.status)))],
+  };
+
+  // Cache: a set of hosts, then cacheHosts other hosts, then the first set again: same certificates?
+  let cache: { filled: number; revisited: number; sameCert: number } | undefined;
+  if (o.cacheHosts > 0) {
+    const probeHosts = Array.from({ length: 20 }, (_, i) => via(name(`c-keep${i}`)));
+    const first = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: probeHosts, concurrency: 4, path: '/tiny' });
+    const fill = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: Array.from({ length: o.cacheHosts }, (_, i) => via(name(`c${i}`))), concurrency: 8, path: '/tiny' }, 300000);
+    const again = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: probeHosts, concurrency: 4, path: '/tiny' });
+    cache = {
+      filled: fill.filter((r) => r.ok).length,
+      revisited: again.filter((r) => r.ok).length,
+      sameCert: again.filter((r, i) => r.ok && r.fingerprint && r.fingerprint === first[i].fingerprint).length,
+    };
+  }
+  const result = {
+    hosts: o.firstHosts,
+    direct: percentiles(d),
+    interceptNewHost: percentiles(pNew.map((r) => r.ms)),
+    interceptSeenHost: percentiles(pSeen),
+    breakdownP50,
+    errors: errors.slice(0, 10),
+    stallProbe,
+    eventLoopDelay,
+    referenceEventLoopDelay,
+    burst,
+    cache,
+  };
+  o.log(
+    `[bench]   first request p50: direct ${result.direct.p50.toFixed(2)} ms, new host via proxy ${result.interceptNewHost.p50.toFixed(2)} ms, ` +
+      `seen host ${result.interceptSeenHost.p50.toFixed(2)} ms; proxy event-loop delay max ${eventLoopDelay?.max.toFixed(1) ?? '-'} ms; ` +
+      `burst ${burst.n} → ${burst.distinctCerts} cert(s), p50 ${burst.ms.p50.toFixed(1)} ms (direct ${burst.directMs.p50.toFixed(1)} ms)` +
+      (cache ? `; cache ${cache.sameCert}/${cache.revisited} kept after ${cache.filled} more hosts` : ''),
+  );
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------- bulk
+
+async function bulk(c: Ctx, ours: RunningPeer): Promise<NonNullable<Results['bulk']>> {
+  const { o, lg } = c;
+  const out: NonNullable<Results['bulk']> = {};
+  const targets: Array<['direct' | 'intercept' | 'tunnel', Target, Started | undefined]> = [
+    ['direct', directTarget(c, 'localhost'), undefined],
+    ['intercept', viaTarget(c, ours, 'localhost', c.certs.cageCaCert), ours.proc],
+    ['tunnel', viaTarget(c, ours, TUNNEL_HOST, c.certs.upstreamCaCert), ours.proc],
+  ];
+  // Warm-up (JIT, TCP windows, allocator): a short transfer each way on every path, not measured.
+  for (const [, t] of targets) {
+    await lg.call({ cmd: 'bulk', target: t, dir: 'down', bytes: 16 * 1048576 });
+    await lg.call({ cmd: 'bulk', target: t, dir: 'up', bytes: 16 * 1048576 });
+  }
+  for (const [key, t, proc] of targets) {
+    const one = async (dir: 'down' | 'up'): Promise<BulkResult> => {
+      const p0 = proc ? sample(proc.pid) : undefined;
+      const r = await lg.call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 300000);
+      const p1 = proc ? sample(proc.pid) : undefined;
+      if (r.status !== 200 || r.bytes !== o.bulkBytes) throw new Error(`${key} ${dir}: status ${r.status}, ${r.bytes}/${o.bulkBytes} bytes`);
+      return { mbPerS: r.mbPerS, ms: r.ms, bytes: r.bytes, loadgenCpuMs: r.loadgenCpuMs, proxyCpuMs: p0 && p1 ? p1.cpuMs - p0.cpuMs : undefined };
+    };
+    const down = await one('down');
+    const up = await one('up');
+    out[key] = { down, up };
+    o.log(`[bench]   bulk ${key.padEnd(9)} down ${down.mbPerS.toFixed(0)} MB/s, up ${up.mbPerS.toFixed(0)} MB/s`);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------- memory
+
+async function memory(c: Ctx): Promise<NonNullable<Results['memory']>> {
+  const { o, lg } = c;
+  const p = await startOurProxy('caged-proxy-mem', c.files);
+  try {
+    await sleep(1000);
+    const idleStartKb = sample(p.proc.pid).rssKb;
+    const t = viaTarget(c, p, 'localhost', c.certs.cageCaCert);
+    await lg.call({ cmd: 'batch', items: [t, t], concurrency: 1, path: '/tiny' });
+    await sleep(500);
+    const idleWarmKb = sample(p.proc.pid).rssKb;
+    const opened = await lg.call<{ open: number; errors: number; lastError: string }>({ cmd: 'idle.open', target: t, path: '/tiny', n: o.idleConns, concurrency: 32 }, 300000);
+    await sleep(1500);
+    const withIdleKb = sample(p.proc.pid).rssKb;
+    await lg.call({ cmd: 'idle.close' });
+    await sleep(500);
+    const afterCloseKb = sample(p.proc.pid).rssKb;
+    const r = {
+      idleStartKb,
+      idleWarmKb,
+      withIdleKb,
+      idleConns: opened.open,
+      perConnKb: (withIdleKb - idleWarmKb) / Math.max(1, opened.open),
+      errors: opened.errors,
+      lastError: opened.errors ? opened.lastError : undefined,
+      afterCloseKb,
+    };
+    o.log(`[bench]   memory: idle ${(idleStartKb / 1024).toFixed(1)} MB, warm ${(idleWarmKb / 1024).toFixed(1)} MB, ${r.idleConns} idle conns ${(withIdleKb / 1024).toFixed(1)} MB → ${r.perConnKb.toFixed(1)} KB/conn`);
+    return r;
+  } finally {
+    await stop(p.proc);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- reload
+
+/** One plain-HTTP keep-alive connection to the proxy, for absolute-form requests. */
+class PlainProxyConn {
+  private sock: net.Socket | undefined;
+  private waiting: ((r: ResponseDone) => void) | undefined;
+  private failing: ((e: Error) => void) | undefined;
+  constructor(private readonly port: number) {}
+  private open(): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: '127.0.0.1', port: this.port });
+      s.setNoDelay(true);
+      const parser = new ResponseParser((r) => {
+        const w = this.waiting;
+        this.waiting = this.failing = undefined;
+        w?.(r);
+      });
+      s.on('data', (d: Buffer) => {
+        try {
+          parser.feed(d);
+        } catch (e) {
+          s.destroy(e as Error);
+        }
+      });
+      const fail = (e: Error) => {
+        if (this.sock === s) this.sock = undefined;
+        const f = this.failing;
+        this.waiting = this.failing = undefined;
+        f?.(e);
+      };
+      s.on('error', fail);
+      s.on('close', () => fail(new Error('closed')));
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+    });
+  }
+  async get(url: string, hostHeader: string): Promise<ResponseDone> {
+    if (!this.sock || this.sock.destroyed) this.sock = await this.open();
+    const s = this.sock;
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.failing = reject;
+      s.write(`GET ${url} HTTP/1.1\r\nHost: ${hostHeader}\r\nUser-Agent: caged-bench\r\n\r\n`);
+    });
+  }
+  close(): void {
+    this.sock?.destroy();
+  }
+}
+
+async function reloads(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['reload']>> {
+  const { o } = c;
+  const run = crypto.randomBytes(3).toString('hex');
+  const samples: number[] = [];
+  const errors: string[] = [];
+  const conn = new PlainProxyConn(ours.port);
+  try {
+    for (let i = 0; i < o.reloads; i++) {
+      const host = `reload${i}-${run}.${BENCH_DOMAIN}`;
+      const url = `http://${host}:${c.httpPort}/tiny`;
+      const hh = `${host}:${c.httpPort}`;
+      const before = await conn.get(url, hh);
+      if (before.status !== 403) {
+        errors.push(`${host} answered ${before.status} before it was allowed`);
+        continue;
+      }
+      c.extraAllowed.push({ host, port: c.httpPort });
+      const tmp = `${c.files.policyFile}.tmp`;
+      fs.writeFileSync(tmp, ourPolicy({ upstreamPort: c.httpsPort, extra: c.extraAllowed }));
+      fs.renameSync(tmp, c.files.policyFile);
+      const t0 = nowMs();
+      process.kill(ours.proc.pid, 'SIGHUP');
+      let ok = false;
+      while (nowMs() - t0 < 5000) {
+        const r = await conn.get(url, hh).catch(() => undefined);
+        if (r?.status === 200) {
+          samples.push(nowMs() - t0);
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) errors.push(`${host} still not allowed 5 s after SIGHUP`);
+      await sleep(100);
+    }
+  } finally {
+    conn.close();
+  }
+  const p = percentiles(samples);
+  o.log(`[bench]   reload: ${samples.map((x) => x.toFixed(2)).join(', ')} ms`);
+  return { samplesMs: samples.map((x) => round(x, 3)), p50: p.p50, max: p.max, errors };
+}

@@ -1,0 +1,85 @@
+// The upstream origin (its own process): a Node HTTPS server with keep-alive and a tiny fixed body, plus
+// a bulk download and an upload sink; and a plain-HTTP listener with the same routes (used to poll policy
+// reloads cheaply). Prints {"httpsPort","httpPort"} on stdout, exits when its stdin closes.
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+const BULK_CHUNK = Buffer.alloc(256 * 1024, 0x61);
+const TINY = Buffer.from('ok');
+
+function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '/';
+  if (url === '/tiny') {
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': TINY.length });
+    res.end(TINY);
+    return;
+  }
+  if (url.startsWith('/bulk?bytes=')) {
+    let left = Number(url.slice('/bulk?bytes='.length));
+    if (!Number.isSafeInteger(left) || left < 0) {
+      res.writeHead(400).end();
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': left });
+    const pump = () => {
+      while (left > 0) {
+        const n = Math.min(left, BULK_CHUNK.length);
+        left -= n;
+        const more = res.write(n === BULK_CHUNK.length ? BULK_CHUNK : BULK_CHUNK.subarray(0, n));
+        if (!more && left > 0) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+      res.end();
+    };
+    pump();
+    return;
+  }
+  if (url === '/upload' && req.method === 'POST') {
+    let n = 0;
+    req.on('data', (d: Buffer) => {
+      n += d.length;
+    });
+    req.on('end', () => {
+      const body = Buffer.from(String(n));
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': body.length });
+      res.end(body);
+    });
+    return;
+  }
+  res.writeHead(404, { 'Content-Length': 0 }).end();
+}
+
+function tune(s: http.Server): void {
+  s.keepAliveTimeout = 10 * 60 * 1000;
+  s.headersTimeout = 10 * 60 * 1000 + 1000;
+  s.requestTimeout = 0;
+  s.maxConnections = 20000;
+  s.on('clientError', (_e, socket) => socket.destroy());
+}
+
+export async function runUpstream(argv: string[]): Promise<void> {
+  const arg = (name: string) => {
+    const i = argv.indexOf(name);
+    if (i < 0 || !argv[i + 1]) throw new Error(`upstream: ${name} is required`);
+    return argv[i + 1];
+  };
+  const cert = fs.readFileSync(arg('--cert'), 'utf8');
+  const key = fs.readFileSync(arg('--key'), 'utf8');
+  const tlsServer = https.createServer({ cert, key, ALPNProtocols: ['http/1.1'] }, handler);
+  const plain = http.createServer(handler);
+  tune(tlsServer);
+  tune(plain);
+  await Promise.all([
+    new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r)),
+    new Promise<void>((r) => plain.listen(0, '127.0.0.1', r)),
+  ]);
+  process.stdout.write(JSON.stringify({ httpsPort: (tlsServer.address() as AddressInfo).port, httpPort: (plain.address() as AddressInfo).port }) + '\n');
+  // Watchdog: the orchestrator holds our stdin; when it goes away, so do we.
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}

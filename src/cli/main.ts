@@ -1,0 +1,364 @@
+// `caged-agent`: the command line over the same engine the extension uses (bundled to dist/cli.js).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  CageEngine,
+  canonicalWorkspace,
+  cageIdFor,
+  DEFAULT_AGENT_IMAGE,
+  DEFAULT_PROXY_BASE_IMAGE,
+  defaultStateDir,
+  isCageId,
+  type CageInfo,
+  type ProxyEvent,
+} from '../engine';
+import { addAllow } from '../policy';
+
+const HELP = `Usage: caged-agent <command> [options]
+
+Runs an AI coding agent in a Docker container whose only way out is an egress proxy enforcing
+a default-deny policy (.caged/policy.yaml in the workspace).
+
+Commands:
+  up [--workspace DIR] [--image IMAGE] [--policy FILE] [--proxy-base-image IMAGE]
+     [--upstream-ca FILE] [--upstream-proxy URL] [--secret NAME]...
+                      start the cage for DIR (default: the current folder). Progress goes to
+                      stderr; the cage id is the last line of stdout. Exits 0 once the agent runs.
+                      --secret NAME passes $CAGED_SECRET_NAME from this environment to the proxy
+                      only (for policy entries with auth: {secret: NAME}).
+  down [CAGE]         stop the cage and remove its containers, network and volume (idempotent)
+  status [--json]     list cages and their health
+  verify [CAGE] [--allowed-url URL] [--blocked-url URL] [--external-name NAME] [--json]
+                      run the isolation checks from inside the agent; exits 0 only if all pass
+  allow HOST [--policy FILE] [--private] [--path GLOB]... [--method M]... [--cage CAGE]
+                      add HOST to the policy's allow list (comments kept) and reload the proxy
+  reload [CAGE]       push the cage's policy file to its proxy again
+  events [CAGE] [--json] [--since SECONDS]
+                      follow the proxy's allow/block events, one line each (Ctrl-C stops)
+  shell [CAGE] [-- CMD...]
+                      open an interactive shell (or run CMD) in the agent container
+  gc [--images]       remove leftovers: proxies without an agent, empty cage networks, unused
+                      volumes (--images: also cached images no container uses). Labelled objects only.
+  doctor [--image IMAGE] [--proxy-base-image IMAGE]
+                      check the Docker engine, its version and known caveats, and the images
+
+CAGE is a cage id (ca-XXXXXXXXXX) or a workspace folder; default: the cage of the current folder.
+
+Environment: DOCKER_HOST (engine address), CAGED_AGENT_STATE_DIR (default $XDG_STATE_HOME/caged-agent
+or ~/.local/state/caged-agent: the per-cage CA, key file mode 600), CAGED_AGENT_PROXY_BASE_IMAGE
+(default ${DEFAULT_PROXY_BASE_IMAGE}), CAGED_AGENT_IMAGE (default: devcontainer.json image, else
+${DEFAULT_AGENT_IMAGE}).`;
+
+interface Args {
+  positional: string[];
+  flags: Map<string, string[]>;
+  rest: string[];
+}
+
+const BOOLEAN = new Set(['--json', '--private', '--images', '--help', '-h', '--version']);
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { positional: [], flags: new Map(), rest: [] };
+  for (let i = 0; i < argv.length; i++) {
+    let s = argv[i];
+    if (s === '--') { a.rest = argv.slice(i + 1); break; }
+    if (s.startsWith('-') && s !== '-') {
+      let value: string | undefined;
+      const eq = s.indexOf('=');
+      if (s.startsWith('--') && eq > 0) { value = s.slice(eq + 1); s = s.slice(0, eq); }
+      if (BOOLEAN.has(s)) value = value ?? 'true';
+      else if (value === undefined) {
+        value = argv[++i];
+        if (value === undefined) throw new UsageError(`${s} needs a value`);
+      }
+      a.flags.set(s, [...(a.flags.get(s) ?? []), value]);
+    } else a.positional.push(s);
+  }
+  return a;
+}
+
+class UsageError extends Error {}
+
+function flag(a: Args, name: string): string | undefined {
+  const v = a.flags.get(name);
+  return v ? v[v.length - 1] : undefined;
+}
+
+function checkFlags(a: Args, allowed: string[]): void {
+  for (const k of a.flags.keys()) if (!allowed.includes(k)) throw new UsageError(`unknown option ${k}`);
+}
+
+function err(s: string): void {
+  process.stderr.write(s + '\n');
+}
+
+function makeEngine(extra: { proxyBaseImage?: string; agentImage?: string } = {}): CageEngine {
+  const bundle = process.env.CAGED_AGENT_PROXY_BUNDLE || path.join(__dirname, 'proxy.js');
+  return new CageEngine({
+    stateDir: process.env.CAGED_AGENT_STATE_DIR || defaultStateDir(),
+    proxyBundlePath: bundle,
+    proxyBaseImage: extra.proxyBaseImage ?? process.env.CAGED_AGENT_PROXY_BASE_IMAGE ?? undefined,
+    agentImage: extra.agentImage ?? process.env.CAGED_AGENT_IMAGE ?? undefined,
+  });
+}
+
+/** CAGE argument → cage id: an id as is; a folder → its cage; default: the cage holding the cwd. */
+async function resolveCage(engine: CageEngine, arg: string | undefined): Promise<string> {
+  if (arg && isCageId(arg)) return arg;
+  if (arg) return cageIdFor(arg);
+  const cwd = canonicalWorkspace(process.cwd());
+  try {
+    const cages = await engine.list();
+    const holding = cages
+      .filter((c) => c.workspace && (cwd === c.workspace || cwd.startsWith(c.workspace.endsWith(path.sep) ? c.workspace : c.workspace + path.sep)))
+      .sort((x, y) => y.workspace.length - x.workspace.length)[0];
+    if (holding) return holding.id;
+  } catch {}
+  return cageIdFor(cwd);
+}
+
+function formatEvent(e: ProxyEvent): string {
+  const t = e.time?.replace(/^.*T/, '').replace(/Z$/, '') ?? '';
+  switch (e.type) {
+    case 'allow':
+    case 'block':
+      return `${t} ${e.type.toUpperCase().padEnd(5)} ${e.method} ${e.host}:${e.port}${e.path ?? ''} ${e.reason}${e.rule ? ` ${e.rule}` : ''}${e.detail ? ` (${e.detail})` : ''}${e.status ? ` -> ${e.status}` : ''}`;
+    case 'policy-loaded':
+      return `${t} POLICY loaded: ${e.allow} allow, ${e.deny} deny (${e.hash.slice(0, 12)})`;
+    case 'policy-error':
+      return `${t} POLICY error (${e.error})${e.line ? ` at ${e.line}:${e.col ?? 0}` : ''}: ${e.message}${e.keptPrevious ? ' [previous policy kept]' : ' [everything blocked]'}`;
+    default:
+      return `${t} ${String((e as any).type).toUpperCase()} ${(e as any).message ?? (e as any).address ?? ''}`.trimEnd();
+  }
+}
+
+function printCages(cages: CageInfo[]): void {
+  if (!cages.length) {
+    process.stdout.write('no cages\n');
+    return;
+  }
+  for (const c of cages) {
+    process.stdout.write(`${c.id}  ${c.state.padEnd(10)}  ${c.workspace}  (agent image ${c.baseImage ?? c.agentImage}, since ${c.createdAt})\n`);
+  }
+}
+
+async function cmdUp(a: Args): Promise<number> {
+  checkFlags(a, ['--workspace', '--image', '--policy', '--proxy-base-image', '--upstream-ca', '--upstream-proxy', '--secret']);
+  const workspace = path.resolve(flag(a, '--workspace') ?? a.positional[0] ?? process.cwd());
+  const engine = makeEngine({ proxyBaseImage: flag(a, '--proxy-base-image') });
+  let upstreamCaPem: string | undefined;
+  const caFile = flag(a, '--upstream-ca');
+  if (caFile) {
+    try {
+      upstreamCaPem = fs.readFileSync(caFile, 'utf8');
+    } catch (e) {
+      err(`caged-agent: cannot read --upstream-ca ${caFile}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+      return 2;
+    }
+  }
+  const secrets: Record<string, string> = {};
+  for (const name of a.flags.get('--secret') ?? []) {
+    const env = 'CAGED_SECRET_' + name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+    const v = process.env[env];
+    if (v === undefined) { err(`caged-agent: --secret ${name}: $${env} is not set`); return 2; }
+    secrets[name] = v;
+  }
+  const t0 = Date.now();
+  const info = await engine.up({
+    workspace,
+    agentImage: flag(a, '--image'),
+    policyPath: flag(a, '--policy') ? path.resolve(flag(a, '--policy')!) : undefined,
+    proxyBaseImage: flag(a, '--proxy-base-image'),
+    upstreamCaPem,
+    upstreamProxy: flag(a, '--upstream-proxy'),
+    secrets,
+    onProgress: (step, message) => err(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${step}: ${message}`),
+  });
+  err(`cage ${info.id} is ${info.state}: agent ${info.agentContainerId?.slice(0, 12)}, proxy ${info.proxyContainerId?.slice(0, 12)}, workspace at ${info.workspaceInContainer ?? workspace}`);
+  if (info.policy && !info.policy.ok) err(`warning: ${info.policy.message}`);
+  process.stdout.write(info.id + '\n');
+  return 0;
+}
+
+async function cmdDown(a: Args): Promise<number> {
+  checkFlags(a, []);
+  const engine = makeEngine();
+  const id = await resolveCage(engine, a.positional[0]);
+  await engine.down(id);
+  err(`cage ${id} is down`);
+  return 0;
+}
+
+async function cmdStatus(a: Args): Promise<number> {
+  checkFlags(a, ['--json']);
+  const cages = await makeEngine().list();
+  if (flag(a, '--json')) process.stdout.write(JSON.stringify(cages, null, 2) + '\n');
+  else printCages(cages);
+  return 0;
+}
+
+async function cmdVerify(a: Args): Promise<number> {
+  checkFlags(a, ['--allowed-url', '--blocked-url', '--external-name', '--json']);
+  const engine = makeEngine();
+  const id = await resolveCage(engine, a.positional[0]);
+  const checks = await engine.verify(id, {
+    allowedUrl: flag(a, '--allowed-url'),
+    blockedUrl: flag(a, '--blocked-url'),
+    externalName: flag(a, '--external-name'),
+  });
+  if (flag(a, '--json')) process.stdout.write(JSON.stringify(checks, null, 2) + '\n');
+  else for (const c of checks) process.stdout.write(`${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
+  const ok = checks.every((c) => c.ok);
+  err(ok ? `cage ${id}: all checks passed` : `cage ${id}: ${checks.filter((c) => !c.ok).length} check(s) failed`);
+  return ok ? 0 : 1;
+}
+
+async function cmdAllow(a: Args): Promise<number> {
+  checkFlags(a, ['--policy', '--private', '--path', '--method', '--cage']);
+  const host = a.positional[0];
+  if (!host) throw new UsageError('allow needs a HOST');
+  const engine = makeEngine();
+  const id = await resolveCage(engine, flag(a, '--cage'));
+  let info: CageInfo | undefined;
+  try { info = await engine.get(id); } catch {}
+  const policyPath = path.resolve(flag(a, '--policy') ?? info?.policyPath ?? path.join(canonicalWorkspace(process.cwd()), '.caged', 'policy.yaml'));
+  let text: string | undefined;
+  try { text = fs.readFileSync(policyPath, 'utf8'); } catch {}
+  const paths = a.flags.get('--path');
+  const methods = a.flags.get('--method')?.map((m) => m.toUpperCase());
+  const edited = addAllow(text, { host, ...(flag(a, '--private') ? { private: true } : {}), ...(paths ? { paths } : {}), ...(methods ? { methods } : {}) });
+  if (edited.text === text) err(`${host} is already allowed in ${policyPath}`);
+  else {
+    fs.mkdirSync(path.dirname(policyPath), { recursive: true });
+    fs.writeFileSync(policyPath, edited.text);
+    err(`added ${host} to ${policyPath}`);
+  }
+  if (!info || info.state === 'stopped' || info.state === 'proxy-down') {
+    err(`cage ${id} is not running; the policy applies at the next start`);
+    return 0;
+  }
+  const r = await engine.pushPolicy(id, edited.text);
+  err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
+  return r.ok ? 0 : 1;
+}
+
+async function cmdReload(a: Args): Promise<number> {
+  checkFlags(a, []);
+  const engine = makeEngine();
+  const id = await resolveCage(engine, a.positional[0]);
+  const r = await engine.reloadPolicy(id);
+  err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
+  return r.ok ? 0 : 1;
+}
+
+async function cmdEvents(a: Args): Promise<number> {
+  checkFlags(a, ['--json', '--since']);
+  const engine = makeEngine();
+  const id = await resolveCage(engine, a.positional[0]);
+  const json = !!flag(a, '--json');
+  const since = flag(a, '--since') ? Math.floor(Date.now() / 1000) - Number(flag(a, '--since')) : undefined;
+  return new Promise<number>((resolve) => {
+    engine.events(id, (e) => process.stdout.write((json ? JSON.stringify(e) : formatEvent(e)) + '\n'), {
+      since,
+      onEnd: (e) => {
+        err(e ? `event stream failed: ${e.message}` : 'the proxy stopped');
+        resolve(e ? 1 : 0);
+      },
+    }).then((sub) => {
+      const stop = () => { sub.stop(); resolve(0); };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    }, (e) => { err(`caged-agent: ${(e as Error).message}`); resolve(1); });
+  });
+}
+
+async function cmdShell(a: Args): Promise<number> {
+  checkFlags(a, []);
+  const engine = makeEngine();
+  const id = await resolveCage(engine, a.positional[0]);
+  const session = await engine.openShell(id, { cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24, cmd: a.rest.length ? a.rest : undefined });
+  const stdin = process.stdin;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  stdin.pipe(session.stream);
+  session.stream.pipe(process.stdout);
+  const onResize = () => void session.resize(process.stdout.columns ?? 80, process.stdout.rows ?? 24);
+  process.stdout.on('resize', onResize);
+  const code = await session.exit;
+  if (stdin.isTTY) stdin.setRawMode(false);
+  stdin.unpipe(session.stream);
+  stdin.pause();
+  process.stdout.off('resize', onResize);
+  return code;
+}
+
+async function cmdGc(a: Args): Promise<number> {
+  checkFlags(a, ['--images']);
+  const r = await makeEngine().gc({ images: !!flag(a, '--images') });
+  const all = [...r.containers.map((x) => `container ${x}`), ...r.networks.map((x) => `network ${x}`), ...r.volumes.map((x) => `volume ${x}`), ...r.images.map((x) => `image ${x}`)];
+  process.stdout.write(all.length ? all.map((x) => `removed ${x}`).join('\n') + '\n' : 'nothing to remove\n');
+  return 0;
+}
+
+async function cmdDoctor(a: Args): Promise<number> {
+  checkFlags(a, ['--image', '--proxy-base-image']);
+  const engine = makeEngine({ proxyBaseImage: flag(a, '--proxy-base-image'), agentImage: flag(a, '--image') });
+  const checks = await engine.doctor();
+  for (const c of checks) process.stdout.write(`${c.ok ? 'OK  ' : c.warning ? 'WARN' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
+  return checks.every((c) => c.ok || c.warning) ? 0 : 1;
+}
+
+const COMMANDS: Record<string, (a: Args) => Promise<number>> = {
+  up: cmdUp,
+  down: cmdDown,
+  status: cmdStatus,
+  verify: cmdVerify,
+  allow: cmdAllow,
+  reload: cmdReload,
+  events: cmdEvents,
+  shell: cmdShell,
+  gc: cmdGc,
+  doctor: cmdDoctor,
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(HELP + '\n');
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version') {
+    process.stdout.write('caged-agent 0.1.0\n');
+    return 0;
+  }
+  const fn = COMMANDS[cmd];
+  if (!fn) {
+    err(`caged-agent: unknown command "${cmd}"\n\n${HELP}`);
+    return 2;
+  }
+  try {
+    const args = parseArgs(rest);
+    if (args.flags.has('--help') || args.flags.has('-h')) {
+      process.stdout.write(HELP + '\n');
+      return 0;
+    }
+    return await fn(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`caged-agent ${cmd}: ${e.message} (see caged-agent --help)`);
+      return 2;
+    }
+    err(`caged-agent ${cmd}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    // Exit explicitly: the Docker client keeps sockets alive and event/shell streams hold the loop open.
+    (code) => process.exit(code),
+    (e) => {
+      err(`caged-agent: ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

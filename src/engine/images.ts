@@ -1,0 +1,279 @@
+// Images: pulling a base when missing, building from an in-memory context, the proxy image (content
+// hashed) and the agent image (the user's image plus the cage CA, written with COPY only so images
+// without a shell or update-ca-certificates work too).
+import type Docker from 'dockerode';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { collect, dockerMessage, followProgress, isNotFound } from './dockerutil';
+import { AGENT_BUNDLE_FILE, AGENT_CA_FILE, LABEL, LABEL_CAGE, labels, PROXY_UID } from './names';
+import { createTar, readTar, type TarEntry } from './tar';
+
+/** Bumped when the generated Dockerfiles change, so cached images built by older code are not reused. */
+const PROXY_TEMPLATE_VERSION = '1';
+const AGENT_TEMPLATE_VERSION = '1';
+
+/** Known locations of the system CA bundle, most common first. */
+export const CA_BUNDLE_PATHS = [
+  '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine, Arch, distroless
+  '/etc/pki/tls/certs/ca-bundle.crt', // Fedora, RHEL, CentOS, Amazon Linux
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', // Fedora, RHEL (the real file)
+  '/etc/ssl/ca-bundle.pem', // openSUSE
+  '/etc/ssl/cert.pem', // Alpine (link), some BSD-style layouts
+];
+
+/** Programs that can keep an agent container alive when no command is given. */
+const KEEPALIVE_CANDIDATES: Array<{ path: string; args: string[] }> = [
+  { path: '/usr/bin/sleep', args: ['2147483647'] },
+  { path: '/bin/sleep', args: ['2147483647'] },
+  { path: '/bin/busybox', args: ['sleep', '2147483647'] },
+  { path: '/usr/bin/busybox', args: ['sleep', '2147483647'] },
+];
+
+export const AGENT_ENV_CA: Record<string, string> = {
+  NODE_EXTRA_CA_CERTS: AGENT_CA_FILE,
+  SSL_CERT_FILE: AGENT_BUNDLE_FILE,
+  REQUESTS_CA_BUNDLE: AGENT_BUNDLE_FILE,
+  CURL_CA_BUNDLE: AGENT_BUNDLE_FILE,
+  GIT_SSL_CAINFO: AGENT_BUNDLE_FILE,
+  PIP_CERT: AGENT_BUNDLE_FILE,
+  AWS_CA_BUNDLE: AGENT_BUNDLE_FILE,
+  DENO_CERT: AGENT_BUNDLE_FILE,
+  CARGO_HTTP_CAINFO: AGENT_BUNDLE_FILE,
+  HEX_CACERTS_PATH: AGENT_BUNDLE_FILE,
+  NPM_CONFIG_CAFILE: AGENT_BUNDLE_FILE,
+  BUNDLE_SSL_CA_CERT: AGENT_BUNDLE_FILE,
+};
+
+export type Progress = (message: string) => void;
+
+export interface ImageRef {
+  ref: string;
+  id: string;
+  info: Docker.ImageInspectInfo;
+}
+
+/** Inspects an image, pulling it when it is not present locally. */
+export async function ensureImage(docker: Docker, ref: string, progress?: Progress): Promise<ImageRef> {
+  try {
+    const info = await docker.getImage(ref).inspect();
+    return { ref, id: info.Id, info };
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  progress?.(`pulling ${ref}`);
+  try {
+    const stream = await docker.pull(ref);
+    let last = 0;
+    await followProgress(docker, stream, (s) => {
+      if (Date.now() - last > 2000) { last = Date.now(); progress?.(`pulling ${ref}: ${s}`); }
+    });
+  } catch (e) {
+    throw new Error(`image "${ref}" is not present locally and could not be pulled: ${dockerMessage(e)}`);
+  }
+  const info = await docker.getImage(ref).inspect();
+  return { ref, id: info.Id, info };
+}
+
+export async function imageExists(docker: Docker, ref: string): Promise<boolean> {
+  try {
+    await docker.getImage(ref).inspect();
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
+/** Builds an image from an in-memory context (legacy builder; no RUN steps are used). */
+export async function buildImage(docker: Docker, files: TarEntry[], tag: string, progress?: Progress): Promise<void> {
+  const context = createTar(files);
+  const stream = await docker.buildImage(Readable.from([context]), { t: tag, rm: true, forcerm: true, pull: false } as Docker.ImageBuildOptions);
+  await followProgress(docker, stream, (s) => { if (/^Step \d+/.test(s)) progress?.(s); });
+}
+
+function sha(...parts: Array<string | Buffer>): string {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p).update('\0');
+  return h.digest('hex');
+}
+
+function jsonArray(a: string[]): string {
+  return JSON.stringify(a);
+}
+
+/** Builds (or reuses) the proxy image: the proxy bundle on the Node base image, run as a non-root user. */
+export async function ensureProxyImage(docker: Docker, bundlePath: string, baseImage: string, progress?: Progress): Promise<string> {
+  let bundle: Buffer;
+  try {
+    bundle = fs.readFileSync(bundlePath);
+  } catch {
+    throw new Error(`the proxy program ${bundlePath} is missing (run "npm run build")`);
+  }
+  const base = await ensureImage(docker, baseImage, progress);
+  const tag = `caged-agent/proxy:${sha(bundle, base.id, PROXY_TEMPLATE_VERSION).slice(0, 16)}`;
+  if (await imageExists(docker, tag)) {
+    progress?.(`proxy image ${tag} is cached`);
+    return tag;
+  }
+  progress?.(`building proxy image ${tag} on ${baseImage}`);
+  const l = labels('image');
+  const dockerfile = [
+    `FROM ${base.id}`,
+    'COPY proxy.js /app/proxy.js',
+    `ENV NODE_ENV=production`,
+    `USER ${PROXY_UID}:${PROXY_UID}`,
+    `ENTRYPOINT ${jsonArray(['node', '/app/proxy.js'])}`,
+    `LABEL ${Object.entries({ ...l, 'caged-agent.base-image': baseImage }).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`,
+    '',
+  ].join('\n');
+  await buildImage(docker, [
+    { name: 'Dockerfile', data: dockerfile },
+    { name: 'proxy.js', data: bundle, mode: 0o644 },
+  ], tag, progress);
+  return tag;
+}
+
+export interface ImageProbe {
+  /** Real paths of the system CA bundle(s) found in the image (symlinks resolved). */
+  bundlePaths: string[];
+  /** The base bundle's text ('' when the image has none). */
+  bundle: string;
+  /** Entrypoint + args that keep a container alive, when the image has sleep or busybox. */
+  keepalive?: string[];
+}
+
+/** Reads one path out of a (stopped) container; undefined when it does not exist. */
+async function readPath(container: Docker.Container, p: string): Promise<{ type: string; data: Buffer; linkname: string } | undefined> {
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await container.getArchive({ path: p });
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+  const entries = readTar(await collect(stream));
+  const first = entries[0];
+  if (!first) return undefined;
+  return { type: first.type, data: first.data, linkname: first.linkname };
+}
+
+async function pathExists(container: Docker.Container, p: string): Promise<boolean> {
+  try {
+    await container.infoArchive({ path: p });
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
+/** Looks inside an image without running it: its CA bundle and whether it has a way to idle. */
+export async function probeImage(docker: Docker, imageId: string, cageId: string): Promise<ImageProbe> {
+  const container = await docker.createContainer({
+    Image: imageId,
+    Entrypoint: ['/caged-agent-probe-never-runs'],
+    Cmd: [],
+    Labels: labels('probe', cageId),
+    NetworkDisabled: true,
+    HostConfig: { NetworkMode: 'none', AutoRemove: false },
+  } as any);
+  try {
+    const bundlePaths: string[] = [];
+    let bundle = '';
+    for (const start of CA_BUNDLE_PATHS) {
+      let p = start;
+      for (let depth = 0; depth < 8; depth++) {
+        const entry = await readPath(container, p);
+        if (!entry) break;
+        if (entry.type === 'symlink') {
+          p = path.posix.resolve(path.posix.dirname(p), entry.linkname);
+          continue;
+        }
+        if (entry.type === 'file') {
+          if (!bundlePaths.includes(p)) bundlePaths.push(p);
+          if (!bundle && entry.data.length) bundle = entry.data.toString('utf8');
+        }
+        break;
+      }
+    }
+    let keepalive: string[] | undefined;
+    for (const k of KEEPALIVE_CANDIDATES) {
+      if (await pathExists(container, k.path)) { keepalive = [k.path, ...k.args]; break; }
+    }
+    return { bundlePaths, bundle, keepalive };
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
+export interface AgentImage {
+  tag: string;
+  /** Entrypoint + args that keep the agent alive, or undefined (then the image's own command runs). */
+  keepalive?: string[];
+}
+
+/**
+ * The user's image plus the cage CA in the system trust store and the common runtime env variables.
+ * Cached by (base image id, CA fingerprint).
+ */
+export async function ensureAgentImage(
+  docker: Docker,
+  baseImage: string,
+  ca: { certPem: string; fingerprint256: string },
+  cageId: string,
+  workspace: string,
+  progress?: Progress,
+): Promise<AgentImage> {
+  const base = await ensureImage(docker, baseImage, progress);
+  const tag = `caged-agent/agent:${sha(base.id, ca.fingerprint256, AGENT_TEMPLATE_VERSION).slice(0, 16)}`;
+  try {
+    const info = await docker.getImage(tag).inspect();
+    const keep = info.Config?.Labels?.['caged-agent.keepalive'];
+    progress?.(`agent image ${tag} is cached`);
+    return { tag, keepalive: keep ? JSON.parse(keep) : undefined };
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  progress?.(`reading the CA bundle of ${baseImage}`);
+  const probe = await probeImage(docker, base.id, cageId);
+  const caPem = ca.certPem.trim() + '\n';
+  const baseBundle = probe.bundle ? probe.bundle.replace(/\s*$/, '\n') : '';
+  const combined = baseBundle + caPem;
+  const targets = probe.bundlePaths.length ? probe.bundlePaths : ['/etc/ssl/certs/ca-certificates.crt'];
+  progress?.(
+    probe.bundle
+      ? `adding the cage CA to ${targets.join(', ')} of ${baseImage}`
+      : `${baseImage} has no CA bundle; creating ${targets[0]} with the cage CA alone`,
+  );
+  const l = {
+    ...labels('image', cageId, workspace),
+    'caged-agent.base-image': baseImage,
+    'caged-agent.ca-fingerprint': ca.fingerprint256,
+    'caged-agent.keepalive': probe.keepalive ? JSON.stringify(probe.keepalive) : '',
+  };
+  const envLines = [`ENV ${Object.entries(AGENT_ENV_CA).map(([k, v]) => `${k}=${v}`).join(' ')}`];
+  const dockerfile = [
+    `FROM ${base.id}`,
+    ...targets.map((t) => `COPY ca-bundle.crt ${t}`),
+    `COPY ca-bundle.crt ${AGENT_BUNDLE_FILE}`,
+    `COPY caged-agent.crt ${AGENT_CA_FILE}`,
+    ...envLines,
+    `LABEL ${Object.entries(l).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`,
+    '',
+  ].join('\n');
+  await buildImage(docker, [
+    { name: 'Dockerfile', data: dockerfile },
+    { name: 'ca-bundle.crt', data: combined, mode: 0o644 },
+    { name: 'caged-agent.crt', data: caPem, mode: 0o644 },
+  ], tag, progress);
+  return { tag, keepalive: probe.keepalive };
+}
+
+/** Labelled images of one cage (agent images), or all labelled images. */
+export async function listLabelledImages(docker: Docker, cageId?: string): Promise<Docker.ImageInfo[]> {
+  const label = [`${LABEL}=1`];
+  if (cageId) label.push(`${LABEL_CAGE}=${cageId}`);
+  return docker.listImages({ filters: { label } });
+}

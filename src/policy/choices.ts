@@ -1,0 +1,47 @@
+// "Allow ..." quick-fix choices for a blocked request, from the narrowest useful scopes to the widest.
+import { canonicalHost, hostForDisplay, isPublicSuffix } from './host';
+import { normalizePath } from './path';
+import type { AllowSpec } from './types';
+
+export interface AllowChoice {
+  /** Starts with "Allow", e.g. "Allow GET /v1/** on api.example.com". */
+  title: string;
+  spec: AllowSpec;
+  scope: 'exact' | 'parent' | 'path' | 'method-path';
+}
+
+export interface BlockedRequest {
+  host: string;
+  port: number;
+  method?: string;
+  path?: string;
+}
+
+/** The quick-fix choices for one blocked request (empty when the host is not valid). */
+export function allowChoices(block: BlockedRequest): AllowChoice[] {
+  const c = canonicalHost(block.host);
+  if (!c) return [];
+  const defaultPort = block.port === 80 || block.port === 443;
+  const port = defaultPort || !Number.isInteger(block.port) ? undefined : block.port;
+  const hostText = hostForDisplay(c);
+  const shown = port === undefined ? hostText : `${hostText}:${port}`;
+  const base = (host: string): AllowSpec => (port === undefined ? { host } : { host, port });
+  const out: AllowChoice[] = [{ title: `Allow ${shown}`, spec: base(hostText), scope: 'exact' }];
+  if (c.kind === 'name') {
+    const dot = c.host.indexOf('.');
+    const parent = dot >= 0 ? c.host.slice(dot + 1) : '';
+    if (parent.includes('.') && !isPublicSuffix(parent)) {
+      const wild = `*.${parent}`;
+      out.push({ title: `Allow ${port === undefined ? wild : `${wild}:${port}`}`, spec: base(wild), scope: 'parent' });
+    }
+  }
+  const method = block.method?.toUpperCase();
+  const path = block.path !== undefined ? normalizePath(block.path) : undefined;
+  if (method && method !== 'CONNECT' && path && path !== '/') {
+    const segs = path.split('/').filter((s) => s !== '');
+    const glob = segs.length <= 1 && !path.endsWith('/') ? path : `/${segs[0]}/**`;
+    out.push({ title: `Allow ${glob} on ${shown} (any method)`, spec: { ...base(hostText), paths: [glob] }, scope: 'path' });
+    out.push({ title: `Allow ${method} ${glob} on ${shown}`, spec: { ...base(hostText), methods: [method], paths: [glob] }, scope: 'method-path' });
+  }
+  return out;
+}

@@ -1,0 +1,78 @@
+// Command-line entry of the egress proxy (bundled to dist/proxy.js). A thin wrapper over startProxy().
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { HELP, parseCli, type ListenAddress } from './config';
+import { startProxy } from './server';
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`caged-agent proxy: ${message}\n`);
+  process.exit(code);
+}
+
+function readFile(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return fail(`cannot read the ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+/** --health: exit 0 when a proxy answers GET /__caged/health on the listen address. */
+function healthCheck(listen: ListenAddress): void {
+  const host = listen.host === '0.0.0.0' || listen.host === '' ? '127.0.0.1' : listen.host === '::' ? '::1' : listen.host;
+  const req = http.get({ host, port: listen.port, path: '/__caged/health', timeout: 3000, agent: false }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => (body += d));
+    res.on('end', () => {
+      if (res.statusCode === 200) {
+        process.stdout.write(body + '\n');
+        process.exit(0);
+      }
+      process.stderr.write(`unhealthy: HTTP ${res.statusCode}\n`);
+      process.exit(1);
+    });
+  });
+  req.on('timeout', () => req.destroy(new Error('timed out')));
+  req.on('error', (e) => {
+    process.stderr.write(`unhealthy: ${e.message}\n`);
+    process.exit(1);
+  });
+}
+
+async function main(): Promise<void> {
+  const parsed = parseCli(process.argv.slice(2), process.env);
+  if ('error' in parsed) fail(`${parsed.error}\n\n${HELP}`);
+  const cfg = parsed.config;
+  if (cfg.help) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  if (cfg.health) return healthCheck(cfg.listen);
+
+  const caCertPem = readFile(cfg.caCertFile!, 'CA certificate');
+  const caKeyPem = readFile(cfg.caKeyFile!, 'CA key');
+  const upstreamCaPem = cfg.upstreamCaFile ? readFile(cfg.upstreamCaFile, 'upstream CA file') : undefined;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  try {
+    proxy = await startProxy({
+      policyFile: cfg.policyFile,
+      caCertPem,
+      caKeyPem,
+      host: cfg.listen.host,
+      port: cfg.listen.port,
+      upstreamCaPem,
+      upstreamProxy: cfg.upstreamProxy,
+    });
+  } catch (e) {
+    return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);
+  }
+  process.on('SIGHUP', () => proxy.reload());
+  const stop = () => {
+    proxy.close(5000).then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

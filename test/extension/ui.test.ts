@@ -1,0 +1,175 @@
+// Extension-host tests of the real vscode API surface, without Docker: commands, diagnostics from events,
+// quick fixes editing the policy file, validation errors, allowlist edits, settings.
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import type { Controller } from '../../src/extension/controller';
+
+const EXT_ID = 'caged-agent.caged-agent';
+
+interface DebugState {
+  activeCageId?: string;
+  blocks: { key: string; count: number; reason: string; paths: string[] }[];
+  policyErrors: string[] | null;
+  policyPath: string;
+}
+
+async function state(): Promise<DebugState> {
+  return (await vscode.commands.executeCommand('cagedAgent._state')) as DebugState;
+}
+
+function controller(): Controller {
+  return (vscode.extensions.getExtension(EXT_ID)!.exports as { controller: Controller }).controller;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function policyDiagnostics(uri: vscode.Uri): vscode.Diagnostic[] {
+  return vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'Caged Agent');
+}
+
+async function readText(uri: vscode.Uri): Promise<string> {
+  return new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
+}
+
+async function writeText(uri: vscode.Uri, text: string): Promise<void> {
+  await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
+}
+
+function blockEvent(host: string, method = 'GET', path = '/v1/models') {
+  return { time: new Date().toISOString(), type: 'block', host, port: 443, method, path, reason: 'no-matching-rule', rule: null };
+}
+
+describe('Caged Agent in the extension host', function () {
+  this.timeout(60000);
+  let policyUri: vscode.Uri;
+
+  before(async () => {
+    const ext = vscode.extensions.getExtension(EXT_ID);
+    assert.ok(ext, `extension ${EXT_ID} is installed`);
+    await ext.activate();
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder, 'the tests run with a workspace folder open');
+    await vscode.workspace.getConfiguration('cagedAgent').update('notifications', 'off', vscode.ConfigurationTarget.Workspace);
+    policyUri = vscode.Uri.file((await state()).policyPath);
+    try {
+      await vscode.workspace.fs.delete(policyUri);
+    } catch {}
+  });
+
+  it('registers every palette command', async () => {
+    const all = new Set(await vscode.commands.getCommands(true));
+    for (const id of ['start', 'stop', 'openTerminal', 'allowHost', 'openPolicy', 'verify', 'showLog', 'cleanUp']) {
+      assert.ok(all.has(`cagedAgent.${id}`), `cagedAgent.${id} is registered`);
+    }
+  });
+
+  it('Allow Host with an argument creates a commented starter policy holding the host', async () => {
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.allowHost', 'registry.npmjs.org'), true);
+    const text = await readText(policyUri);
+    assert.match(text, /^version: 1/m);
+    assert.match(text, /#/, 'the starter policy explains itself in comments');
+    assert.match(text, /host: registry\.npmjs\.org/);
+    assert.deepEqual((await state()).policyErrors, []);
+  });
+
+  it('a block event becomes a diagnostic on the policy file, with Allow quick fixes that edit it away', async () => {
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('api.example.com'));
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('api.example.com'));
+    const diag = await waitFor('the block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('api.example.com')));
+    assert.match(diag.message, /^Caged agent blocked api\.example\.com:443 — GET \/v1\/models, 2 times, last at \d\d:\d\d/);
+    assert.equal(diag.severity, vscode.DiagnosticSeverity.Warning);
+
+    const actions = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', policyUri, diag.range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
+    const titles = actions.map((a) => a.title);
+    assert.ok(titles.includes('Allow api.example.com'), `exact choice offered: ${titles.join(' | ')}`);
+    assert.ok(titles.includes('Allow *.example.com'), `parent choice offered: ${titles.join(' | ')}`);
+    assert.ok(titles.every((t) => t.startsWith('Allow')), 'quick-fix titles begin with Allow');
+    assert.ok(titles.some((t) => /GET .*\/v1/.test(t)), `method/path choice offered: ${titles.join(' | ')}`);
+
+    const exact = actions.find((a) => a.title === 'Allow api.example.com')!;
+    await vscode.commands.executeCommand(exact.command!.command, ...(exact.command!.arguments ?? []));
+    assert.match(await readText(policyUri), /host: api\.example\.com/);
+    assert.match(await readText(policyUri), /registry\.npmjs\.org/, 'earlier entries are kept');
+    await waitFor('the diagnostic to disappear', () => !policyDiagnostics(policyUri).some((d) => d.message.includes('api.example.com')));
+    assert.equal((await state()).blocks.length, 0);
+  });
+
+  it('no *.parent choice for a public suffix', async () => {
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('example.com'));
+    const diag = await waitFor('the block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes(' example.com:443')));
+    const actions = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', policyUri, diag.range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
+    assert.ok(!actions.some((a) => a.title === 'Allow *.com'), 'never offers *.com');
+    await vscode.commands.executeCommand('cagedAgent.showBlocked'); // palette path exists
+    await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
+  });
+
+  it('policy validation errors show at the right line, and clear when fixed', async () => {
+    const good = await readText(policyUri);
+    await writeText(policyUri, 'version: 1\nallow:\n  - host: ok.example.com\n  - hots: typo.example.com\n');
+    const err = await waitFor('the validation diagnostic', () => policyDiagnostics(policyUri).find((d) => d.severity === vscode.DiagnosticSeverity.Error));
+    assert.equal(err.range.start.line, 3, `error on line 4 (0-based 3): ${err.message}`);
+    assert.match(err.message, /hots/);
+    await writeText(policyUri, good);
+    await waitFor('the error to clear', () => !policyDiagnostics(policyUri).some((d) => d.severity === vscode.DiagnosticSeverity.Error));
+  });
+
+  it('allowlist add / edit / toggle / remove go through comment-preserving edits', async () => {
+    await writeText(policyUri, '# my notes stay\nversion: 1\nallow:\n  - host: keep.example.com # keep me\n');
+    await waitFor('the policy to reload', async () => (await state()).policyErrors?.length === 0 && (await readText(policyUri)).includes('keep.example.com'));
+    await sleep(300);
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.addRule', 'allow', 'new.example.com'), true);
+    let text = await readText(policyUri);
+    assert.match(text, /# my notes stay/);
+    assert.match(text, /keep\.example\.com # keep me/);
+    assert.match(text, /new\.example\.com/);
+
+    // The same item the sidebar hands to its inline actions: a tree item carrying the parsed rule.
+    const rule = (host: string) => {
+      const r = controller().policyParse?.policy?.allow.find((x) => x.hostText === host);
+      assert.ok(r, `${host} is in the parsed allowlist`);
+      return { rule: r };
+    };
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.editRule', rule('new.example.com'), 'renamed.example.com:8443'), true);
+    text = await readText(policyUri);
+    assert.match(text, /renamed\.example\.com:8443/);
+    assert.doesNotMatch(text, /new\.example\.com/);
+
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.toggleRule', rule('renamed.example.com')), true);
+    text = await readText(policyUri);
+    assert.match(text, /disabled: true/);
+
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.removeRule', rule('renamed.example.com'), false), true);
+    text = await readText(policyUri);
+    assert.doesNotMatch(text, /renamed\.example\.com/);
+    assert.match(text, /keep\.example\.com # keep me/);
+
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.addRule', 'deny', 'gist.github.com'), true);
+    assert.match(await readText(policyUri), /deny:[\s\S]*gist\.github\.com/);
+  });
+
+  it('honours the policyPath setting', async () => {
+    const cfg = vscode.workspace.getConfiguration('cagedAgent');
+    await cfg.update('policyPath', 'custom/allow.yaml', vscode.ConfigurationTarget.Workspace);
+    try {
+      await waitFor('the new policy path', async () => (await state()).policyPath.endsWith('custom/allow.yaml'));
+      assert.equal(await vscode.commands.executeCommand('cagedAgent.allowHost', 'x.example.com'), true);
+      const uri = vscode.Uri.file((await state()).policyPath);
+      assert.match(await readText(uri), /x\.example\.com/);
+      await vscode.workspace.fs.delete(vscode.Uri.joinPath(uri, '..'), { recursive: true });
+    } finally {
+      await cfg.update('policyPath', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+});

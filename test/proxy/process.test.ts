@@ -1,0 +1,229 @@
+// dist/proxy.js as a real process: SIGHUP reload both ways, missing policy, --health, SIGTERM, and
+// 100 MB uploads/downloads that must stream (the proxy's peak RSS stays bounded).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseEventLine, type ProxyEvent } from '../../src/policy/events';
+import { cage, curl, startUpstream, tmpDir, web, type EchoReply, type Upstream } from './helpers';
+
+const root = path.resolve(__dirname, '../../..');
+const proxyJs = path.join(root, 'dist/proxy.js');
+
+interface Child {
+  proc: ChildProcess;
+  events: ProxyEvent[];
+  url: string;
+  port: number;
+  waitEvent(pred: (e: ProxyEvent) => boolean, timeoutMs?: number): Promise<ProxyEvent>;
+  stderr(): string;
+}
+
+async function spawnProxy(policyFile: string, extraEnv: Record<string, string> = {}): Promise<Child> {
+  const proc = spawn(process.execPath, [proxyJs, '--policy', policyFile, '--ca-cert', cage().certFile, '--ca-key', cage().keyFile, '--listen', '127.0.0.1:0', '--upstream-ca', web().certFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', ...extraEnv },
+  });
+  const events: ProxyEvent[] = [];
+  const waiters: Array<{ pred: (e: ProxyEvent) => boolean; resolve: (e: ProxyEvent) => void }> = [];
+  let buf = '';
+  let err = '';
+  proc.stderr!.on('data', (d) => (err += d));
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const e = parseEventLine(line);
+      if (!e) continue;
+      events.push(e);
+      for (const w of [...waiters]) {
+        if (!w.pred(e)) continue;
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(e);
+      }
+    }
+  });
+  const waitEvent = (pred: (e: ProxyEvent) => boolean, timeoutMs = 5000, from = 0) =>
+    new Promise<ProxyEvent>((resolve, reject) => {
+      const found = events.slice(from).find(pred);
+      if (found) return resolve(found);
+      const t = setTimeout(() => reject(new Error(`timed out waiting for an event; stderr: ${err}`)), timeoutMs);
+      waiters.push({ pred, resolve: (e) => (clearTimeout(t), resolve(e)) });
+    });
+  const listening = (await waitEvent((e) => e.type === 'listening', 10000)) as { address?: string };
+  const port = Number(listening.address!.split(':').at(-1));
+  return { proc, events, url: `http://127.0.0.1:${port}`, port, waitEvent: (p, t) => waitEvent(p, t, 0), stderr: () => err };
+}
+
+function stop(c: Child): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (c.proc.exitCode !== null) return resolve(c.proc.exitCode);
+    c.proc.once('exit', (code) => resolve(code));
+    c.proc.kill('SIGTERM');
+  });
+}
+
+/** Waits until a new event matching pred arrives (ignores ones already seen). */
+function nextEvent(c: Child, pred: (e: ProxyEvent) => boolean, timeoutMs = 5000): Promise<ProxyEvent> {
+  const seen = c.events.length;
+  return new Promise((resolve, reject) => {
+    const t = setInterval(() => {
+      const e = c.events.slice(seen).find(pred);
+      if (e) {
+        clearInterval(t);
+        clearTimeout(to);
+        resolve(e);
+      }
+    }, 10);
+    const to = setTimeout(() => (clearInterval(t), reject(new Error('timed out waiting for a new event'))), timeoutMs);
+  });
+}
+
+let plain: Upstream;
+let secure: Upstream;
+const children: Child[] = [];
+
+before(async () => {
+  assert.ok(fs.existsSync(proxyJs), 'run `npm run build` first (dist/proxy.js)');
+  plain = await startUpstream(false);
+  secure = await startUpstream(true);
+});
+
+after(async () => {
+  for (const c of children) await stop(c);
+  await plain.close();
+  await secure.close();
+});
+
+describe('dist/proxy.js', () => {
+  test('--help and bad arguments', () => {
+    const h = spawnSync(process.execPath, [proxyJs, '--help'], { encoding: 'utf8' });
+    assert.equal(h.status, 0);
+    for (const flag of ['--policy', '--ca-cert', '--ca-key', '--listen', '--upstream-ca', '--upstream-proxy', '--health', 'CAGED_POLICY', 'SIGHUP']) {
+      assert.ok(h.stdout.includes(flag), `help mentions ${flag}`);
+    }
+    const bad = spawnSync(process.execPath, [proxyJs, '--bogus'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /unknown argument: --bogus/);
+  });
+
+  test('SIGHUP reload: valid takes effect, invalid keeps the last good policy', async () => {
+    const file = path.join(tmpDir, 'reload-policy.yaml');
+    const allowOnly = `version: 1\nallow:\n  - host: 127.0.0.1:${plain.port}   # IP-literal rule: the opt-in for the loopback upstream\n`;
+    fs.writeFileSync(file, allowOnly);
+    const c = await spawnProxy(file);
+    children.push(c);
+    const loaded = (await c.waitEvent((e) => e.type === 'policy-loaded')) as { hash: string; allow: number };
+    assert.equal(loaded.allow, 1);
+    assert.equal((await curl(c.url, `http://127.0.0.1:${plain.port}/a`)).status, 200);
+
+    // A valid change takes effect at once.
+    fs.writeFileSync(file, allowOnly + `deny:\n  - host: 127.0.0.1:${plain.port}\n`);
+    const t0 = Date.now();
+    let next = nextEvent(c, (e) => e.type === 'policy-loaded');
+    c.proc.kill('SIGHUP');
+    const l2 = (await next) as { hash: string; deny: number };
+    assert.ok(Date.now() - t0 < 1000);
+    assert.notEqual(l2.hash, loaded.hash);
+    assert.equal(l2.deny, 1);
+    const blocked = await curl(c.url, `http://127.0.0.1:${plain.port}/b`);
+    assert.equal(blocked.status, 403);
+    assert.equal(blocked.headers['x-caged-agent-block'], 'denied-by-rule');
+
+    // An invalid file is reported with line/column and the last good policy stays.
+    fs.writeFileSync(file, `version: 1\nallow:\n  - host: 127.0.0.1:${plain.port}\n    methods: GET, [\n`);
+    next = nextEvent(c, (e) => e.type === 'policy-error');
+    c.proc.kill('SIGHUP');
+    const err = (await next) as { error: string; line?: number; col?: number; keptPrevious: boolean; message: string };
+    assert.equal(err.error, 'invalid');
+    assert.equal(err.keptPrevious, true);
+    assert.ok(typeof err.line === 'number' && err.line >= 1, JSON.stringify(err));
+    assert.ok(typeof err.col === 'number' && err.col >= 1);
+    assert.equal((await curl(c.url, `http://127.0.0.1:${plain.port}/c`)).headers['x-caged-agent-block'], 'denied-by-rule');
+
+    // And back: allowed again.
+    fs.writeFileSync(file, allowOnly);
+    next = nextEvent(c, (e) => e.type === 'policy-loaded');
+    c.proc.kill('SIGHUP');
+    await next;
+    assert.equal((await curl(c.url, `http://127.0.0.1:${plain.port}/d`)).status, 200);
+  });
+
+  test('a missing policy at start denies everything and says why; --health; SIGTERM', async () => {
+    const file = path.join(tmpDir, 'does-not-exist-yet.yaml');
+    const c = await spawnProxy(file);
+    children.push(c);
+    const err = (await c.waitEvent((e) => e.type === 'policy-error')) as { error: string; keptPrevious: boolean; message: string };
+    assert.equal(err.error, 'missing');
+    assert.equal(err.keptPrevious, false);
+    const r = await curl(c.url, `http://127.0.0.1:${plain.port}/`);
+    assert.equal(r.status, 403);
+    assert.equal(r.headers['x-caged-agent-block'], 'policy-invalid');
+    assert.match(r.body, /does-not-exist-yet\.yaml/);
+
+    const health = spawnSync(process.execPath, [proxyJs, '--health', '--listen', `127.0.0.1:${c.port}`], { encoding: 'utf8' });
+    assert.equal(health.status, 0, health.stderr);
+    assert.equal(JSON.parse(health.stdout).policyValid, false);
+
+    fs.writeFileSync(file, `version: 1\nallow:\n  - host: 127.0.0.1:${plain.port}\n`);
+    const next = nextEvent(c, (e) => e.type === 'policy-loaded');
+    c.proc.kill('SIGHUP');
+    await next;
+    assert.equal((await curl(c.url, `http://127.0.0.1:${plain.port}/`)).status, 200);
+
+    const code = await stop(c);
+    assert.equal(code, 0);
+    assert.ok(c.events.some((e) => e.type === 'shutdown'));
+    const down = spawnSync(process.execPath, [proxyJs, '--health', '--listen', `127.0.0.1:${c.port}`], { encoding: 'utf8' });
+    assert.equal(down.status, 1);
+  });
+
+  test('100 MB upload and download stream through an intercepted session with bounded memory', async () => {
+    const file = path.join(tmpDir, 'big-policy.yaml');
+    fs.writeFileSync(file, `version: 1\nallow:\n  - host: 127.0.0.1:${secure.port}\n`);
+    const c = await spawnProxy(file);
+    children.push(c);
+    const size = 100 * 1024 * 1024;
+    // Upload: curl reads stdin (fed by us) and PUTs it, chunked, through the intercepted TLS session.
+    const up = await new Promise<{ status: number; body: string; err: string }>((resolve) => {
+      const child = spawn('curl', ['-s', '-S', '--max-time', '60', '--proxy', c.url, '--cacert', cage().certFile, '-T', '-', '-w', '\n%{http_code}', `https://127.0.0.1:${secure.port}/upload`]);
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', () => {
+        const nl = out.lastIndexOf('\n');
+        resolve({ status: Number(out.slice(nl + 1)), body: out.slice(0, nl), err });
+      });
+      const chunk = Buffer.alloc(1024 * 1024, 0x42);
+      let sent = 0;
+      const pump = () => {
+        while (sent < size) {
+          sent += chunk.length;
+          if (!child.stdin.write(chunk)) return void child.stdin.once('drain', pump);
+        }
+        child.stdin.end();
+      };
+      pump();
+    });
+    assert.equal(up.status, 200, up.err);
+    assert.equal((JSON.parse(up.body) as EchoReply).bodyBytes, size);
+
+    // (async: the upstream server lives in this process, so spawnSync would deadlock)
+    const down = await new Promise<{ stdout: string; stderr: string }>((resolve) => {
+      execFile('curl', ['-s', '-S', '--max-time', '60', '--proxy', c.url, '--cacert', cage().certFile, '-o', '/dev/null', '-w', '%{http_code} %{size_download}', `https://127.0.0.1:${secure.port}/download/${size}`], (_e, stdout, stderr) => resolve({ stdout, stderr }));
+    });
+    assert.equal(down.stdout, `200 ${size}`, down.stderr);
+
+    // Peak resident memory of the proxy process over its whole life: far below the 100 MB moved.
+    const status = fs.readFileSync(`/proc/${c.proc.pid}/status`, 'utf8');
+    const hwmKb = Number(/VmHWM:\s+(\d+)/.exec(status)![1]);
+    assert.ok(hwmKb < 130 * 1024, `peak RSS ${Math.round(hwmKb / 1024)} MB`);
+    const events = c.events.filter((e) => e.type === 'allow');
+    assert.equal(events.length, 2);
+  });
+});
