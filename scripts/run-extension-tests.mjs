@@ -139,6 +139,7 @@ async function main() {
   browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   let firstResultAt = 0;
+  let payloadStarted = false;
   let resolveExit;
   const exited = new Promise((r) => (resolveExit = r));
   await page.exposeFunction('codeAutomationLog', (type, args) => {
@@ -154,6 +155,9 @@ async function main() {
         firstResultAt = Date.now();
       }
     }
+    if (text.startsWith('[caged-agent-tests] running')) payloadStarted = true;
+    // Before the payload starts, the log is the workbench connecting: show only its errors unless --verbose.
+    if (!payloadStarted && !opts.verbose && type !== 'error') return;
     process.stdout.write(type === 'error' ? text.replace(/^/gm, '[host:error] ') + '\n' : text + '\n');
   });
   await page.exposeFunction('codeAutomationExit', (code, logs) => {
@@ -165,9 +169,17 @@ async function main() {
   }
   page.on('pageerror', (e) => console.log(`[browser:pageerror] ${e.message}`));
 
+  // The workbench only runs a test payload in extension-development mode (a development path must be
+  // present). With --install-vsix the extension under test is the installed one, so the development path is
+  // an empty folder: nothing loads from it and the installed extension is the only copy.
+  let devPath = opts.extensionDir;
+  if (opts.vsix) {
+    devPath = path.join(work, 'no-development-extension');
+    fs.mkdirSync(devPath, { recursive: true });
+  }
   const url = workbenchUrl(cs, {
     folder: workspace,
-    extensionDevelopmentPath: opts.vsix ? undefined : opts.extensionDir,
+    extensionDevelopmentPath: devPath,
     extensionTestsPath: testsIndex,
   });
   if (opts.verbose) say(`opening ${url}`);

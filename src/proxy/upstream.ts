@@ -1,9 +1,8 @@
 // Upstream connections: checked DNS resolution (every resolved address is classified; private, loopback and
 // link-local addresses are refused unless the rule opts in; the socket connects to the address that was
-// checked), pooled keep-alive agents, raw tunnels, and chaining through an optional upstream HTTP proxy.
+// checked), a keep-alive pool of raw TCP/TLS sockets for the HTTP relay, raw tunnels, and chaining through
+// an optional upstream HTTP proxy (CONNECT).
 import * as dns from 'node:dns';
-import * as http from 'node:http';
-import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { classifyAddress } from '../policy/host';
@@ -90,14 +89,12 @@ export function connectViaProxy(proxy: ProxyUrl, host: string, port: number, tim
     const authority = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     let buf: Buffer = Buffer.alloc(0);
     const fail = (e: Error) => {
+      clearTimeout(timer);
       sock.destroy();
       reject(e);
     };
     const timer = setTimeout(() => fail(new Error('upstream proxy CONNECT timed out')), timeoutMs);
-    sock.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
+    sock.once('error', fail);
     sock.once('connect', () => sock.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));
     const onData = (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
@@ -116,11 +113,67 @@ export function connectViaProxy(proxy: ProxyUrl, host: string, port: number, tim
         return fail(e);
       }
       if (end + 4 < buf.length) sock.unshift(buf.subarray(end + 4));
-      sock.removeAllListeners('error');
+      sock.removeListener('error', fail);
       resolve(sock);
     };
     sock.on('data', onData);
   });
+}
+
+/** Receives the events of a pooled upstream socket while it serves one exchange. */
+export interface UpOwner {
+  onUpData(d: Buffer): void;
+  /** The socket ended or closed (or failed: err set). */
+  onUpClose(err?: NodeJS.ErrnoException): void;
+}
+
+/** A pooled upstream connection. One permanent listener set per socket; `owner` routes its events. */
+export class UpConn {
+  owner: UpOwner | undefined;
+  idleSince = 0;
+  /** Served at least one exchange before the current one. */
+  reused = false;
+  dead = false;
+
+  constructor(
+    readonly sock: net.Socket,
+    readonly key: string,
+    private readonly pool: UpstreamPool,
+  ) {
+    sock.resume(); // sockets from connectViaProxy arrive paused
+    sock.on('data', (d: Buffer) => {
+      if (this.owner) this.owner.onUpData(d);
+      else this.destroy(); // unsolicited bytes on an idle connection: never reuse it
+    });
+    const gone = (err?: NodeJS.ErrnoException) => {
+      if (this.dead) return;
+      this.dead = true;
+      this.pool.forget(this);
+      const o = this.owner;
+      this.owner = undefined;
+      o?.onUpClose(err);
+    };
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      gone(e);
+      sock.destroy();
+    });
+    sock.on('end', () => {
+      gone();
+      sock.end();
+    });
+    sock.on('close', () => gone());
+  }
+
+  write(b: Buffer | string): boolean {
+    return this.sock.write(b);
+  }
+
+  destroy(): void {
+    this.dead = true;
+    this.owner = undefined;
+    this.pool.forget(this);
+    this.sock.destroy();
+  }
 }
 
 export interface UpstreamOptions {
@@ -128,27 +181,20 @@ export interface UpstreamOptions {
   /** Extra PEM CA certificates trusted for upstream TLS (added to the system roots). */
   upstreamCaPem?: string;
   upstreamProxy?: ProxyUrl;
+  /** Idle pooled connections older than this are closed. Default 15 s. */
+  idleMs?: number;
+  connectTimeoutMs?: number;
 }
 
-export interface UpstreamRequest {
-  secure: boolean;
-  /** Canonical host: a name, or an IP literal without brackets. */
-  host: string;
-  port: number;
-  method: string;
-  path: string;
-  /** Flat [name, value, name, value, ...] list; must contain Host. */
-  headers: string[];
-  allowPrivate: boolean;
-}
+const MAX_IDLE_PER_KEY = 256;
 
-const AGENT_OPTS = { keepAlive: true, keepAliveMsecs: 15000, maxSockets: 512, maxFreeSockets: 256, scheduling: 'lifo' as const, timeout: 120000 };
-
-export class Upstream {
+export class UpstreamPool {
   readonly secureContext: tls.SecureContext;
-  private readonly http: http.Agent[];
-  private readonly https: https.Agent[];
+  private readonly idle = new Map<string, UpConn[]>();
   private readonly lookups: ReturnType<typeof checkedLookup>[];
+  private readonly sweep: NodeJS.Timeout;
+  private readonly idleMs: number;
+  private closed = false;
 
   constructor(private readonly o: UpstreamOptions) {
     const ca = [...tls.rootCertificates];
@@ -156,93 +202,102 @@ export class Upstream {
     // One context, built once: passing `ca` per connection would re-parse ~150 roots every time.
     this.secureContext = tls.createSecureContext({ ca });
     this.lookups = [checkedLookup(o.resolver, false), checkedLookup(o.resolver, true)];
-    const proxy = o.upstreamProxy;
-    this.http = [0, 1].map((i) => new http.Agent({ ...AGENT_OPTS, lookup: this.lookups[i] } as http.AgentOptions));
-    this.https = [0, 1].map((i) => {
-      const agent = new https.Agent({ ...AGENT_OPTS, lookup: this.lookups[i], secureContext: this.secureContext } as https.AgentOptions);
-      if (proxy) {
-        const allowPrivate = i === 1;
-        (agent as any).createConnection = (options: tls.ConnectionOptions & { host: string; port: number }, cb: (err: Error | null, s?: net.Socket) => void) => {
-          resolveChecked(o.resolver, options.host, allowPrivate)
-            .then(() => connectViaProxy(proxy, options.host, options.port))
-            .then((raw) => {
-              const s = tls.connect({ socket: raw, servername: options.servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'] });
-              cb(null, s);
-            }, (err) => cb(err));
-          return undefined;
-        };
-      }
-      return agent;
-    });
+    this.idleMs = o.idleMs ?? 15000;
+    this.sweep = setInterval(() => this.sweepIdle(), Math.max(1000, this.idleMs / 3));
+    this.sweep.unref();
+  }
+
+  private sweepIdle(): void {
+    const cutoff = Date.now() - this.idleMs;
+    for (const list of this.idle.values()) {
+      for (const c of list.filter((x) => x.idleSince < cutoff)) c.destroy();
+    }
   }
 
   /**
-   * Plain HTTP through an upstream proxy shares pooled sockets to the proxy across hosts, so the address
-   * check must run per request: returns that check (await it before request()), or undefined when the
-   * check happens at connection time anyway.
+   * A connection for (secure, host, port), checked against private addresses unless allowPrivate.
+   * Calls back synchronously when an idle pooled connection is available.
    */
-  precheck(r: Pick<UpstreamRequest, 'secure' | 'host' | 'allowPrivate'>): Promise<unknown> | undefined {
-    if (!this.o.upstreamProxy || r.secure) return undefined;
-    return resolveChecked(this.o.resolver, r.host, r.allowPrivate);
+  acquire(secure: boolean, host: string, port: number, allowPrivate: boolean, cb: (err: NodeJS.ErrnoException | null, c?: UpConn) => void): void {
+    const key = `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
+    const list = this.idle.get(key);
+    if (list) {
+      while (list.length > 0) {
+        const c = list.pop()!;
+        if (c.dead || c.sock.destroyed) continue;
+        c.reused = true;
+        return cb(null, c);
+      }
+    }
+    this.connect(secure, host, port, allowPrivate).then(
+      (sock) => cb(null, new UpConn(sock, key, this)),
+      (err: NodeJS.ErrnoException) => cb(err),
+    );
   }
 
-  /** Starts an upstream request. Errors (including PrivateAddressError) arrive as 'error' events. */
-  request(r: UpstreamRequest): http.ClientRequest {
-    const idx = r.allowPrivate ? 1 : 0;
-    const proxy = this.o.upstreamProxy;
-    if (proxy && !r.secure) {
-      // Plain HTTP through the upstream proxy: absolute-form, after our own address check.
-      const authority = `${r.host.includes(':') ? `[${r.host}]` : r.host}:${r.port}`;
-      const req = http.request({
-        host: proxy.host,
-        port: proxy.port,
-        method: r.method,
-        path: `http://${authority}${r.path}`,
-        headers: r.headers as unknown as http.OutgoingHttpHeaders,
-        agent: this.http[idx],
-        setHost: false,
-      });
-      return req;
-    }
-    const opts: https.RequestOptions = {
-      host: r.host,
-      port: r.port,
-      method: r.method,
-      path: r.path,
-      headers: r.headers as unknown as http.OutgoingHttpHeaders,
-      agent: r.secure ? this.https[idx] : this.http[idx],
-      setHost: false,
-    };
-    if (r.secure) opts.servername = net.isIP(r.host) ? '' : r.host;
-    return (r.secure ? https : http).request(opts);
+  /** Back to the pool after a complete exchange. */
+  release(c: UpConn): void {
+    c.owner = undefined;
+    if (c.dead || this.closed || c.sock.destroyed) return c.destroy();
+    let list = this.idle.get(c.key);
+    if (!list) this.idle.set(c.key, (list = []));
+    if (list.length >= MAX_IDLE_PER_KEY) return c.destroy();
+    c.idleSince = Date.now();
+    list.push(c);
   }
 
-  /** A raw TCP connection to host:port (checked), or a CONNECT tunnel through the upstream proxy. */
-  async openTunnel(host: string, port: number, allowPrivate: boolean, timeoutMs = 15000): Promise<net.Socket> {
-    const proxy = this.o.upstreamProxy;
-    if (proxy) {
-      await resolveChecked(this.o.resolver, host, allowPrivate);
-      return connectViaProxy(proxy, host, port, timeoutMs);
-    }
+  forget(c: UpConn): void {
+    const list = this.idle.get(c.key);
+    if (!list) return;
+    const i = list.indexOf(c);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.idle.delete(c.key);
+  }
+
+  private async connect(secure: boolean, host: string, port: number, allowPrivate: boolean): Promise<net.Socket> {
+    const raw = this.o.upstreamProxy ? await this.viaProxy(host, port, allowPrivate) : undefined;
+    const timeoutMs = this.o.connectTimeoutMs ?? 15000;
     return new Promise((resolve, reject) => {
-      const sock = net.connect({ host, port, lookup: this.lookups[allowPrivate ? 1 : 0] as any });
-      const timer = setTimeout(() => {
+      let sock: net.Socket;
+      const servername = net.isIP(host) ? undefined : host;
+      if (secure) {
+        sock = raw
+          ? tls.connect({ socket: raw, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'] })
+          : tls.connect({ host, port, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], lookup: this.lookups[allowPrivate ? 1 : 0] as any });
+      } else sock = raw ?? net.connect({ host, port, lookup: this.lookups[allowPrivate ? 1 : 0] as any });
+      const ready = secure ? 'secureConnect' : 'connect';
+      const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' })), timeoutMs);
+      const fail = (e: Error) => {
+        clearTimeout(timer);
         sock.destroy();
-        reject(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' }));
-      }, timeoutMs);
-      sock.once('error', (e) => {
-        clearTimeout(timer);
         reject(e);
-      });
-      sock.once('connect', () => {
+      };
+      sock.once('error', fail);
+      const ok = () => {
         clearTimeout(timer);
-        sock.removeAllListeners('error');
+        sock.removeListener('error', fail);
+        sock.setNoDelay(true);
         resolve(sock);
-      });
+      };
+      if (raw && !secure) ok();
+      else sock.once(ready, ok);
     });
   }
 
+  private async viaProxy(host: string, port: number, allowPrivate: boolean): Promise<net.Socket> {
+    await resolveChecked(this.o.resolver, host, allowPrivate);
+    return connectViaProxy(this.o.upstreamProxy!, host, port, this.o.connectTimeoutMs ?? 15000);
+  }
+
+  /** A raw TCP connection to host:port (checked), or a CONNECT tunnel through the upstream proxy. */
+  async openTunnel(host: string, port: number, allowPrivate: boolean): Promise<net.Socket> {
+    return this.connect(false, host, port, allowPrivate);
+  }
+
   destroy(): void {
-    for (const a of [...this.http, ...this.https]) a.destroy();
+    this.closed = true;
+    clearInterval(this.sweep);
+    for (const list of [...this.idle.values()]) for (const c of [...list]) c.destroy();
+    this.idle.clear();
   }
 }

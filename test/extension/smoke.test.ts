@@ -16,6 +16,7 @@ describe('smoke: Caged Agent in a real extension host', function () {
     assert.ok(ext);
     await ext.activate();
     assert.equal(ext.isActive, true);
+    console.log(`[smoke] ${EXT_ID} ${ext.packageJSON?.version} from ${ext.extensionPath}`);
   });
 
   it('registers cagedAgent.start', async () => {

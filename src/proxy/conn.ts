@@ -1,0 +1,671 @@
+// One client connection of the proxy (a plain TCP connection from the agent, or an intercepted TLS session
+// or plain-HTTP stream inside a CONNECT): a lean HTTP/1.1 relay. Each request head is parsed once, decided
+// once (one event line), rewritten (hop-by-hop headers, credential injection) and sent to a pooled upstream
+// connection; bodies in both directions are forwarded as they arrive, with framing tracked (Content-Length
+// or chunked) so both legs stay keep-alive. Response heads are passed through unchanged.
+import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { classifyAddress, ruleLabel } from '../policy';
+import type { Decision, ReasonCode, Rule } from '../policy/types';
+import { findSecret, findSecretInBuffer } from './dlp';
+import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
+import { isPrivateAddressError, type UpConn, type UpOwner, type UpstreamPool } from './upstream';
+import { blockText, display, hostPort, parseAbsolute, parseAuthority, safePath, secretEnvName, textResponse } from './util';
+
+/** Per-connection state for connections that arrived through CONNECT. */
+export interface ConnCtx {
+  host: string; // canonical (IPv6 without brackets)
+  port: number;
+  secure: boolean;
+  /** The CONNECT was blocked (already logged): every request inside gets this answer. */
+  blocked?: { reason: ReasonCode; message: string; detail?: string };
+}
+
+/** What a connection needs from the proxy around it. */
+export interface Core {
+  decide(host: string, port: number, method?: string, path?: string): Decision;
+  event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void;
+  readonly env: NodeJS.ProcessEnv;
+  readonly dlpBytes: number;
+  readonly pool: UpstreamPool;
+  readonly keepAliveMs: number;
+  healthBody(): string;
+  /** A CONNECT request arrived on a plain connection: take over the socket. */
+  connect(sock: net.Socket, head: Buffer, authority: string, t0: number): void;
+}
+
+// Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1), proxy credentials, and Expect (we answer
+// 100-continue ourselves once the policy allowed the request).
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings', 'transfer-encoding', 'content-length']);
+const BLOCK_HEADER = 'X-Caged-Agent-Block';
+const HEALTH_PATH = '/__caged/health';
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Body bytes buffered from the client before we stop reading (back-pressure). */
+const MAX_PENDING = 1024 * 1024;
+
+interface Prepared {
+  rule: Rule;
+  path: string;
+  /** The complete upstream request head. */
+  head: string;
+  allowPrivate: boolean;
+}
+
+interface Refused {
+  reason: ReasonCode;
+  message: string;
+  rule?: Rule;
+  path: string;
+  detail?: string;
+}
+
+/** Decision, host check, DLP over URL + headers, credential injection, and the rewritten head. */
+function prepare(core: Core, req: RequestHead, host: string, port: number, secure: boolean, target: string): Prepared | Refused {
+  const d = core.decide(host, port, req.method, target);
+  const path = d.normalizedPath ?? safePath(target);
+  if (d.action !== 'allow' || !d.rule) return { reason: d.reason, message: d.message, rule: d.rule, path };
+  const rule = d.rule;
+
+  // IP literals: a rule naming the literal is the opt-in; otherwise the rule must say private: true.
+  const allowPrivate = rule.private || rule.kind === 'ip';
+  if (!allowPrivate && host.length > 0 && (host.includes(':') || /^[\d.]+$/.test(host))) {
+    const cls = classifyAddress(host);
+    if (cls !== 'public') {
+      return { reason: 'private-address', message: `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`, rule, path, detail: cls };
+    }
+  }
+  if (req.host !== undefined) {
+    const h = parseAuthority(req.host, port);
+    if (!h || h.host !== host) {
+      return { reason: 'bad-request', message: `The Host header (${req.host.slice(0, 100)}) does not match the host the request is sent to (${display(host)}).`, rule, path, detail: 'host-mismatch' };
+    }
+  }
+
+  const upgrade = req.upgrade !== undefined && req.connection.includes('upgrade');
+  const extraHop = req.connection.length > 0 ? req.connection : undefined;
+  const fwd = d.forwardPath ?? d.normalizedPath ?? target;
+  let head = `${req.method} ${fwd} HTTP/1.${req.minor}\r\n`;
+  let scan = target;
+  const raw = req.headers;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const lower = name.toLowerCase();
+    if (HOP.has(lower) || (extraHop !== undefined && extraHop.includes(lower))) continue;
+    if (lower === 'authorization' && rule.auth) continue; // replaced below, never scanned or forwarded
+    const value = raw[i + 1];
+    scan += '\n' + value;
+    head += name + ': ' + value + '\r\n';
+  }
+  if (req.host === undefined) head += `Host: ${hostPort(host, port, secure)}\r\n`;
+  if (req.bodyLength === -1) head += 'Transfer-Encoding: chunked\r\n';
+  else if (req.bodyLength > 0 || (req.method !== 'GET' && req.method !== 'HEAD' && hasContentLength(raw))) head += `Content-Length: ${req.bodyLength}\r\n`;
+  if (upgrade) head += `Connection: Upgrade\r\nUpgrade: ${req.upgrade}\r\n`;
+  else if (req.minor === 0) head += 'Connection: close\r\n';
+
+  // The data-loss guard runs before injection: the injected credential must not trip it.
+  const hit = findSecret(scan);
+  if (hit) {
+    return { reason: 'secret-detected', message: `The request carries what looks like a credential (${hit}) in its URL or headers; sending secrets out of the cage is blocked.`, rule, path, detail: hit };
+  }
+  if (rule.auth) {
+    const envName = secretEnvName(rule.auth.secret);
+    const secret = core.env[envName];
+    if (!secret) {
+      return { reason: 'secret-missing', message: `${ruleLabel(rule)} injects the secret "${rule.auth.secret}", but it is not set (${envName} is empty in the proxy); set it in the editor's Caged Agent secrets.`, rule, path, detail: rule.auth.secret };
+    }
+    head += `Authorization: ${rule.auth.scheme} ${secret}\r\n`;
+  }
+  return { rule, path, head: head + '\r\n', allowPrivate };
+}
+
+function hasContentLength(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 14 && raw[i].toLowerCase() === 'content-length') return true;
+  return false;
+}
+
+const enum Mode {
+  Idle, // waiting for / parsing a request head
+  Exchange, // a request is in flight
+  Pipe, // upgraded (WebSocket): raw bytes both ways
+  Closed,
+}
+
+export class ClientConn implements UpOwner {
+  private mode = Mode.Idle;
+  /** Unparsed client bytes: a partial head, or pipelined requests waiting for the current exchange. */
+  private buf: Buffer | undefined;
+
+  // ---- current exchange
+  private t0 = 0;
+  private req: RequestHead | undefined;
+  private host = '';
+  private port = 0;
+  private secure = false;
+  private prep: Prepared | undefined;
+  private keepAlive = true;
+  /** Request body framing state. */
+  private reqLeft = 0;
+  private reqScanner: ChunkedScanner | undefined;
+  private reqDone = true;
+  /** Body bytes not yet sent upstream (upstream not ready, or held for the DLP scan). */
+  private pending: Buffer[] = [];
+  private pendingSize = 0;
+  private holding = false;
+  /** Everything that was sent upstream, while it is small enough to replay on a stale pooled socket. */
+  private replay: Buffer[] | undefined;
+  private retried = false;
+  private up: UpConn | undefined;
+  private acquiring = false;
+  private upgrade = false;
+  private logged = false;
+  // response state
+  private respHead: ResponseHead | undefined;
+  private respBuf: Buffer | undefined;
+  private respLeft = 0;
+  private respScanner: ChunkedScanner | undefined;
+  private gotResponseBytes = false;
+
+  constructor(
+    private readonly core: Core,
+    readonly sock: net.Socket,
+    private readonly ctx: ConnCtx | undefined,
+    initial?: Buffer,
+  ) {
+    sock.on('data', this.onData);
+    sock.on('error', this.onSockError);
+    sock.on('close', this.onSockClose);
+    sock.on('end', this.onSockEnd);
+    sock.setTimeout(core.keepAliveMs, this.onTimeout);
+    if (initial && initial.length) this.onData(initial);
+  }
+
+  // ------------------------------------------------------------------ client socket events
+  private readonly onData = (d: Buffer): void => {
+    switch (this.mode) {
+      case Mode.Exchange:
+        if (!this.reqDone) return this.onRequestBody(d);
+        // Pipelined bytes for a later request: keep them, stop reading if they pile up.
+        this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+        if (this.buf.length > MAX_HEAD) this.sock.pause();
+        return;
+      case Mode.Pipe:
+        if (this.up && !this.up.write(d)) {
+          this.sock.pause();
+          this.up.sock.once('drain', () => this.sock.resume());
+        }
+        return;
+      case Mode.Closed:
+        return;
+      default:
+        this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+        this.parseNext();
+    }
+  };
+
+  private readonly onSockError = (): void => {
+    this.close();
+  };
+
+  private readonly onSockEnd = (): void => {
+    // The client half-closed: finish what is in flight, then close.
+    this.keepAlive = false;
+    if (this.mode === Mode.Idle) this.close(true);
+    else if (this.mode === Mode.Pipe) this.up?.sock.end();
+  };
+
+  private readonly onSockClose = (): void => {
+    this.close();
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.mode === Mode.Idle) this.close();
+  };
+
+  private close(graceful = false): void {
+    if (this.mode === Mode.Closed) return;
+    const wasExchange = this.mode === Mode.Exchange || this.mode === Mode.Pipe;
+    this.mode = Mode.Closed;
+    if (wasExchange && this.up) {
+      this.up.destroy();
+      this.up = undefined;
+    }
+    if (graceful) this.sock.end();
+    else this.sock.destroy();
+  }
+
+  /** Writes a complete local response (block, error, health) and continues or closes. */
+  private respondLocal(text: string): void {
+    // A request whose body we did not read (fully) cannot be followed by another on this connection.
+    const close = !this.keepAlive || !this.reqDone;
+    this.sock.write(text);
+    this.endExchange(close);
+  }
+
+  private endExchange(close: boolean): void {
+    this.req = undefined;
+    this.prep = undefined;
+    this.respHead = undefined;
+    this.respBuf = undefined;
+    this.respScanner = undefined;
+    this.reqScanner = undefined;
+    this.pending = [];
+    this.pendingSize = 0;
+    this.replay = undefined;
+    if (close || !this.keepAlive) {
+      if (this.up) {
+        this.up.destroy();
+        this.up = undefined;
+      }
+      this.mode = Mode.Closed;
+      this.sock.end();
+      return;
+    }
+    this.mode = Mode.Idle;
+    if (this.sock.isPaused()) this.sock.resume();
+    if (this.buf) this.parseNext();
+  }
+
+  // ------------------------------------------------------------------ request heads
+  private parseNext(): void {
+    while (this.mode === Mode.Idle && this.buf) {
+      let buf = this.buf;
+      // Tolerate empty lines before a request (RFC 9112 2.2).
+      let skip = 0;
+      while (skip + 1 < buf.length && buf[skip] === 0x0d && buf[skip + 1] === 0x0a) skip += 2;
+      if (skip) buf = this.buf = skip === buf.length ? undefined : buf.subarray(skip);
+      if (!buf) return;
+      const end = findHeadEnd(buf);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
+        return;
+      }
+      if (end > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
+      const t0 = performance.now();
+      let head: RequestHead;
+      try {
+        head = parseRequestHead(buf, end);
+      } catch (e) {
+        const he = e as HeadError;
+        return this.fatal(he.status ?? 400, he.status === 505 ? 'HTTP Version Not Supported' : he.status === 501 ? 'Not Implemented' : 'Bad Request', he.message);
+      }
+      const rest = end < buf.length ? buf.subarray(end) : undefined;
+      this.buf = undefined;
+      if (head.method === 'CONNECT') {
+        if (this.ctx) return this.fatal(400, 'Bad Request', 'CONNECT inside a tunnel is not supported');
+        this.mode = Mode.Closed;
+        this.detach();
+        this.core.connect(this.sock, rest ?? Buffer.alloc(0), head.target, t0);
+        return;
+      }
+      this.startExchange(head, t0);
+      if (rest) this.onData(rest);
+    }
+  }
+
+  private detach(): void {
+    this.sock.removeListener('data', this.onData);
+    this.sock.removeListener('error', this.onSockError);
+    this.sock.removeListener('close', this.onSockClose);
+    this.sock.removeListener('end', this.onSockEnd);
+    this.sock.setTimeout(0);
+  }
+
+  /** A protocol error on the client connection: answer (if possible) and close. */
+  private fatal(status: number, statusText: string, what: string): void {
+    if (this.mode !== Mode.Closed && this.sock.writable) {
+      this.sock.end(textResponse(status, statusText, [], `Caged Agent: ${what}.\n`, true));
+    }
+    this.mode = Mode.Closed;
+    this.buf = undefined;
+    if (this.up) {
+      this.up.destroy();
+      this.up = undefined;
+    }
+  }
+
+  private startExchange(req: RequestHead, t0: number): void {
+    this.mode = Mode.Exchange;
+    this.req = req;
+    this.t0 = t0;
+    this.logged = false;
+    this.retried = false;
+    this.gotResponseBytes = false;
+    this.keepAlive = this.keepAlive && (req.minor === 1 ? !req.connection.includes('close') : req.connection.includes('keep-alive'));
+    // Request body framing.
+    this.reqScanner = undefined;
+    if (req.bodyLength === -1) {
+      this.reqScanner = new ChunkedScanner();
+      this.reqDone = false;
+    } else {
+      this.reqLeft = req.bodyLength;
+      this.reqDone = req.bodyLength === 0;
+    }
+    this.pending = [];
+    this.pendingSize = 0;
+    this.upgrade = req.upgrade !== undefined && req.connection.includes('upgrade');
+
+    const ctx = this.ctx;
+    const url = req.target;
+    let target: string;
+    if (ctx) {
+      this.host = ctx.host;
+      this.port = ctx.port;
+      this.secure = ctx.secure;
+      if (url.charCodeAt(0) === 47 /* / */ || url === '*') target = url;
+      else {
+        const abs = parseAbsolute(url);
+        if (!abs || abs.host !== ctx.host || abs.port !== ctx.port) {
+          return this.block('bad-request', 'The request target names a different host than the tunnel it was sent in.', undefined, safePath(url), 'target-mismatch');
+        }
+        target = abs.path;
+      }
+      if (ctx.blocked) {
+        // Logged once at CONNECT time; answered inside the session so the agent can read why.
+        return this.block(ctx.blocked.reason, ctx.blocked.message, undefined, safePath(target), ctx.blocked.detail, false);
+      }
+    } else {
+      const abs = parseAbsolute(url);
+      if (!abs) {
+        this.host = '';
+        if (url === HEALTH_PATH || url.startsWith(HEALTH_PATH + '?')) {
+          const body = this.core.healthBody();
+          return this.respondLocal(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${this.keepAlive && this.reqDone ? '' : 'Connection: close\r\n'}\r\n${body}`);
+        }
+        return this.respondLocal(textResponse(400, 'Bad Request', [], 'This is the Caged Agent egress proxy. Use it as an HTTP proxy (absolute-form requests or CONNECT).\n', !this.keepAlive || !this.reqDone));
+      }
+      this.host = abs.host;
+      this.port = abs.port;
+      this.secure = abs.secure;
+      target = abs.path;
+    }
+
+    const p = prepare(this.core, req, this.host, this.port, this.secure, target);
+    if (!('head' in p)) return this.block(p.reason, p.message, p.rule, p.path, p.detail);
+    this.prep = p;
+    if (req.expectContinue && !this.reqDone) this.sock.write(CONTINUE);
+    // Hold the first bytes of a body for the data-loss guard.
+    this.holding = !this.reqDone && this.core.dlpBytes > 0;
+    this.replay = [];
+    this.acquire();
+  }
+
+  private acquire(): void {
+    const p = this.prep!;
+    this.acquiring = true;
+    this.core.pool.acquire(this.secure, this.host, this.port, p.allowPrivate, (err, up) => {
+      this.acquiring = false;
+      if (this.mode !== Mode.Exchange || this.prep !== p) {
+        // The exchange ended (client gone, DLP block) while connecting: keep the clean connection.
+        if (up) this.core.pool.release(up);
+        return;
+      }
+      if (err || !up) return this.upstreamFailed(err ?? new Error('no connection'));
+      this.up = up;
+      up.owner = this;
+      this.respBuf = undefined;
+      this.respHead = undefined;
+      this.send();
+    });
+  }
+
+  /** Sends the head (and whatever body is pending and released) once the upstream is ready. */
+  private send(): void {
+    const up = this.up;
+    if (!up || this.holding) return;
+    const p = this.prep!;
+    const headBuf = Buffer.from(p.head, 'latin1');
+    let out: Buffer;
+    if (this.pendingSize > 0) {
+      out = Buffer.concat([headBuf, ...this.pending], headBuf.length + this.pendingSize);
+      this.pending = [];
+      this.pendingSize = 0;
+    } else out = headBuf;
+    if (this.replay) {
+      if (this.reqDone && out.length <= 256 * 1024) this.replay.push(out);
+      else this.replay = undefined;
+    }
+    if (!up.write(out)) this.waitUpDrain();
+    if (!this.reqDone && this.sock.isPaused() && this.up) this.sock.resume();
+  }
+
+  private waitUpDrain(): void {
+    if (!this.up) return;
+    this.sock.pause();
+    this.up.sock.once('drain', () => {
+      if (this.mode === Mode.Exchange && !this.reqDone) this.sock.resume();
+    });
+  }
+
+  // ------------------------------------------------------------------ request bodies
+  private onRequestBody(d: Buffer): void {
+    let take: number;
+    if (this.reqScanner) {
+      let end: number;
+      try {
+        end = this.reqScanner.feed(d);
+      } catch (e) {
+        return this.fatal(400, 'Bad Request', (e as Error).message);
+      }
+      take = end < 0 ? d.length : end;
+      if (end >= 0) this.reqDone = true;
+    } else {
+      take = Math.min(this.reqLeft, d.length);
+      this.reqLeft -= take;
+      if (this.reqLeft === 0) this.reqDone = true;
+    }
+    const part = take === d.length ? d : d.subarray(0, take);
+    if (take < d.length) this.buf = this.buf ? Buffer.concat([this.buf, d.subarray(take)]) : d.subarray(take);
+    if (part.length) this.forwardBody(part);
+    else if (this.reqDone && this.holding) this.releaseHold();
+  }
+
+  private forwardBody(part: Buffer): void {
+    if (this.holding || !this.up || this.acquiring) {
+      this.pending.push(part);
+      this.pendingSize += part.length;
+      if (this.holding && (this.pendingSize >= this.core.dlpBytes || this.reqDone)) return this.releaseHold();
+      if (this.pendingSize > MAX_PENDING) this.sock.pause();
+      if (!this.holding && this.up) this.send();
+      return;
+    }
+    this.replay = undefined; // streamed: cannot be replayed
+    if (!this.up.write(part)) this.waitUpDrain();
+  }
+
+  private releaseHold(): void {
+    this.holding = false;
+    const prefix = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingSize);
+    this.pending = prefix.length ? [prefix] : [];
+    const hit = prefix.length ? findSecretInBuffer(prefix.length > this.core.dlpBytes ? prefix.subarray(0, this.core.dlpBytes) : prefix) : undefined;
+    if (hit) {
+      if (this.up) {
+        // Nothing was written to it yet: it is still clean.
+        const up = this.up;
+        this.up = undefined;
+        up.owner = undefined;
+        this.core.pool.release(up);
+      }
+      return this.block('secret-detected', `The request body carries what looks like a credential (${hit}); sending secrets out of the cage is blocked.`, this.prep?.rule, this.prep?.path ?? '', hit);
+    }
+    if (this.up && !this.acquiring) this.send();
+    else if (this.pendingSize > MAX_PENDING) this.sock.pause();
+  }
+
+  // ------------------------------------------------------------------ blocks and errors
+  private block(reason: ReasonCode, message: string, rule: Rule | undefined, path: string, detail?: string, log = true): void {
+    const method = this.req?.method ?? 'GET';
+    const scheme = this.upgrade ? (this.secure ? 'wss' : 'ws') : this.secure ? 'https' : 'http';
+    const body = blockText(`${method} ${scheme}://${hostPort(this.host, this.port, this.secure)}${path}`, reason, message);
+    if (log) this.logEvent('block', path, reason, rule, 403, detail);
+    this.logged = true;
+    this.respondLocal(textResponse(403, 'Forbidden', [[BLOCK_HEADER, reason], ['Cache-Control', 'no-store']], body, !this.keepAlive || !this.reqDone || this.upgrade, method === 'HEAD'));
+  }
+
+  private logEvent(type: 'allow' | 'block', path: string, reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {
+    if (this.logged) return;
+    this.logged = true;
+    this.core.event(type, this.host, this.port, this.upgrade ? 'GET' : (this.req?.method ?? 'GET'), path, reason, rule, this.t0, status, detail);
+  }
+
+  private upstreamFailed(err: NodeJS.ErrnoException): void {
+    const p = this.prep;
+    if (!p) return;
+    if (isPrivateAddressError(err)) {
+      return this.block('private-address', `${display(this.host)} resolves to a ${err.addressClass} address (${err.address}); connections to loopback, private and link-local addresses are refused unless the rule says "private: true" (${ruleLabel(p.rule)}).`, p.rule, p.path, err.addressClass);
+    }
+    const code = err.code ?? 'ERROR';
+    this.logEvent('allow', p.path, 'upstream-error', p.rule, 502, code);
+    const what = `${this.secure ? 'https' : 'http'}://${hostPort(this.host, this.port, this.secure)}${p.path}`;
+    const body = `Caged Agent could not reach ${what}: ${code}${err.message && !err.message.includes(code) ? ` (${err.message})` : ''}\n`;
+    this.respondLocal(textResponse(502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], body, !this.keepAlive || !this.reqDone));
+  }
+
+  // ------------------------------------------------------------------ upstream events (UpOwner)
+  onUpData(d: Buffer): void {
+    this.gotResponseBytes = true;
+    if (this.mode === Mode.Pipe) {
+      if (!this.sock.write(d)) this.pauseUpUntilDrain();
+      return;
+    }
+    if (this.mode !== Mode.Exchange || !this.up) return;
+    if (!this.respHead) return this.onResponseHeadBytes(d);
+    this.onResponseBody(d, 0);
+  }
+
+  onUpClose(err?: NodeJS.ErrnoException): void {
+    const up = this.up;
+    this.up = undefined;
+    if (this.mode === Mode.Pipe) return this.close(true);
+    if (this.mode !== Mode.Exchange || !up) return;
+    if (!this.respHead) {
+      // Nothing came back. A stale pooled connection: replay the request once on a fresh one.
+      if (up.reused && !this.gotResponseBytes && !this.retried && this.replay && this.reqDone) {
+        this.retried = true;
+        const again = Buffer.concat(this.replay);
+        this.replay = [];
+        this.core.pool.acquire(this.secure, this.host, this.port, this.prep!.allowPrivate, (e2, fresh) => {
+          if (this.mode !== Mode.Exchange) {
+            if (fresh) this.core.pool.release(fresh);
+            return;
+          }
+          if (e2 || !fresh) return this.upstreamFailed(e2 ?? new Error('no connection'));
+          this.up = fresh;
+          fresh.owner = this;
+          fresh.write(again);
+        });
+        return;
+      }
+      return this.upstreamFailed(err ?? Object.assign(new Error('the upstream closed the connection without a response'), { code: 'ECONNRESET' }));
+    }
+    if (this.respHead.bodyLength === -2 && !err) {
+      // Close-delimited body: the end of the connection is the end of the response.
+      this.sock.end();
+      this.mode = Mode.Closed;
+      return;
+    }
+    // Cut off in the middle of a response: the client must see a broken connection too.
+    this.close();
+  }
+
+  private pauseUpUntilDrain(): void {
+    const up = this.up;
+    if (!up) return;
+    up.sock.pause();
+    this.sock.once('drain', () => up.sock.resume());
+  }
+
+  private onResponseHeadBytes(d: Buffer): void {
+    let buf = this.respBuf ? Buffer.concat([this.respBuf, d]) : d;
+    for (;;) {
+      const end = findHeadEnd(buf);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD) return this.badUpstream('response head too large');
+        this.respBuf = buf;
+        return;
+      }
+      let r: ResponseHead;
+      try {
+        r = parseResponseHead(buf, end, this.req!.method);
+      } catch (e) {
+        return this.badUpstream((e as Error).message);
+      }
+      if (r.status >= 100 && r.status < 200 && r.status !== 101) {
+        // Interim responses (100 Continue, 103 Early Hints): we answered 100-continue ourselves; drop them.
+        buf = buf.subarray(end);
+        if (buf.length === 0) {
+          this.respBuf = undefined;
+          return;
+        }
+        continue;
+      }
+      this.respBuf = undefined;
+      this.respHead = r;
+      const p = this.prep!;
+      if (r.status === 101) {
+        if (!this.upgrade) return this.badUpstream('unexpected 101 response');
+        this.logEvent('allow', p.path, 'allowed', p.rule, 101);
+        this.mode = Mode.Pipe;
+        this.sock.setTimeout(0);
+        if (!this.sock.write(buf)) this.pauseUpUntilDrain();
+        if (this.buf) {
+          const early = this.buf;
+          this.buf = undefined;
+          this.up?.write(early);
+        }
+        if (this.sock.isPaused()) this.sock.resume();
+        return;
+      }
+      this.logEvent('allow', p.path, 'allowed', p.rule, r.status);
+      if (this.upgrade) this.keepAlive = false; // the server declined the upgrade: relay its answer and close
+      if (r.bodyLength === -1) this.respScanner = new ChunkedScanner();
+      else this.respLeft = r.bodyLength;
+      if (r.close) this.keepAlive = false;
+      return this.onResponseBody(buf, end);
+    }
+  }
+
+  /** Forwards response bytes (from `start`; bytes before it are the head, sent along in the same write). */
+  private onResponseBody(d: Buffer, start: number): void {
+    const r = this.respHead!;
+    let end: number; // end of this response inside d, or -1
+    if (r.bodyLength === -2) end = -1;
+    else if (this.respScanner) {
+      try {
+        end = this.respScanner.feed(d, start);
+      } catch (e) {
+        return this.badUpstream((e as Error).message);
+      }
+    } else {
+      const take = Math.min(this.respLeft, d.length - start);
+      this.respLeft -= take;
+      end = this.respLeft === 0 ? start + take : -1;
+    }
+    const out = end < 0 || end === d.length ? d : d.subarray(0, end);
+    if (out.length && !this.sock.write(out)) this.pauseUpUntilDrain();
+    if (end < 0) return;
+    // The response is complete.
+    const up = this.up!;
+    const clean = end === d.length && !r.close && this.reqDone && this.req!.minor === 1;
+    this.up = undefined;
+    if (clean) this.core.pool.release(up);
+    else up.destroy();
+    if (!this.reqDone) {
+      // The server answered before the request body ended: the connection cannot be resynchronised.
+      this.keepAlive = false;
+    }
+    this.endExchange(!this.keepAlive);
+  }
+
+  private badUpstream(what: string): void {
+    const up = this.up;
+    this.up = undefined;
+    up?.destroy();
+    if (!this.respHead) {
+      const p = this.prep!;
+      this.logEvent('allow', p.path, 'upstream-error', p.rule, 502, 'bad-response');
+      this.keepAlive = false;
+      return this.respondLocal(textResponse(502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], `Caged Agent: the upstream sent an invalid response (${what}).\n`, true));
+    }
+    this.close();
+  }
+}

@@ -1,0 +1,239 @@
+// The full cage cycle on a real Docker engine: up → verify → allow → reload → down, plus what a user
+// would check by hand: labels, topology, hardening, the read-only policy, the agent's trust store.
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import { EGRESS_NETWORK, LABEL, LABEL_CAGE, LABEL_ROLE, names, PROXY_ALIAS, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
+import { addAllow } from '../../src/policy';
+import { leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
+  let engine: CageEngine;
+  let docker: Docker;
+  let stateDir: string;
+  let ws: string;
+  let upstream: Upstream;
+  let cage: CageInfo;
+  const events: ProxyEvent[] = [];
+  let stopEvents: (() => void) | undefined;
+
+  before(async () => {
+    prepare();
+    stateDir = tmpDir('caged-state-');
+    ws = makeWorkspace('caged-ws-');
+    engine = makeEngine(stateDir);
+    docker = engine.docker;
+    await engine.down(engine.cageIdFor(ws));
+    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-cage');
+  });
+
+  after(async () => {
+    stopEvents?.();
+    if (engine && ws) await engine.down(engine.cageIdFor(ws)).catch(() => {});
+    await upstream?.stop();
+    rmrf(ws);
+    rmrf(stateDir);
+  });
+
+  it('starts: up returns a healthy cage and reports each step', async () => {
+    const steps: string[] = [];
+    const t0 = Date.now();
+    cage = await engine.up({ workspace: ws, upstreamCaPem: upstream.caPem, onProgress: (s) => { if (!steps.includes(s)) steps.push(s); } });
+    const ms = Date.now() - t0;
+    console.log(`# up took ${ms} ms`);
+    assert.equal(cage.state, 'healthy');
+    assert.equal(cage.id, engine.cageIdFor(ws));
+    assert.match(cage.id, /^ca-[0-9a-f]{10}$/);
+    assert.equal(cage.workspace, ws);
+    assert.deepEqual(cage.policy, { ok: true, message: '1 allow and 0 deny rules in force' });
+    assert.deepEqual(steps, ['engine', 'proxy-image', 'ca', 'agent-image', 'networks', 'proxy-container', 'proxy-healthy', 'policy', 'agent-container']);
+  });
+
+  it('starting again returns the running cage without touching it', async () => {
+    const again = await engine.up({ workspace: ws, upstreamCaPem: upstream.caPem });
+    assert.equal(again.agentContainerId, cage.agentContainerId);
+    assert.equal(again.proxyContainerId, cage.proxyContainerId);
+  });
+
+  it('labels every object and wires the topology: agent on the internal network only, proxy on both', async () => {
+    const agent = await docker.getContainer(cage.agentContainerId!).inspect();
+    const proxy = await docker.getContainer(cage.proxyContainerId!).inspect();
+    for (const [c, role] of [[agent, 'agent'], [proxy, 'proxy']] as const) {
+      assert.equal(c.Config.Labels[LABEL], '1');
+      assert.equal(c.Config.Labels[LABEL_CAGE], cage.id);
+      assert.equal(c.Config.Labels[LABEL_ROLE], role);
+      assert.equal(c.Config.Labels['caged-agent.workspace'], ws);
+      assert.deepEqual(c.HostConfig.PortBindings ?? {}, {}, `${role} publishes no ports`);
+      assert.ok(!JSON.stringify(c.Mounts).includes('docker.sock'), `${role} has no Docker socket`);
+    }
+    assert.deepEqual(Object.keys(agent.NetworkSettings.Networks), [names.network(cage.id)]);
+    assert.deepEqual(Object.keys(proxy.NetworkSettings.Networks).sort(), [EGRESS_NETWORK, names.network(cage.id)].sort());
+    assert.ok(proxy.NetworkSettings.Networks[names.network(cage.id)].Aliases?.includes(PROXY_ALIAS));
+    assert.deepEqual(agent.HostConfig.Dns, ['127.0.0.1']);
+
+    const net = await docker.getNetwork(names.network(cage.id)).inspect();
+    assert.equal(net.Internal, true);
+    assert.equal(net.Labels[LABEL_CAGE], cage.id);
+    assert.equal(net.Labels[LABEL_ROLE], 'network');
+    const egress = await docker.getNetwork(EGRESS_NETWORK).inspect();
+    assert.equal(egress.Internal, false);
+    assert.equal(egress.Labels[LABEL_ROLE], 'egress');
+    const vol = await docker.getVolume(names.volume(cage.id)).inspect();
+    assert.equal(vol.Labels[LABEL_CAGE], cage.id);
+    assert.equal(vol.Labels[LABEL_ROLE], 'volume');
+    const img = await docker.getImage(agent.Image).inspect();
+    assert.equal(img.Config.Labels[LABEL_CAGE], cage.id);
+    assert.equal(img.Config.Labels[LABEL_ROLE], 'image');
+
+    // Proxy hardening.
+    assert.deepEqual(proxy.HostConfig.CapDrop, ['ALL']);
+    assert.ok(proxy.HostConfig.SecurityOpt?.some((s) => s.startsWith('no-new-privileges')));
+    assert.equal(proxy.HostConfig.ReadonlyRootfs, true);
+    assert.ok(proxy.HostConfig.Tmpfs && '/tmp' in proxy.HostConfig.Tmpfs);
+    assert.ok((proxy.HostConfig.PidsLimit ?? 0) > 0);
+    assert.ok((proxy.HostConfig.Memory ?? 0) > 0);
+    assert.equal(proxy.Config.User, '1000:1000');
+    assert.ok(proxy.Config.Healthcheck?.Test?.includes('--health'));
+    const uid = await engine.exec(cage.id, ['id', '-u']);
+    assert.equal(uid.exitCode, 0);
+  });
+
+  it('keeps secrets out of the agent: no CA key in its env, image or workspace', async () => {
+    const key = fs.readFileSync(path.join(stateDir, 'cages', cage.id, 'ca.key'), 'utf8');
+    assert.equal(fs.statSync(path.join(stateDir, 'cages', cage.id, 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(stateDir, 'cages', cage.id)).mode & 0o777, 0o700);
+    const keyLine = key.split('\n')[1];
+    const r = await engine.exec(cage.id, ['sh', '-c', `env; grep -rl -- '${keyLine.slice(0, 40)}' / --exclude-dir=proc --exclude-dir=sys 2>/dev/null; true`]);
+    assert.ok(!r.stdout.includes(keyLine.slice(0, 40)), 'the CA key is not visible inside the agent');
+    assert.ok(!r.stdout.includes('CAGED_SECRET'), 'no secret variables in the agent');
+    const agent = await docker.getContainer(cage.agentContainerId!).inspect();
+    assert.ok(!JSON.stringify(agent.Config.Env).includes('PRIVATE KEY'));
+  });
+
+  it('verify: every check passes from inside the agent', async () => {
+    const checks = await engine.verify(cage.id, { allowedUrl: 'https://allowed.test/', blockedUrl: 'https://blocked.test/', externalName: 'allowed.test' });
+    for (const c of checks) console.log(`# ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
+    assert.ok(checks.length >= 6);
+    assert.deepEqual(checks.filter((c) => !c.ok).map((c) => c.name), []);
+    assert.ok(checks.every((c) => !c.skipped));
+  });
+
+  it("the agent's curl trusts the cage CA through the system trust store alone", async () => {
+    // No CA env variables: curl falls back to the image's system bundle.
+    const r = await engine.exec(cage.id, ['env', '-u', 'CURL_CA_BUNDLE', '-u', 'SSL_CERT_FILE', '-u', 'REQUESTS_CA_BUNDLE', 'curl', '-sS', '-v', 'https://allowed.test/hello']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, 'hello from allowed.test GET /hello\n');
+    assert.match(r.stderr, new RegExp(`issuer: CN=Caged Agent CA ${cage.id}`));
+    assert.match(r.stderr, /SSL certificate verify ok/);
+    // And the system bundle still holds the image's original roots next to the cage CA.
+    const count = await engine.exec(cage.id, ['grep', '-c', 'BEGIN CERTIFICATE', '/etc/ssl/certs/ca-certificates.crt']);
+    assert.ok(Number(count.stdout.trim()) > 100, 'original roots kept');
+  });
+
+  it('a blocked host gets 403 with the reason header, and the event stream reports it', async () => {
+    const sub = await engine.events(cage.id, (e) => events.push(e));
+    stopEvents = () => sub.stop();
+    const r = await engine.exec(cage.id, ['curl', '-sS', '-D', '-', '-o', '/dev/null', 'https://blocked.test/secret']);
+    assert.match(r.stdout, /^HTTP\/1\.1 403/m);
+    assert.match(r.stdout, /^x-caged-agent-block: no-matching-rule/im);
+    const deadline = Date.now() + 5000;
+    while (!events.some((e) => e.type === 'block' && e.host === 'blocked.test') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    const ev = events.find((e) => e.type === 'block' && e.host === 'blocked.test');
+    assert.ok(ev, `a block event arrived (got ${JSON.stringify(events)})`);
+    assert.equal(ev.type === 'block' && ev.reason, 'no-matching-rule');
+  });
+
+  it('the agent cannot write, replace or remove the policy', async () => {
+    const inside = path.posix.join(cage.workspaceInContainer!, '.caged');
+    const before = fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8');
+    for (const cmd of [
+      `echo '  - host: evil.test' >> ${inside}/policy.yaml`,
+      `rm -f ${inside}/policy.yaml`,
+      `mv ${inside} ${inside}.moved`,
+      `rm -rf ${inside}`,
+      `touch ${inside}/other.yaml`,
+      `chmod 777 ${inside}/policy.yaml`,
+    ]) {
+      const r = await engine.exec(cage.id, ['sh', '-c', cmd]);
+      assert.notEqual(r.exitCode, 0, `"${cmd}" must fail`);
+    }
+    assert.equal(fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8'), before);
+    assert.equal((await engine.exec(cage.id, ['cat', `${inside}/policy.yaml`])).stdout, before, 'the agent can read it');
+    // The rest of the workspace is writable.
+    const w = await engine.exec(cage.id, ['sh', '-c', `echo written > ${cage.workspaceInContainer}/out.txt`]);
+    assert.equal(w.exitCode, 0, w.stderr);
+    assert.equal(fs.readFileSync(path.join(ws, 'out.txt'), 'utf8'), 'written\n');
+  });
+
+  it('allow → reload: the newly allowed host works at once', async () => {
+    const file = path.join(ws, '.caged', 'policy.yaml');
+    const text = addAllow(fs.readFileSync(file, 'utf8'), { host: 'blocked.test', private: true }).text;
+    assert.match(text, /# The test upstream lives on a Docker bridge address/, 'comments kept');
+    fs.writeFileSync(file, text);
+    const r = await engine.pushPolicy(cage.id, text);
+    assert.deepEqual(r, { ok: true, message: '2 allow and 0 deny rules in force' });
+    const loaded = events.find((e) => e.type === 'policy-loaded');
+    assert.ok(loaded && loaded.type === 'policy-loaded' && loaded.hash === crypto.createHash('sha256').update(text).digest('hex'));
+    const c = await engine.exec(cage.id, ['curl', '-sS', 'https://blocked.test/now']);
+    assert.equal(c.exitCode, 0, c.stderr);
+    assert.equal(c.stdout, 'hello from blocked.test GET /now\n');
+  });
+
+  it('an invalid policy is reported with line and column, and the last good one stays', async () => {
+    const r = await engine.pushPolicy(cage.id, 'version: 1\nallow:\n  - host: allowed.test\n    bogus: [\n');
+    assert.equal(r.ok, false);
+    assert.ok(r.line && r.line >= 3, `line given: ${JSON.stringify(r)}`);
+    assert.match(r.message, /previous policy stays/);
+    const c = await engine.exec(cage.id, ['curl', '-sS', 'https://blocked.test/still']);
+    assert.equal(c.exitCode, 0, c.stderr);
+    // Restore the file's policy through reloadPolicy (reads the policy file the cage was started with).
+    const back = await engine.reloadPolicy(cage.id);
+    assert.equal(back.ok, true);
+  });
+
+  it('list() finds the cage by its labels, as after a restart of the caller', async () => {
+    const fresh = makeEngine(stateDir);
+    const cages = await fresh.list();
+    const found = cages.find((c) => c.id === cage.id);
+    assert.ok(found);
+    assert.equal(found.workspace, ws);
+    assert.ok(['healthy', 'starting'].includes(found.state));
+    assert.equal(found.policyPath, path.join(ws, '.caged', 'policy.yaml'));
+  });
+
+  it('openShell gives an interactive terminal in the workspace', async () => {
+    const s = await engine.openShell(cage.id, { cols: 100, rows: 30 });
+    let out = '';
+    s.stream.on('data', (d: Buffer) => (out += d.toString()));
+    s.stream.write('pwd; stty size; exit 7\n');
+    const code = await s.exit;
+    assert.equal(code, 7);
+    assert.ok(out.includes(cage.workspaceInContainer!), out);
+    assert.match(out, /30 100/);
+  });
+
+  it('down removes every labelled object of the cage and is idempotent', async () => {
+    stopEvents?.();
+    stopEvents = undefined;
+    await engine.down(cage.id);
+    assert.deepEqual(await leftovers(docker, [cage.id]), []);
+    await engine.down(cage.id); // nothing left: still success
+    assert.equal((await engine.list()).find((c) => c.id === cage.id), undefined);
+    // The shared egress network and the cached images stay.
+    await docker.getNetwork(EGRESS_NETWORK).inspect();
+    await docker.getImage(cage.agentImage).inspect();
+  });
+
+  it('a restart reuses the CA and the cached agent image', async () => {
+    const t0 = Date.now();
+    const again = await engine.up({ workspace: ws, upstreamCaPem: upstream.caPem });
+    console.log(`# up with cached images took ${Date.now() - t0} ms`);
+    assert.equal(again.id, cage.id);
+    assert.equal(again.agentImage, cage.agentImage);
+    await engine.down(again.id);
+    assert.deepEqual(await leftovers(docker, [cage.id]), []);
+  });
+});
