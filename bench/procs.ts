@@ -145,3 +145,11 @@ export function firstLine(s: Started, timeoutMs: number): Promise<string> {
     });
   });
 }
+
+/** Whole-machine busy CPU time (ms, all cores) from /proc/stat: user+nice+system+irq+softirq+steal. */
+export function machineBusyMs(): number {
+  const line = fs.readFileSync('/proc/stat', 'latin1').split('\n', 1)[0];
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return ((user + nice + system + irq + softirq + (steal || 0)) * 1000) / CLK_TCK;
+}

@@ -14,8 +14,10 @@ import { LoadGen } from './lgclient';
 import type { BatchItemResult, KeepAliveSnap } from './loadgen';
 import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
 import { Conn, openTls, requestBytes } from './client';
-import { firstLine, sample, spawnTracked, stop, type Started } from './procs';
+import { firstLine, machineBusyMs, sample, spawnTracked, stop, type Started } from './procs';
 import { runDockerPhase, type DockerResult } from './docker';
+import { LeafMinter } from '../src/pki/leaf';
+import { CertCache } from '../src/proxy/certs';
 
 export const PHASES = ['keepalive', 'first', 'bulk', 'memory', 'reload', 'docker'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -49,6 +51,11 @@ export interface CpuFigures {
   upstreamCorePct: number;
   loadgenUsPerReq: number;
   loadgenCorePct: number;
+  /**
+   * CPU the rest of the machine used meanwhile (% of one core): busy time from /proc/stat minus the bench's
+   * processes. Kernel work for loopback traffic lands partly here; large values mean a noisy machine.
+   */
+  otherCorePct: number;
 }
 
 export interface KeepAliveResult {
@@ -84,7 +91,7 @@ export interface BulkResult {
 }
 
 export interface Results {
-  meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[] };
+  meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
   keepalive: Partial<Record<'direct' | 'intercept' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
   first?: {
     hosts: number;
@@ -98,6 +105,11 @@ export interface Results {
     stallProbe: Percentiles & { errors: number };
     /** The proxy's own event-loop delay meanwhile (ms; max ≈ the longest synchronous step + 1 ms). */
     eventLoopDelay?: EventLoopDelay;
+    /**
+     * The proxy's synchronous per-new-host step (CertCache.get: LeafMinter.mint + tls.createSecureContext),
+     * timed in this process on the same machine (ms).
+     */
+    mintStep: Percentiles;
     /** The same measured in the bench orchestrator meanwhile: the machine's scheduling noise. */
     referenceEventLoopDelay: EventLoopDelay;
     burst: { n: number; distinctCerts: number; ok: number; ms: Percentiles; directMs: Percentiles; errors: string[] };
@@ -134,6 +146,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       cpuModel: os.cpus()[0]?.model ?? '',
       quick: o.quick,
       phases: PHASES.filter((p) => want(o, p)),
+      loadavgStart: os.loadavg().map((x) => round(x)),
     },
     keepalive: {},
     errors: [],
@@ -225,6 +238,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     }
     await stop(lg.proc);
     await stop(upstream);
+    res.meta.loadavgEnd = os.loadavg().map((x) => round(x));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -255,12 +269,14 @@ async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, our
   const u0 = sample(c.upstream.pid);
   const p0 = proxy ? sample(proxy.pid) : undefined;
   const l0 = sample(lg.proc.pid);
+  const m0 = machineBusyMs();
   if (ours) eldStart(ours);
   await sleep(o.kaMs);
   const s1 = await lg.call<KeepAliveSnap & { lastError: string }>({ cmd: 'keepalive.snap' });
   const u1 = sample(c.upstream.pid);
   const p1 = proxy ? sample(proxy.pid) : undefined;
   const l1 = sample(lg.proc.pid);
+  const m1 = machineBusyMs();
   const eventLoopDelay = ours ? await eldStop(ours) : undefined;
   await lg.call({ cmd: 'keepalive.stop' });
   const n = s1.count - s0.count;
@@ -273,6 +289,7 @@ async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, our
     upstreamCorePct: pct(u0.cpuMs, u1.cpuMs),
     loadgenUsPerReq: per(l0.cpuMs, l1.cpuMs),
     loadgenCorePct: pct(l0.cpuMs, l1.cpuMs),
+    otherCorePct: pct(m0, m1) - pct(u0.cpuMs, u1.cpuMs) - pct(l0.cpuMs, l1.cpuMs) - (p0 && p1 ? pct(p0.cpuMs, p1.cpuMs) : 0),
   };
   if (p0 && p1) {
     cpu.proxyUsPerReq = per(p0.cpuMs, p1.cpuMs);
@@ -435,8 +452,20 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
       sameCert: again.filter((r, i) => r.ok && r.fingerprint && r.fingerprint === first[i].fingerprint).length,
     };
   }
+  // The synchronous step a never-seen host costs the proxy's event loop, timed directly (same code).
+  const minter = new LeafMinter(c.certs.cageCaCert, c.certs.cageCaKey);
+  const cc = new CertCache(minter, 4000);
+  const mintTimes: number[] = [];
+  for (let i = 0; i < Math.max(50, o.firstHosts); i++) {
+    const t0 = nowMs();
+    cc.get(`m${i}-${run}.${BENCH_DOMAIN}`);
+    mintTimes.push(nowMs() - t0);
+    if (i % 10 === 9) await sleep(1);
+  }
+  const mintStep = percentiles(mintTimes.slice(5));
   const result = {
     hosts: o.firstHosts,
+    mintStep,
     direct: percentiles(d),
     interceptNewHost: percentiles(pNew.map((r) => r.ms)),
     interceptSeenHost: percentiles(pSeen),

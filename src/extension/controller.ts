@@ -6,9 +6,10 @@ import * as crypto from 'node:crypto';
 import { CageEngine } from '../engine';
 import type { CageInfo, EventSubscription, PolicyPushResult, StartStep, UpOptions } from '../engine/api';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
-import { addAllow, decide, parsePolicy, starterPolicy } from '../policy';
+import { addAllow, decide, parsePolicy, starterPolicy, updateEntry } from '../policy';
 import type { AllowSpec, ParseResult } from '../policy/types';
-import { BlockStore } from './logic/blocks';
+import { BlockStore, type BlockGroup } from './logic/blocks';
+import { fixChoices, type FixChoice } from './logic/fixes';
 import { presetById, type AgentPreset } from './logic/presets';
 import { readSettings } from './settings';
 
@@ -130,6 +131,18 @@ export class Controller implements vscode.Disposable {
    */
   async allow(spec: AllowSpec): Promise<boolean> {
     return this.editPolicy((text) => addAllow(text, spec).text, `allow ${spec.host}`);
+  }
+
+  /** Applies a quick-fix choice: add an allow entry, or update the entry a private-address block names. */
+  async applyFix(fix: FixChoice): Promise<boolean> {
+    if (fix.action === 'add') return this.allow(fix.spec);
+    return this.editPolicy((text) => updateEntry(text, fix.list, fix.index, fix.spec).text, `${fix.list}[${fix.index}] ${fix.spec.host}: private: true`);
+  }
+
+  /** The fix choices for a block group under the current policy. */
+  fixesFor(g: BlockGroup): FixChoice[] {
+    const e = g.last;
+    return fixChoices({ host: g.host, port: g.port, method: e.method, path: e.path, reason: g.reason, rule: e.rule }, this.policyParse?.policy);
   }
 
   /** Applies a text transform to the policy file as an undoable editor edit, saves, reloads the proxy. */
@@ -324,9 +337,11 @@ export class Controller implements vscode.Disposable {
     const dropped = this.blocks.prune((g) => {
       const e = g.last;
       const d = decide({ host: e.host, port: e.port, method: e.method === 'CONNECT' ? undefined : e.method, path: e.method === 'CONNECT' ? undefined : e.path || '/' }, policy);
-      // Reasons decided outside the policy (DLP, private address...) stay until the user clears them.
-      const policyReason = ['no-matching-rule', 'denied-by-rule', 'method-not-allowed', 'path-not-allowed', 'ip-literal', 'policy-invalid'].includes(g.reason);
-      return !(policyReason && d.action === 'allow');
+      if (d.action !== 'allow') return true;
+      // A private-address block is cured once the matching rule opts in; other reasons decided outside the
+      // policy (DLP, missing secret, SNI) stay until the user dismisses them.
+      if (g.reason === 'private-address') return !d.rule?.private;
+      return !['no-matching-rule', 'denied-by-rule', 'method-not-allowed', 'path-not-allowed', 'ip-literal', 'policy-invalid'].includes(g.reason);
     });
     if (dropped.length) this.log.info(`now allowed: ${dropped.join(', ')}`);
   }

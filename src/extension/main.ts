@@ -29,7 +29,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
     vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
     vscode.window.registerTreeDataProvider('cagedAgent.blocks', new BlocksView(ctl)),
-    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
+    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(ctl, diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
     new BlockNotifier(ctl),
     new CageStatusBar(ctl),
     ctl.onDidChange(() => diagnostics.schedule()),

@@ -1,7 +1,6 @@
 // "Newly blocked host" notifications: batched and rate-limited (one per interval, never one per request),
 // with buttons that allow the host or open the details.
 import * as vscode from 'vscode';
-import { allowChoices } from '../policy';
 import type { Controller } from './controller';
 import type { BlockGroup } from './logic/blocks';
 import { describeSeen } from './logic/blocks';
@@ -47,14 +46,14 @@ export class BlockNotifier implements vscode.Disposable {
     if (groups.length === 0) return;
     if (groups.length === 1) {
       const g = groups[0];
-      const choice = allowChoices({ host: g.host, port: g.port, method: g.last.method === 'CONNECT' ? undefined : g.last.method, path: g.last.path || undefined })[0];
+      const choice = this.ctl.fixesFor(g)[0];
       const seen = describeSeen(g);
       const buttons = choice ? [choice.title, 'Details'] : ['Details'];
       const picked = await vscode.window.showWarningMessage(
         `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${g.reason}.`,
         ...buttons,
       );
-      if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.allowHost', choice.spec);
+      if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.applyFix', choice);
       else if (picked === 'Details') await vscode.commands.executeCommand('cagedAgent.showBlocked', g.key);
       return;
     }

@@ -30,6 +30,8 @@ export interface Core {
   readonly pool: UpstreamPool;
   readonly keepAliveMs: number;
   healthBody(): string;
+  /** Live client connections (graceful shutdown closes the idle ones). */
+  readonly conns: Set<ClientConn>;
   /** A CONNECT request arrived on a plain connection: take over the socket. */
   connect(sock: net.Socket, head: Buffer, authority: string, t0: number): void;
 }
@@ -176,6 +178,7 @@ export class ClientConn implements UpOwner {
     sock.on('close', this.onSockClose);
     sock.on('end', this.onSockEnd);
     sock.setTimeout(core.keepAliveMs, this.onTimeout);
+    core.conns.add(this);
     if (initial && initial.length) this.onData(initial);
   }
 
@@ -221,7 +224,19 @@ export class ClientConn implements UpOwner {
     if (this.mode === Mode.Idle) this.close();
   };
 
-  private close(graceful = false): void {
+  /** True between requests (nothing in flight). */
+  get idle(): boolean {
+    return this.mode === Mode.Idle && !this.buf;
+  }
+
+  /** Graceful shutdown: close now if idle, otherwise after the current exchange. */
+  shutdown(): void {
+    this.keepAlive = false;
+    if (this.mode === Mode.Idle) this.close(true);
+  }
+
+  close(graceful = false): void {
+    this.core.conns.delete(this);
     if (this.mode === Mode.Closed) return;
     const wasExchange = this.mode === Mode.Exchange || this.mode === Mode.Pipe;
     this.mode = Mode.Closed;
@@ -251,12 +266,13 @@ export class ClientConn implements UpOwner {
     this.pending = [];
     this.pendingSize = 0;
     this.replay = undefined;
+    if (this.up) {
+      this.up.destroy();
+      this.up = undefined;
+    }
     if (close || !this.keepAlive) {
-      if (this.up) {
-        this.up.destroy();
-        this.up = undefined;
-      }
       this.mode = Mode.Closed;
+      this.core.conns.delete(this);
       this.sock.end();
       return;
     }
@@ -268,12 +284,17 @@ export class ClientConn implements UpOwner {
   // ------------------------------------------------------------------ request heads
   private parseNext(): void {
     while (this.mode === Mode.Idle && this.buf) {
-      let buf = this.buf;
+      let buf: Buffer = this.buf;
       // Tolerate empty lines before a request (RFC 9112 2.2).
       let skip = 0;
       while (skip + 1 < buf.length && buf[skip] === 0x0d && buf[skip + 1] === 0x0a) skip += 2;
-      if (skip) buf = this.buf = skip === buf.length ? undefined : buf.subarray(skip);
-      if (!buf) return;
+      if (skip) {
+        if (skip === buf.length) {
+          this.buf = undefined;
+          return;
+        }
+        buf = this.buf = buf.subarray(skip);
+      }
       const end = findHeadEnd(buf);
       if (end < 0) {
         if (buf.length > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
@@ -293,6 +314,7 @@ export class ClientConn implements UpOwner {
       if (head.method === 'CONNECT') {
         if (this.ctx) return this.fatal(400, 'Bad Request', 'CONNECT inside a tunnel is not supported');
         this.mode = Mode.Closed;
+        this.core.conns.delete(this);
         this.detach();
         this.core.connect(this.sock, rest ?? Buffer.alloc(0), head.target, t0);
         return;
@@ -316,6 +338,7 @@ export class ClientConn implements UpOwner {
       this.sock.end(textResponse(status, statusText, [], `Caged Agent: ${what}.\n`, true));
     }
     this.mode = Mode.Closed;
+    this.core.conns.delete(this);
     this.buf = undefined;
     if (this.up) {
       this.up.destroy();
@@ -425,7 +448,7 @@ export class ClientConn implements UpOwner {
       else this.replay = undefined;
     }
     if (!up.write(out)) this.waitUpDrain();
-    if (!this.reqDone && this.sock.isPaused() && this.up) this.sock.resume();
+    else if (!this.reqDone && this.sock.isPaused()) this.sock.resume();
   }
 
   private waitUpDrain(): void {
@@ -504,7 +527,7 @@ export class ClientConn implements UpOwner {
   private logEvent(type: 'allow' | 'block', path: string, reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {
     if (this.logged) return;
     this.logged = true;
-    this.core.event(type, this.host, this.port, this.upgrade ? 'GET' : (this.req?.method ?? 'GET'), path, reason, rule, this.t0, status, detail);
+    this.core.event(type, this.host, this.port, this.req?.method ?? 'GET', path, reason, rule, this.t0, status, detail);
   }
 
   private upstreamFailed(err: NodeJS.ErrnoException): void {
@@ -561,6 +584,7 @@ export class ClientConn implements UpOwner {
       // Close-delimited body: the end of the connection is the end of the response.
       this.sock.end();
       this.mode = Mode.Closed;
+      this.core.conns.delete(this);
       return;
     }
     // Cut off in the middle of a response: the client must see a broken connection too.

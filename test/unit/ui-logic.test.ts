@@ -5,6 +5,8 @@ import { BlockStore, blockMessage, describeSeen } from '../../src/extension/logi
 import { NotifyThrottle } from '../../src/extension/logic/throttle';
 import { PRESETS, presetById } from '../../src/extension/logic/presets';
 import type { DecisionEvent } from '../../src/policy/events';
+import { fixChoices } from '../../src/extension/logic/fixes';
+import { parsePolicy } from '../../src/policy';
 
 function block(host: string, over: Partial<DecisionEvent> = {}): DecisionEvent {
   return { time: '2026-11-22T12:01:00.000Z', type: 'block', host, port: 443, method: 'GET', path: '/v1/x', reason: 'no-matching-rule', rule: null, ...over };
@@ -71,4 +73,16 @@ test('presets name the hosts their agent needs', () => {
   assert.ok(presetById('codex')!.hosts.some((h) => h.host === 'api.openai.com'));
   assert.ok(presetById('aider')!.hosts.some((h) => h.host === 'pypi.org'));
   assert.equal(presetById('nope'), undefined);
+});
+
+test('fix choices follow the block reason', () => {
+  const policy = parsePolicy('version: 1\nallow:\n  - host: a.example.com\n  - host: up.test\n    paths: ["/v1/**"]\n').policy!;
+  const add = fixChoices({ host: 'api.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'no-matching-rule' }, policy);
+  assert.deepEqual(add.map((c) => c.title), ['Allow api.example.com', 'Allow *.example.com', 'Allow /v1/** on api.example.com (any method)', 'Allow GET /v1/** on api.example.com']);
+  const priv = fixChoices({ host: 'up.test', port: 443, method: 'GET', path: '/v1/x', reason: 'private-address', rule: 'allow[1]' }, policy);
+  assert.equal(priv.length, 1);
+  assert.equal(priv[0].title, 'Allow up.test to reach a private address');
+  assert.deepEqual(priv[0], { title: priv[0].title, scope: 'private', action: 'update', list: 'allow', index: 1, spec: { host: 'up.test', paths: ['/v1/**'], private: true } });
+  assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'secret-detected' }, policy), [], 'allowing does not cure a leaked secret');
+  assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'private-address', rule: null }, policy), []);
 });

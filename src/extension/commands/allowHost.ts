@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { addAllow, parsePolicy } from '../../policy';
 import type { AllowSpec } from '../../policy/types';
+import type { FixChoice } from '../logic/fixes';
 import type { CommandDef } from './types';
 
 export function specFromText(input: string): AllowSpec {
@@ -46,6 +47,18 @@ export const allowHostCommand: CommandDef = {
     }
     const ok = await cx.ctl.allow(spec);
     if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: allowed ${spec.host}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
+    await cx.diagnostics.refresh();
+    return ok;
+  },
+};
+
+/** Hidden: applies one quick-fix choice (from a code action, notification or the blocked view). */
+export const applyFixCommand: CommandDef = {
+  id: 'cagedAgent.applyFix',
+  run: async (cx, fix?: FixChoice) => {
+    if (!fix || typeof fix !== 'object' || !('action' in fix)) return false;
+    const ok = await cx.ctl.applyFix(fix);
+    if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: ${fix.title.replace(/^Allow/, 'allowed')}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
     await cx.diagnostics.refresh();
     return ok;
   },

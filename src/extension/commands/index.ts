@@ -1,6 +1,6 @@
 // Every command, registered in one place.
 import * as vscode from 'vscode';
-import { allowHostCommand } from './allowHost';
+import { allowHostCommand, applyFixCommand } from './allowHost';
 import { cleanUpCommand } from './cleanUp';
 import { debugStateCommand, doctorCommand, injectEventCommand, refreshCommand, setSecretCommand } from './misc';
 import { openPolicyCommand } from './openPolicy';
@@ -18,6 +18,7 @@ export const COMMANDS: CommandDef[] = [
   stopCommand,
   openTerminalCommand,
   allowHostCommand,
+  applyFixCommand,
   openPolicyCommand,
   verifyCommand,
   showLogCommand,

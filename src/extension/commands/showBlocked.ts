@@ -1,6 +1,5 @@
 // Offers the allow choices for a blocked host (from the sidebar, a notification's "Details", or the palette).
 import * as vscode from 'vscode';
-import { allowChoices } from '../../policy';
 import { describeSeen } from '../logic/blocks';
 import type { CommandDef } from './types';
 
@@ -24,9 +23,8 @@ export const showBlockedCommand: CommandDef = {
     }
     const g = ctl.blocks.get(k);
     if (!g) return undefined;
-    const choices = allowChoices({ host: g.host, port: g.port, method: g.last.method === 'CONNECT' ? undefined : g.last.method, path: g.last.path || undefined });
     const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
-      ...choices.map((c) => ({ label: c.title, description: c.scope, run: () => vscode.commands.executeCommand('cagedAgent.allowHost', c.spec) })),
+      ...ctl.fixesFor(g).map((c) => ({ label: c.title, description: c.scope, run: () => vscode.commands.executeCommand('cagedAgent.applyFix', c) })),
       { label: 'Dismiss', description: 'forget this block', run: async () => { ctl.blocks.delete(k!); await cx.diagnostics.refresh(); } },
       { label: 'Show in Problems', run: () => vscode.commands.executeCommand('workbench.actions.view.problems') },
     ];

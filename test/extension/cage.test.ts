@@ -1,0 +1,123 @@
+// The real flow in a real extension host against a real Docker engine: Start Caged Agent, a blocked request
+// from inside the agent becomes a diagnostic, applying the quick fix lets the retry through.
+// The "outside" is an upstream container of this test's own on the egress network (allowed.test, blocked.test).
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import * as vscode from 'vscode';
+import type { Controller } from '../../src/extension/controller';
+import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
+
+const EXT_ID = 'caged-agent.caged-agent';
+
+function controller(): Controller {
+  return (vscode.extensions.getExtension(EXT_ID)!.exports as { controller: Controller }).controller;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(150);
+  }
+}
+
+function blockDiagnostic(uri: vscode.Uri, host: string): vscode.Diagnostic | undefined {
+  return vscode.languages.getDiagnostics(uri).find((d) => d.source === 'Caged Agent' && d.message.startsWith(`Caged agent blocked ${host}:`));
+}
+
+async function applyFirstQuickFix(uri: vscode.Uri, d: vscode.Diagnostic, title: RegExp): Promise<string> {
+  await vscode.workspace.openTextDocument(uri);
+  const actions = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, d.range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
+  const a = actions.find((x) => title.test(x.title));
+  assert.ok(a?.command, `a quick fix matching ${title} among: ${actions.map((x) => x.title).join(' | ')}`);
+  const ok = await vscode.commands.executeCommand(a.command.command, ...(a.command.arguments ?? []));
+  assert.equal(ok, true, `${a.title} applied`);
+  return a.title;
+}
+
+describe('Caged Agent on a real Docker engine', function () {
+  this.timeout(240000);
+  const docker = new Docker();
+  let upstream: Upstream;
+  let cageId: string | undefined;
+  let policyUri: vscode.Uri;
+  let caFile: string;
+
+  before(async () => {
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-engine-'));
+    upstream = await startUpstream(docker, makeEngine(stateDir), `caged-ext-test-upstream-${process.pid}`);
+    caFile = path.join(stateDir, 'upstream-ca.pem');
+    fs.writeFileSync(caFile, upstream.caPem);
+    const cfg = vscode.workspace.getConfiguration('cagedAgent');
+    const T = vscode.ConfigurationTarget.Workspace;
+    await cfg.update('agentImage', DEBIAN_IMAGE, T);
+    await cfg.update('proxyBaseImage', NODE_IMAGE, T);
+    await cfg.update('upstreamCaFile', caFile, T);
+    await cfg.update('agentPreset', 'custom', T);
+    await cfg.update('openTerminalOnStart', false, T);
+    await cfg.update('notifications', 'off', T);
+    const folder = vscode.workspace.workspaceFolders![0].uri;
+    policyUri = vscode.Uri.joinPath(folder, '.caged', 'policy.yaml');
+    await vscode.workspace.fs.writeFile(
+      policyUri,
+      new TextEncoder().encode('version: 1\n# the test upstream lives on a Docker bridge: private: true is the visible opt-in\nallow:\n  - host: allowed.test\n    private: true\n'),
+    );
+  });
+
+  after(async () => {
+    if (cageId) await vscode.commands.executeCommand('cagedAgent.stop', cageId);
+    await upstream?.stop();
+    if (cageId) assert.deepEqual(await leftovers(docker, [cageId]), [], 'Stop leaves no labelled object of the cage behind');
+  });
+
+  it('Start Caged Agent brings up a healthy cage for the workspace', async () => {
+    const t0 = Date.now();
+    cageId = (await vscode.commands.executeCommand('cagedAgent.start', { quiet: true, noTerminal: true })) as string | undefined;
+    assert.ok(cageId, 'start returns the cage id');
+    console.log(`      cage ${cageId} started in ${Date.now() - t0} ms`);
+    const cage = await waitFor('the cage to be healthy', () => controller().cages.find((c) => c.id === cageId && c.state === 'healthy'));
+    assert.equal(path.resolve(cage.workspace), path.resolve(vscode.workspace.workspaceFolders![0].uri.fsPath));
+    assert.equal(controller().activeCageId, cageId);
+  });
+
+  it('a blocked request from the agent becomes a diagnostic; the quick fix lets the retry through', async () => {
+    const engine = controller().engine;
+    const curl = async (url: string) => {
+      const r = await engine.exec(cageId!, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', url]);
+      return r.stdout.trim();
+    };
+    assert.equal(await curl('https://allowed.test/'), '200', 'the allowed host answers through the proxy, trusted via the system store');
+    assert.equal(await curl('https://blocked.test/v1/items'), '403', 'the blocked host gets 403 from the proxy');
+
+    const d = await waitFor('the block diagnostic', () => blockDiagnostic(policyUri, 'blocked.test'));
+    assert.match(d.message, /GET \/v1\/items, once/);
+    assert.equal(await applyFirstQuickFix(policyUri, d, /^Allow blocked\.test$/), 'Allow blocked.test');
+    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), /host: blocked\.test/);
+    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, 'blocked.test'));
+
+    // blocked.test lives on a Docker bridge address: the proxy refuses private addresses unless the rule opts
+    // in, and the editor offers exactly that fix.
+    assert.equal(await curl('https://blocked.test/v1/items'), '403');
+    const d2 = await waitFor('the private-address diagnostic', () => {
+      const x = blockDiagnostic(policyUri, 'blocked.test');
+      return x && /private-address/.test(x.message) ? x : undefined;
+    });
+    await applyFirstQuickFix(policyUri, d2, /^Allow blocked\.test to reach a private address$/);
+    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), /host: blocked\.test\n\s+private: true/);
+    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, 'blocked.test'));
+    assert.equal(await curl('https://blocked.test/v1/items'), '200', 'the retry succeeds after the quick fix, without restarting anything');
+  });
+
+  it('Verify Cage reports every check passing', async () => {
+    const checks = (await vscode.commands.executeCommand('cagedAgent.verify', cageId, { allowedUrl: 'https://allowed.test/', quiet: true })) as { name: string; ok: boolean; detail: string }[];
+    assert.ok(checks && checks.length >= 4, 'checks ran');
+    for (const c of checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+  });
+});
