@@ -166,10 +166,14 @@ export class Conn {
         socket.destroy();
       }
     });
-    socket.on('error', (e) => this.fail(e));
+    let lastError: Error | undefined;
+    socket.on('error', (e) => {
+      lastError = e;
+      this.fail(e);
+    });
     socket.on('close', () => {
       this.closed = true;
-      this.fail(new Error('connection closed'));
+      this.fail(lastError ?? new Error('connection closed'));
     });
   }
 

@@ -162,6 +162,16 @@ async function latency(t: Target, path: string, warmup: number, maxCount: number
 async function bulk(t: Target, dir: 'down' | 'up', bytes: number) {
   const { socket } = await openTls(t);
   const c = new Conn(socket, { body: dir === 'up' });
+  // Watchdog: a transfer that makes no progress for 15 s fails with a clear error instead of hanging.
+  let last = -1;
+  let still = 0;
+  const watchdog = setInterval(() => {
+    const moved = socket.bytesRead + socket.bytesWritten;
+    if (moved !== last) {
+      last = moved;
+      still = 0;
+    } else if (++still >= 15) socket.destroy(new Error(`${dir === 'down' ? 'download' : 'upload'} stalled: no progress for 15 s (read ${socket.bytesRead} B, wrote ${socket.bytesWritten} B)`));
+  }, 1000);
   try {
     const cpu0 = cpuUs();
     const t0 = nowMs();
@@ -193,6 +203,7 @@ async function bulk(t: Target, dir: 'down' | 'up', bytes: number) {
     const ms = nowMs() - t0;
     return { status, bytes: moved, ms, mbPerS: moved / 1e6 / (ms / 1000), loadgenCpuMs: (cpuUs() - cpu0) / 1000 };
   } finally {
+    clearInterval(watchdog);
     c.close();
   }
 }

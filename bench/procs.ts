@@ -153,3 +153,12 @@ export function machineBusyMs(): number {
   const [user, nice, system, , , irq, softirq, steal] = f;
   return ((user + nice + system + irq + softirq + (steal || 0)) * 1000) / CLK_TCK;
 }
+
+/** Number of open file descriptors of a process (sockets included). */
+export function fdCount(pid: number): number {
+  try {
+    return fs.readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}

@@ -14,7 +14,7 @@ import { LoadGen } from './lgclient';
 import type { BatchItemResult, KeepAliveSnap } from './loadgen';
 import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
 import { Conn, openTls, requestBytes } from './client';
-import { firstLine, machineBusyMs, sample, spawnTracked, stop, type Started } from './procs';
+import { fdCount, firstLine, machineBusyMs, sample, spawnTracked, stop, type Started } from './procs';
 import { runDockerPhase, type DockerResult } from './docker';
 import { LeafMinter } from '../src/pki/leaf';
 import { CertCache } from '../src/proxy/certs';
@@ -110,13 +110,30 @@ export interface Results {
      * timed in this process on the same machine (ms).
      */
     mintStep: Percentiles;
+    /** The same in wall time (includes preemption on a busy machine). */
+    mintStepWall: Percentiles;
     /** The same measured in the bench orchestrator meanwhile: the machine's scheduling noise. */
     referenceEventLoopDelay: EventLoopDelay;
     burst: { n: number; distinctCerts: number; ok: number; ms: Percentiles; directMs: Percentiles; errors: string[] };
     cache?: { filled: number; revisited: number; sameCert: number };
   };
   bulk?: Partial<Record<'direct' | 'intercept' | 'tunnel', { down: BulkResult; up: BulkResult }>>;
-  memory?: { idleStartKb: number; idleWarmKb: number; withIdleKb: number; idleConns: number; perConnKb: number; errors: number; lastError?: string; afterCloseKb: number };
+  memory?: {
+    idleStartKb: number;
+    idleWarmKb: number;
+    withIdleKb: number;
+    idleConns: number;
+    perConnKb: number;
+    errors: number;
+    lastError?: string;
+    afterCloseKb: number;
+    /** New file descriptors in the proxy with the idle connections open (client + upstream sockets). */
+    proxySocketsOpened: number;
+    /** New connections the upstream saw from the proxy meanwhile (its fd count). */
+    upstreamConnsHeld: number;
+    /** Baseline: RSS per idle keep-alive TLS connection of the plain Node https upstream (direct connections). */
+    nodeHttpsPerConnKb: number;
+  };
   reload?: { samplesMs: number[]; p50: number; max: number; errors: string[] };
   docker?: DockerResult;
   errors: string[];
@@ -455,17 +472,24 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
   // The synchronous step a never-seen host costs the proxy's event loop, timed directly (same code).
   const minter = new LeafMinter(c.certs.cageCaCert, c.certs.cageCaKey);
   const cc = new CertCache(minter, 4000);
+  // CPU time (not wall time) so that preemption by other processes on a busy machine does not count.
   const mintTimes: number[] = [];
+  const mintWall: number[] = [];
   for (let i = 0; i < Math.max(50, o.firstHosts); i++) {
     const t0 = nowMs();
+    const c0 = process.cpuUsage();
     cc.get(`m${i}-${run}.${BENCH_DOMAIN}`);
-    mintTimes.push(nowMs() - t0);
+    const cu = process.cpuUsage(c0);
+    mintWall.push(nowMs() - t0);
+    mintTimes.push((cu.user + cu.system) / 1000);
     if (i % 10 === 9) await sleep(1);
   }
   const mintStep = percentiles(mintTimes.slice(5));
+  const mintStepWall = percentiles(mintWall.slice(5));
   const result = {
     hosts: o.firstHosts,
     mintStep,
+    mintStepWall,
     direct: percentiles(d),
     interceptNewHost: percentiles(pNew.map((r) => r.ms)),
     interceptSeenHost: percentiles(pSeen),
@@ -498,13 +522,13 @@ async function bulk(c: Ctx, ours: RunningPeer): Promise<NonNullable<Results['bul
   ];
   // Warm-up (JIT, TCP windows, allocator): a short transfer each way on every path, not measured.
   for (const [, t] of targets) {
-    await lg.call({ cmd: 'bulk', target: t, dir: 'down', bytes: 16 * 1048576 });
-    await lg.call({ cmd: 'bulk', target: t, dir: 'up', bytes: 16 * 1048576 });
+    await lg.call({ cmd: 'bulk', target: t, dir: 'down', bytes: 16 * 1048576 }, 600000);
+    await lg.call({ cmd: 'bulk', target: t, dir: 'up', bytes: 16 * 1048576 }, 600000);
   }
   for (const [key, t, proc] of targets) {
     const one = async (dir: 'down' | 'up'): Promise<BulkResult> => {
       const p0 = proc ? sample(proc.pid) : undefined;
-      const r = await lg.call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 300000);
+      const r = await lg.call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 600000);
       const p1 = proc ? sample(proc.pid) : undefined;
       if (r.status !== 200 || r.bytes !== o.bulkBytes) throw new Error(`${key} ${dir}: status ${r.status}, ${r.bytes}/${o.bulkBytes} bytes`);
       return { mbPerS: r.mbPerS, ms: r.ms, bytes: r.bytes, loadgenCpuMs: r.loadgenCpuMs, proxyCpuMs: p0 && p1 ? p1.cpuMs - p0.cpuMs : undefined };
@@ -529,13 +553,34 @@ async function memory(c: Ctx): Promise<NonNullable<Results['memory']>> {
     await lg.call({ cmd: 'batch', items: [t, t], concurrency: 1, path: '/tiny' });
     await sleep(500);
     const idleWarmKb = sample(p.proc.pid).rssKb;
+    const fd0 = { proxy: fdCount(p.proc.pid), upstream: fdCount(c.upstream.pid) };
     const opened = await lg.call<{ open: number; errors: number; lastError: string }>({ cmd: 'idle.open', target: t, path: '/tiny', n: o.idleConns, concurrency: 32 }, 300000);
     await sleep(1500);
     const withIdleKb = sample(p.proc.pid).rssKb;
+    const fd1 = { proxy: fdCount(p.proc.pid), upstream: fdCount(c.upstream.pid) };
     await lg.call({ cmd: 'idle.close' });
     await sleep(500);
     const afterCloseKb = sample(p.proc.pid).rssKb;
+    // Baseline: what 1000 idle keep-alive TLS connections cost a plain Node https server (a fresh upstream).
+    const fresh = spawnTracked('upstream-mem', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', c.certs.files.upstreamCert, '--key', c.certs.files.upstreamKey]);
+    let u0 = 0;
+    let u1 = 0;
+    let dOpen = { open: 0 };
+    try {
+      const fp = JSON.parse(await firstLine(fresh, 10000)) as { httpsPort: number };
+      const ft: Target = { ...directTarget(c, 'localhost'), port: fp.httpsPort };
+      await lg.call({ cmd: 'batch', items: [ft, ft], concurrency: 1, path: '/tiny' });
+      await sleep(500);
+      u0 = sample(fresh.pid).rssKb;
+      dOpen = await lg.call<{ open: number; errors: number; lastError: string }>({ cmd: 'idle.open', target: ft, path: '/tiny', n: o.idleConns, concurrency: 32 }, 300000);
+      await sleep(1500);
+      u1 = sample(fresh.pid).rssKb;
+      await lg.call({ cmd: 'idle.close' });
+    } finally {
+      await stop(fresh);
+    }
     const r = {
+      nodeHttpsPerConnKb: (u1 - u0) / Math.max(1, dOpen.open),
       idleStartKb,
       idleWarmKb,
       withIdleKb,
@@ -544,6 +589,8 @@ async function memory(c: Ctx): Promise<NonNullable<Results['memory']>> {
       errors: opened.errors,
       lastError: opened.errors ? opened.lastError : undefined,
       afterCloseKb,
+      proxySocketsOpened: fd1.proxy - fd0.proxy,
+      upstreamConnsHeld: fd1.upstream - fd0.upstream,
     };
     o.log(`[bench]   memory: idle ${(idleStartKb / 1024).toFixed(1)} MB, warm ${(idleWarmKb / 1024).toFixed(1)} MB, ${r.idleConns} idle conns ${(withIdleKb / 1024).toFixed(1)} MB → ${r.perConnKb.toFixed(1)} KB/conn`);
     return r;

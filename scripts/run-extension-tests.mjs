@@ -44,7 +44,9 @@ function parseArgs(argv) {
     else if (a === '--keep') o.keep = true;
     else if (a === '--verbose') o.verbose = true;
     else if (a === '-h' || a === '--help') {
-      console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').filter((l) => l.startsWith('//')).map((l) => l.slice(3)).join('\n'));
+      const lines = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+      const header = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+      console.log(header.map((l) => l.slice(3)).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -89,17 +91,31 @@ async function cleanup() {
   if (work && !opts.keep) fs.rmSync(work, { recursive: true, force: true });
 }
 
-function saveLogs(logs) {
-  if (!Array.isArray(logs) || logs.length === 0) return;
+/**
+ * Failure artifacts under test-results/extension-host-logs/: the workbench (browser) logs handed to
+ * codeAutomationExit, the server side logs (remote extension host, each extension's output channels) and
+ * code-server's own output.
+ */
+function saveLogs(browserLogs) {
   const dir = path.join(resultsDir, 'extension-host-logs');
-  fs.rmSync(dir, { recursive: true, force: true });
-  for (const l of logs) {
-    if (!l?.relativePath) continue;
-    const p = path.join(dir, l.relativePath.replace(/\.\.(\/|\\)/g, ''));
-    fs.mkdirSync(path.dirname(p), { recursive: true });
-    fs.writeFileSync(p, String(l.contents ?? ''));
+  try {
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const l of Array.isArray(browserLogs) ? browserLogs : []) {
+      if (!l?.relativePath) continue;
+      const p = path.join(dir, 'browser', path.normalize(l.relativePath).replace(/^(\.\.(\/|\\|$))+/, ''));
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.writeFileSync(p, String(l.contents ?? ''));
+    }
+    if (cs) {
+      const serverLogs = path.join(cs.userDataDir, 'logs');
+      if (fs.existsSync(serverLogs)) fs.cpSync(serverLogs, path.join(dir, 'server'), { recursive: true });
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'code-server.log'), cs.output());
+    }
+    say(`logs saved under ${path.relative(root, dir)}/ (server/*/exthost1/ has the extension host and output channels)`);
+  } catch (e) {
+    say(`(saving logs failed: ${e.message})`);
   }
-  say(`workbench logs saved under ${path.relative(root, dir)}/`);
 }
 
 async function main() {
@@ -189,6 +205,7 @@ async function main() {
     await page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
   } catch (e) {
     await shot(page, 'ext-tests-page-did-not-load');
+    saveLogs([]);
     throw new Error(`the workbench page did not load within 60 s: ${e.message}`);
   }
   say(`workbench loaded in ${((Date.now() - tOpen) / 1000).toFixed(1)} s; tests running (limit ${opts.timeoutMin} min)`);
@@ -213,9 +230,11 @@ async function main() {
 
   if (outcome.timeout) {
     await shot(page, 'ext-tests-timeout');
+    saveLogs([]);
     throw new Error(`the tests did not finish within ${opts.timeoutMin} min (hung?); screenshot in test-results/screenshots/ext-tests-timeout.png`);
   }
   if (outcome.died) {
+    saveLogs([]);
     throw new Error(`code-server exited during the tests: ${JSON.stringify(outcome.died)}\n${cs.output().slice(-4000)}`);
   }
   if (firstResultAt) say(`first test result ${((firstResultAt - tStart) / 1000).toFixed(1)} s after launch`);
@@ -226,13 +245,23 @@ async function main() {
   }
   if (!summary) {
     // The payload never reported (e.g. it failed to load): show the tail of the extension host log.
-    const hostLog = (outcome.logs ?? []).find((l) => /exthost\.log$|remoteexthost\.log$/.test(l?.relativePath ?? ''));
-    if (hostLog) console.log(`--- ${hostLog.relativePath} (tail) ---\n${String(hostLog.contents).slice(-3000)}`);
+    const hostLogs = walkFiles(path.join(cs.userDataDir, 'logs')).filter((f) => f.endsWith('remoteexthost.log'));
+    for (const f of hostLogs) console.log(`--- ${path.basename(f)} (tail) ---\n${fs.readFileSync(f, 'utf8').slice(-3000)}`);
     const csLog = cs.output();
     if (csLog) console.log(`--- code-server output (tail) ---\n${csLog.slice(-3000)}`);
     if (exitCode === 0) exitCode = 1;
   }
   say(`done in ${((Date.now() - tStart) / 1000).toFixed(1)} s (extension host exit code ${outcome.code})`);
+}
+
+function walkFiles(dir, out = []) {
+  if (!fs.existsSync(dir)) return out;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walkFiles(p, out);
+    else out.push(p);
+  }
+  return out;
 }
 
 async function shot(page, name) {

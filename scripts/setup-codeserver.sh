@@ -43,10 +43,30 @@ if [ $force -eq 0 ] && works "$dest"; then
   exit 0
 fi
 
+# One installer at a time (parallel test runs on a cold machine): wait for the lock, then re-check.
+mkdir -p "$(dirname "$dest")"
+exec 9>"$dest.lock"
+if ! flock -n 9; then
+  log "another setup-codeserver.sh is installing; waiting for it"
+  flock 9
+  if [ $force -eq 0 ] && works "$dest"; then
+    step "installed by the other run ($version)"
+    echo "$entry"
+    exit 0
+  fi
+fi
+
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 case "$version" in
   4.100.*) [ "$node_major" = "20" ] || { log "code-server $version needs Node 20; this is Node $(node -v)"; exit 1; } ;;
 esac
+
+# Another apt/dpkg run (e.g. scripts/install-system-deps.sh started elsewhere) holds the dpkg lock: wait.
+for _ in $(seq 1 300); do
+  pgrep -x 'apt-get|apt|dpkg' >/dev/null 2>&1 || break
+  [ "${waited:-}" ] || { log "waiting for a running apt/dpkg to finish"; waited=1; }
+  sleep 2
+done
 
 # System packages: libkrb5-dev + pkg-config (kerberos native module), ripgrep, a C++ toolchain.
 missing=()
@@ -65,11 +85,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 rg_bin="$(command -v rg)"
 
-# npm behaviour for the native builds: root may run install scripts; build from source rather than trying
-# to download prebuilt binaries from GitHub (unreachable here); node headers from the local Node install.
+# npm behaviour for the native builds: root may run install scripts; node-gyp may run without asking; node
+# headers from the local Node install (node-gyp would otherwise download them).
 export npm_config_unsafe_perm=true
 export npm_config_yes=true
-export npm_config_build_from_source=true
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 node_prefix="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
 if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/common.gypi" ]; then
@@ -105,7 +124,10 @@ mkdir -p node_modules/@vscode/ripgrep/bin
 cp "$rg_bin" node_modules/@vscode/ripgrep/bin/rg
 chmod 755 node_modules/@vscode/ripgrep/bin/rg
 
-quiet npm rebuild
+# The native modules VS Code's server uses on Linux, built from source (their install scripts would first try
+# to download prebuilt binaries from GitHub). @parcel/watcher ships prebuilt per-platform packages from npm;
+# @vscode/windows-* are Windows-only and not loaded here.
+npm_config_build_from_source=true quiet npm rebuild kerberos native-watchdog node-pty @vscode/spdlog @vscode/deviceid @vscode/ripgrep
 step "npm rebuild lib/vscode (native modules)"
 cd extensions
 quiet npm rebuild
@@ -118,7 +140,7 @@ ln -sfn node_modules node_modules.asar
 (cd bin/helpers && ln -sfn browser-linux.sh browser.sh)
 
 cd "$stage"
-quiet npm rebuild argon2
+npm_config_build_from_source=true quiet npm rebuild argon2
 step "npm rebuild argon2"
 
 touch "$stage/config.yaml"

@@ -38,6 +38,7 @@ export const DEFAULT_SETTINGS = {
   'git.openRepositoryInParentFolders': 'never',
   'terminal.integrated.enablePersistentSessions': false,
   'window.restoreWindows': 'none',
+  'remote.autoForwardPorts': false,
 };
 
 const t0 = Date.now();

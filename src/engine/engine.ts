@@ -27,7 +27,7 @@ import type {
 } from './api';
 import { devcontainerImage } from './devcontainer';
 import { collect, demux, demuxBuffer, dockerMessage, isConnectionError, isNotFound, splitLines, statusOf } from './dockerutil';
-import { ensureAgentImage, ensureProxyImage, imageExists, listLabelledImages } from './images';
+import { ensureAgentImage, ensureProxyImage, imageExists, listLabelledImages, pathExists } from './images';
 import {
   cageIdFor,
   canonicalWorkspace,
@@ -839,11 +839,8 @@ export class CageEngine {
     const agent = await this.agentContainer(cageId);
     let cmd = opts.cmd;
     if (!cmd?.length) {
-      try {
-        await agent.infoArchive({ path: '/bin/sh' });
-      } catch (e) {
-        if (isNotFound(e)) throw new Error(`The agent image of cage ${cageId} has no shell (/bin/sh), so no terminal can open in it.`);
-        throw e;
+      if (!(await pathExists(agent, '/bin/sh'))) {
+        throw new Error(`The agent image of cage ${cageId} has no shell (/bin/sh), so no terminal can open in it.`);
       }
       cmd = ['/bin/sh', '-c', 'if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi'];
     }
@@ -867,13 +864,18 @@ export class CageEngine {
     await resize(opts.cols, opts.rows);
     const exit = new Promise<number>((resolve) => {
       let done = false;
+      // The stream ends when the shell exits, but only if someone reads it: poll as well.
+      const poll = setInterval(() => {
+        exec.inspect().then((r) => { if (!r.Running) finish(); }, () => finish());
+      }, 1000);
       const finish = async () => {
         if (done) return;
         done = true;
+        clearInterval(poll);
         for (let i = 0; i < 20; i++) {
           try {
             const r = await exec.inspect();
-            if (!r.Running) return resolve(r.ExitCode ?? 0);
+            if (!r.Running) { (stream as any).destroy?.(); return resolve(r.ExitCode ?? 0); }
           } catch {
             return resolve(-1);
           }

@@ -159,9 +159,11 @@ async function readPath(container: Docker.Container, p: string): Promise<{ type:
   return { type: first.type, data: first.data, linkname: first.linkname };
 }
 
-async function pathExists(container: Docker.Container, p: string): Promise<boolean> {
+/** Whether a path exists in the container. (Not infoArchive: its HEAD request leaves a socket open.) */
+export async function pathExists(container: Docker.Container, p: string): Promise<boolean> {
   try {
-    await container.infoArchive({ path: p });
+    const stream = await container.getArchive({ path: p });
+    (stream as any).destroy?.();
     return true;
   } catch (e) {
     if (isNotFound(e)) return false;

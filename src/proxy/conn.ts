@@ -125,6 +125,10 @@ function hasContentLength(raw: string[]): boolean {
   return false;
 }
 
+function uncork(s: net.Socket): void {
+  if (s.writableCorked) s.uncork();
+}
+
 const enum Mode {
   Idle, // waiting for / parsing a request head
   Exchange, // a request is in flight
@@ -166,6 +170,8 @@ export class ClientConn implements UpOwner {
   private respLeft = 0;
   private respScanner: ChunkedScanner | undefined;
   private gotResponseBytes = false;
+  private waitingUpDrain = false;
+  private waitingClientDrain = false;
 
   constructor(
     private readonly core: Core,
@@ -192,10 +198,7 @@ export class ClientConn implements UpOwner {
         if (this.buf.length > MAX_HEAD) this.sock.pause();
         return;
       case Mode.Pipe:
-        if (this.up && !this.up.write(d)) {
-          this.sock.pause();
-          this.up.sock.once('drain', () => this.sock.resume());
-        }
+        if (this.up && !this.up.write(d)) this.waitUpDrain();
         return;
       case Mode.Closed:
         return;
@@ -451,11 +454,16 @@ export class ClientConn implements UpOwner {
     else if (!this.reqDone && this.sock.isPaused()) this.sock.resume();
   }
 
+  /** Upstream write buffer full: stop reading the client until the upstream drains (one listener at a time). */
   private waitUpDrain(): void {
-    if (!this.up) return;
+    const up = this.up;
+    if (!up) return;
     this.sock.pause();
-    this.up.sock.once('drain', () => {
-      if (this.mode === Mode.Exchange && !this.reqDone) this.sock.resume();
+    if (this.waitingUpDrain) return;
+    this.waitingUpDrain = true;
+    up.sock.once('drain', () => {
+      this.waitingUpDrain = false;
+      if (this.up === up && this.mode !== Mode.Closed && (this.mode === Mode.Pipe || !this.reqDone)) this.sock.resume();
     });
   }
 
@@ -492,6 +500,11 @@ export class ClientConn implements UpOwner {
       return;
     }
     this.replay = undefined; // streamed: cannot be replayed
+    const us = this.up.sock;
+    if (!this.reqDone && !us.writableCorked) {
+      us.cork();
+      process.nextTick(uncork, us);
+    }
     if (!this.up.write(part)) this.waitUpDrain();
   }
 
@@ -591,11 +604,18 @@ export class ClientConn implements UpOwner {
     this.close();
   }
 
+  /** Client write buffer full: stop reading the upstream until the client drains (one listener at a time). */
   private pauseUpUntilDrain(): void {
     const up = this.up;
     if (!up) return;
     up.sock.pause();
-    this.sock.once('drain', () => up.sock.resume());
+    if (this.waitingClientDrain) return;
+    this.waitingClientDrain = true;
+    this.sock.once('drain', () => {
+      this.waitingClientDrain = false;
+      // Only if that connection still serves us; the pool resumes connections it takes back.
+      if (this.up === up) up.sock.resume();
+    });
   }
 
   private onResponseHeadBytes(d: Buffer): void {
@@ -665,8 +685,16 @@ export class ClientConn implements UpOwner {
       end = this.respLeft === 0 ? start + take : -1;
     }
     const out = end < 0 || end === d.length ? d : d.subarray(0, end);
+    if (end < 0) {
+      // Mid-body: batch this tick's chunks into one TLS write (fewer records flushed, fewer syscalls).
+      if (!this.sock.writableCorked) {
+        this.sock.cork();
+        process.nextTick(uncork, this.sock);
+      }
+      if (out.length && !this.sock.write(out)) this.pauseUpUntilDrain();
+      return;
+    }
     if (out.length && !this.sock.write(out)) this.pauseUpUntilDrain();
-    if (end < 0) return;
     // The response is complete.
     const up = this.up!;
     const clean = end === d.length && !r.close && this.reqDone && this.req!.minor === 1;

@@ -239,6 +239,8 @@ export class UpstreamPool {
   release(c: UpConn): void {
     c.owner = undefined;
     if (c.dead || this.closed || c.sock.destroyed) return c.destroy();
+    // A relay may have paused reading for back-pressure; an idle pooled socket must notice a close.
+    // disabled
     let list = this.idle.get(c.key);
     if (!list) this.idle.set(c.key, (list = []));
     if (list.length >= MAX_IDLE_PER_KEY) return c.destroy();

@@ -109,8 +109,6 @@ export interface ProblemEntry {
 const DEFAULT_BROWSER_SETTINGS: Record<string, unknown> = {
   // The DOM renderer keeps the terminal text readable from the page (no WebGL in headless Chromium anyway).
   'terminal.integrated.gpuAcceleration': 'off',
-  // Notification toasts of this run stay until handled, so tests can read them.
-  'workbench.notifications.autoHide': false,
 };
 
 function escapeRegex(s: string): string {
@@ -255,7 +253,15 @@ export class Workbench {
       return await waitUntil(`a notification matching ${re}`, async () => {
         seen = await this.notifications();
         const hit = seen.find((t) => re.test(t));
-        if (hit) return hit;
+        if (hit) {
+          // Let a new toast finish its fade-in so screenshots show it fully.
+          await this.page
+            .locator('.notification-toast:not(.notification-fade-in-done)')
+            .first()
+            .waitFor({ state: 'detached', timeout: 1_000 })
+            .catch(() => undefined);
+          return hit;
+        }
         if (!openedCenter && Date.now() - start > Math.min(5_000, timeoutMs / 2)) {
           openedCenter = true;
           await this.showNotificationCenter();
@@ -305,7 +311,7 @@ export class Workbench {
    */
   async openViewContainer(title: string, timeoutMs = 15_000): Promise<void> {
     const re = new RegExp(`^${escapeRegex(title)}(\\s*\\(.*\\))?$`, 'i');
-    const activity = this.page.locator('.part.activitybar .action-item a.action-label').filter({ has: this.page.locator('xpath=.') });
+    const activity = this.page.locator('.part.activitybar .action-item a.action-label');
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       // Activity bar entries carry "Title (Shortcut)" in aria-label.
@@ -349,7 +355,10 @@ export class Workbench {
     return this.page.locator('.pane').filter({ has: this.page.locator('.pane-header .title', { hasText: re }) }).first();
   }
 
-  /** Expands the view if collapsed and returns its visible tree rows (top to bottom). */
+  /**
+   * Expands the view if collapsed and returns its rendered tree rows (top to bottom) right now; a tree that
+   * is still loading reads as []. Use waitForTreeItems to wait for content.
+   */
   async treeItems(viewTitle: string, timeoutMs = 15_000): Promise<TreeItem[]> {
     const pane = this.viewPane(viewTitle);
     try {
@@ -373,12 +382,28 @@ export class Workbench {
             ariaLabel: e.getAttribute('aria-label') ?? '',
             level: Number(e.getAttribute('aria-level') ?? '1'),
             expanded: expandedAttr === null ? undefined : expandedAttr === 'true',
-            top: parseFloat((e as HTMLElement).style.top || '0'),
+            top: parseFloat((e as unknown as { style: { top: string } }).style.top || '0'),
           };
         })
         .sort((a, b) => a.top - b.top)
         .map(({ top: _top, ...rest }) => rest),
     );
+  }
+
+  /**
+   * Polls treeItems(viewTitle) until pred holds (default: at least one item) — trees fill asynchronously.
+   * Returns the items that satisfied it.
+   */
+  async waitForTreeItems(viewTitle: string, pred: (items: TreeItem[]) => boolean = (i) => i.length > 0, timeoutMs = 15_000): Promise<TreeItem[]> {
+    let last: TreeItem[] = [];
+    try {
+      return await waitUntil(`tree items of "${viewTitle}"`, async () => {
+        last = await this.treeItems(viewTitle, timeoutMs);
+        return pred(last) ? last : undefined;
+      }, timeoutMs, 200);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; items shown: ${JSON.stringify(last.map((i) => i.label))}`);
+    }
   }
 
   /** The tree row with this label in a view (for clicking, hovering inline actions, context menus). */
@@ -401,7 +426,7 @@ export class Workbench {
     const rows = await panel.locator('.monaco-list-row').evaluateAll((els) =>
       els
         .map((e) => ({
-          top: parseFloat((e as HTMLElement).style.top || '0'),
+          top: parseFloat((e as unknown as { style: { top: string } }).style.top || '0'),
           level: Number(e.getAttribute('aria-level') ?? '1'),
           aria: e.getAttribute('aria-label') ?? '',
           file: (e.querySelector('.resource-label .label-name, .file-icon .label-name, .label-name')?.textContent ?? '').trim(),
@@ -480,6 +505,11 @@ export class Workbench {
     const file = path.join(screenshotDir, `${name.replace(/[^\w.-]+/g, '-')}.png`);
     await this.page.screenshot({ path: file });
     return file;
+  }
+
+  /** Waits until the status bar no longer shows "Activating Extensions..." (startup activation done). */
+  async waitForExtensionsActivated(timeoutMs = 60_000): Promise<void> {
+    await waitUntil('extensions to finish activating', async () => !(await this.statusBarTexts()).some((t) => /Activating Extensions/i.test(t)), timeoutMs, 250);
   }
 
   /** Status bar item texts (e.g. to read the extension's cage state and blocked-count badge). */

@@ -1,0 +1,2 @@
+// Something for the agent to work on.
+console.log('hello from the demo workspace');

@@ -1,0 +1,142 @@
+// Cages side by side, a shell-less agent image, failures in the middle of a start, orphan cleanup.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import { EGRESS_NETWORK, names, type CageEngine, type CageInfo } from '../../src/engine';
+import { leftovers, makeEngine, makeWorkspace, NOSHELL_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+describe('cage isolation, shell-less images and failure cleanup', { timeout: 240_000 }, () => {
+  let engine: CageEngine;
+  let docker: Docker;
+  let stateDir: string;
+  let upstream: Upstream;
+  const workspaces: string[] = [];
+  const cageIds = () => workspaces.map((w) => engine.cageIdFor(w));
+  const ws = (prefix: string) => {
+    const w = makeWorkspace(prefix);
+    workspaces.push(w);
+    return w;
+  };
+
+  before(async () => {
+    prepare();
+    stateDir = tmpDir('caged-state-');
+    engine = makeEngine(stateDir);
+    docker = engine.docker;
+    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-iso');
+  });
+
+  after(async () => {
+    for (const id of engine ? cageIds() : []) await engine.down(id).catch(() => {});
+    await upstream?.stop();
+    for (const w of workspaces) rmrf(w);
+    rmrf(stateDir);
+  });
+
+  it('two cages side by side cannot see each other', async () => {
+    const [a, b] = await Promise.all([
+      engine.up({ workspace: ws('caged-a-'), upstreamCaPem: upstream.caPem }),
+      engine.up({ workspace: ws('caged-b-'), upstreamCaPem: upstream.caPem }),
+    ]);
+    assert.notEqual(a.id, b.id);
+    assert.notEqual(a.networkName, b.networkName);
+    const bAgent = await docker.getContainer(b.agentContainerId!).inspect();
+    const bProxy = await docker.getContainer(b.proxyContainerId!).inspect();
+    const bAgentIp = bAgent.NetworkSettings.Networks[b.networkName].IPAddress;
+    const bProxyIp = bProxy.NetworkSettings.Networks[b.networkName].IPAddress;
+    const bProxyEgressIp = bProxy.NetworkSettings.Networks[EGRESS_NETWORK].IPAddress;
+    // Names of the other cage do not resolve...
+    for (const name of [names.agent(b.id), names.proxy(b.id)]) {
+      const r = await engine.exec(a.id, ['getent', 'hosts', name]);
+      assert.notEqual(r.exitCode, 0, `${name} must not resolve from cage A (got ${r.stdout})`);
+    }
+    // ...and its addresses are unreachable directly...
+    for (const ip of [bAgentIp, bProxyIp, bProxyEgressIp]) {
+      const r = await engine.exec(a.id, ['curl', '--noproxy', '*', '-sS', '-o', '/dev/null', '--connect-timeout', '2', `http://${ip}:3128/`]);
+      assert.ok(r.exitCode === 7 || r.exitCode === 28, `direct ${ip} from A: exit ${r.exitCode} ${r.stderr}`);
+    }
+    // ...and through A's proxy (IP literals are refused by policy).
+    const viaProxy = await engine.exec(a.id, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `http://${bProxyEgressIp}:3128/`]);
+    assert.equal(viaProxy.stdout, '403');
+    // Both cages still work for what their policy allows.
+    for (const c of [a, b]) {
+      const r = await engine.exec(c.id, ['curl', '-sS', 'https://allowed.test/']);
+      assert.equal(r.exitCode, 0, r.stderr);
+    }
+    await Promise.all([engine.down(a.id), engine.down(b.id)]);
+    assert.deepEqual(await leftovers(docker, [a.id, b.id]), []);
+  });
+
+  it('a shell-less image without update-ca-certificates still trusts the cage CA', async () => {
+    const w = ws('caged-noshell-');
+    const cage = await engine.up({ workspace: w, agentImage: NOSHELL_IMAGE, upstreamCaPem: upstream.caPem, agentCommand: ['/usr/bin/curl', '-sS', 'https://allowed.test/from-noshell'] });
+    const c = docker.getContainer(cage.agentContainerId!);
+    const res = await c.wait();
+    const logs = String(await c.logs({ stdout: true, stderr: true } as any));
+    assert.equal(res.StatusCode, 0, logs);
+    assert.match(logs, /hello from allowed\.test GET \/from-noshell/);
+    // Really no shell in there.
+    await assert.rejects(engine.openShell(cage.id, { cols: 80, rows: 24 }), /not running|no shell/);
+    await engine.down(cage.id);
+    assert.deepEqual(await leftovers(docker, [cage.id]), []);
+  });
+
+  it('a failure in the middle of a start (agent cannot start) undoes everything', async () => {
+    const w = ws('caged-fail-');
+    const id = engine.cageIdFor(w);
+    await assert.rejects(
+      engine.up({ workspace: w, upstreamCaPem: upstream.caPem, agentCommand: ['/no/such/program'] }),
+      (e: Error) => {
+        assert.match(e.message, /while starting the agent container \(step "agent-container"\)/);
+        assert.match(e.message, /no such file or directory|not found/i);
+        return true;
+      },
+    );
+    assert.deepEqual(await leftovers(docker, [id]), []);
+  });
+
+  it('a proxy that cannot run fails at its step, with its reason, and leaves nothing', async () => {
+    const w = ws('caged-badproxy-');
+    const id = engine.cageIdFor(w);
+    // The shell-less Debian image has no node: the proxy cannot start.
+    await assert.rejects(engine.up({ workspace: w, proxyBaseImage: NOSHELL_IMAGE }), (e: Error) => {
+      assert.match(e.message, /step "proxy-(container|healthy)"/);
+      assert.match(e.message, /node/);
+      return true;
+    });
+    assert.deepEqual(await leftovers(docker, [id]), []);
+  });
+
+  it('an agent image that cannot be found fails at the agent-image step and leaves nothing', async () => {
+    const w = ws('caged-noimage-');
+    const id = engine.cageIdFor(w);
+    // A registry on loopback where nothing listens: the pull fails without leaving the machine.
+    await assert.rejects(engine.up({ workspace: w, agentImage: '127.0.0.1:9/caged-agent-test/missing:1' }), (e: Error) => {
+      assert.match(e.message, /step "agent-image"/);
+      assert.match(e.message, /could not be pulled/);
+      return true;
+    });
+    assert.deepEqual(await leftovers(docker, [id]), []);
+  });
+
+  it('gc removes a proxy whose agent is gone, its network and volume, and nothing else', async () => {
+    const keep = await engine.up({ workspace: ws('caged-keep-'), upstreamCaPem: upstream.caPem });
+    const orphan: CageInfo = await engine.up({ workspace: ws('caged-orphan-'), upstreamCaPem: upstream.caPem });
+    await docker.getContainer(orphan.agentContainerId!).remove({ force: true });
+    const listed = (await engine.list()).find((c) => c.id === orphan.id);
+    assert.equal(listed?.state, 'agent-down');
+    const young = await engine.gc(); // default: leaves objects younger than a minute alone
+    assert.ok(!young.containers.includes(names.proxy(orphan.id)));
+    const r = await engine.gc({ minAgeMs: 0 });
+    assert.ok(r.containers.includes(names.proxy(orphan.id)), JSON.stringify(r));
+    assert.ok(r.networks.includes(names.network(orphan.id)), JSON.stringify(r));
+    assert.ok(r.volumes.includes(names.volume(orphan.id)), JSON.stringify(r));
+    assert.deepEqual(await leftovers(docker, [orphan.id]), []);
+    // The healthy cage and the test's own (unlabelled-by-cage) upstream are untouched.
+    const still = (await engine.list()).find((c) => c.id === keep.id);
+    assert.ok(still && ['healthy', 'starting'].includes(still.state));
+    assert.equal((await docker.getContainer(upstream.containerId).inspect()).State.Running, true);
+    await engine.down(keep.id);
+    assert.deepEqual(await leftovers(docker, cageIds()), []);
+  });
+});

@@ -1,0 +1,184 @@
+// HTTP/1.1 relay edge cases through the proxy: chunked and close-delimited responses, HEAD/204/304,
+// pipelining, Expect: 100-continue, upstream connection reuse and stale pooled connections.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { curl, nodeHttps, rawExchange, startTestProxy, startUpstream, tlsThroughProxy, tmpDir, type TestProxy, type Upstream } from './helpers';
+
+let proxy: TestProxy;
+let node: http.Server; // a Node upstream with special routes
+let raw: net.Server; // a hand-written upstream for framings Node would not produce
+let tlsUp: Upstream;
+let N: number;
+let R: number;
+let nodeConnections = 0;
+let rawMode: 'close-delimited' | 'drop-second' = 'close-delimited';
+let firstDropConn = 0; // in drop-second mode: the first connection, which dies on its second request
+
+before(async () => {
+  node = http.createServer((req, res) => {
+    if (req.url === '/chunked') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('part one, ');
+      setTimeout(() => res.end('part two'), 20);
+      return;
+    }
+    if (req.url === '/nocontent') return void res.writeHead(204).end();
+    if (req.url === '/notmodified') return void res.writeHead(304, { ETag: '"x"' }).end();
+    if (req.url === '/head') return void res.writeHead(200, { 'Content-Length': '1000' }).end(req.method === 'HEAD' ? undefined : 'x'.repeat(1000));
+    let n = 0;
+    req.on('data', (d: Buffer) => (n += d.length));
+    req.on('end', () => res.end(`${req.method} ${req.url} ${n} ${req.headers.expect ?? '-'}`));
+  });
+  node.on('connection', () => nodeConnections++);
+  node.keepAliveTimeout = 30000;
+  await new Promise<void>((r) => node.listen(0, '127.0.0.1', r));
+  N = (node.address() as net.AddressInfo).port;
+
+  let rawCount = 0;
+  raw = net.createServer((s) => {
+    const conn = ++rawCount;
+    let seen = 0;
+    s.on('data', (d) => {
+      const text = d.toString('latin1');
+      const requests = text.split('\r\n\r\n').length - 1;
+      for (let i = 0; i < requests; i++) {
+        seen++;
+        if (rawMode === 'close-delimited') {
+          s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody until close');
+        } else if ((firstDropConn ||= conn) === conn && seen === 2) {
+          s.destroy(); // a stale keep-alive connection: dies without answering
+        } else {
+          s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${String(conn).length + 5}\r\n\r\nconn ${conn}`);
+        }
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+  R = (raw.address() as net.AddressInfo).port;
+  tlsUp = await startUpstream(true);
+
+  proxy = await startTestProxy(`version: 1
+allow:
+  - host: api.test:${N}
+    private: true        # test upstreams live on 127.0.0.1
+  - host: api.test:${R}
+    private: true
+  - host: api.test:${tlsUp.port}
+    private: true
+`);
+});
+
+after(async () => {
+  await proxy.close(300);
+  node.closeAllConnections();
+  node.close();
+  raw.close();
+  await tlsUp.close();
+});
+
+describe('relay', () => {
+  test('chunked responses, keep-alive on both legs', async () => {
+    const before = nodeConnections;
+    const url = `http://api.test:${N}/chunked`;
+    const r = await curl(proxy.url, url, ['--next', '--proxy', proxy.url, '-s', '-i', url]);
+    assert.equal(r.status, 200, r.stderr);
+    // Two complete responses over one client connection (curl prints both).
+    assert.equal(r.body.split('part one, part two').length - 1, 2, r.body);
+    assert.ok(r.body.endsWith('part one, part two'));
+    assert.equal(nodeConnections - before, 1, 'one pooled upstream connection served both');
+  });
+
+  test('HEAD, 204 and 304 have no body and the connection goes on', async () => {
+    const out = await rawExchange(
+      proxy.address.port,
+      `HEAD http://api.test:${N}/head HTTP/1.1\r\nHost: api.test:${N}\r\n\r\n` +
+        `GET http://api.test:${N}/nocontent HTTP/1.1\r\nHost: api.test:${N}\r\n\r\n` +
+        `GET http://api.test:${N}/notmodified HTTP/1.1\r\nHost: api.test:${N}\r\n\r\n` +
+        `GET http://api.test:${N}/last HTTP/1.1\r\nHost: api.test:${N}\r\nConnection: close\r\n\r\n`,
+    );
+    const statuses = [...out.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['200', '204', '304', '200'], out);
+    assert.match(out, /Content-Length: 1000\r\n/);
+    assert.ok(out.endsWith('GET /last 0 -'), out);
+  });
+
+  test('pipelined requests are answered in order', async () => {
+    const reqs = [1, 2, 3].map((i) => `POST http://api.test:${N}/p${i} HTTP/1.1\r\nHost: api.test:${N}\r\nContent-Length: ${i}\r\n\r\n${'x'.repeat(i)}`).join('');
+    const out = await rawExchange(proxy.address.port, reqs + `GET http://api.test:${N}/end HTTP/1.1\r\nHost: api.test:${N}\r\nConnection: close\r\n\r\n`);
+    const bodies = [...out.matchAll(/(POST|GET) \/\w+ \d+ -/g)].map((m) => m[0]);
+    assert.deepEqual(bodies, ['POST /p1 1 -', 'POST /p2 2 -', 'POST /p3 3 -', 'GET /end 0 -']);
+  });
+
+  test('a close-delimited response reaches the client and ends its connection', async () => {
+    rawMode = 'close-delimited';
+    const out = await rawExchange(proxy.address.port, `GET http://api.test:${R}/ HTTP/1.1\r\nHost: api.test:${R}\r\n\r\n`);
+    assert.match(out, /^HTTP\/1\.1 200 OK/);
+    assert.ok(out.endsWith('\r\n\r\nbody until close'), out);
+  });
+
+  test('a stale pooled upstream connection is replaced transparently', async () => {
+    rawMode = 'drop-second';
+    const a = await curl(proxy.url, `http://api.test:${R}/one`);
+    assert.match(a.body, /^conn \d+$/);
+    const first = Number(a.body.split(' ')[1]);
+    const b = await curl(proxy.url, `http://api.test:${R}/two`, ['-X', 'POST', '-d', 'payload']);
+    assert.equal(b.status, 200, b.stderr + b.body);
+    assert.equal(b.body, `conn ${first + 1}`, 'replayed on a fresh connection');
+  });
+
+  test('Expect: 100-continue is answered without the client waiting', async () => {
+    const file = path.join(tmpDir, 'two-mb.bin');
+    fs.writeFileSync(file, Buffer.alloc(2 * 1024 * 1024, 0x41));
+    const t0 = Date.now();
+    const r = await curl(proxy.url, `https://api.test:${tlsUp.port}/upload`, ['-H', 'Expect: 100-continue', '--data-binary', `@${file}`]);
+    assert.equal(r.status, 200, r.stderr);
+    assert.equal(JSON.parse(r.body).bodyBytes, 2 * 1024 * 1024);
+    assert.equal(JSON.parse(r.body).headers.expect, undefined, 'Expect is answered by the proxy, not forwarded');
+    assert.ok(Date.now() - t0 < 900, `took ${Date.now() - t0} ms (curl waits 1 s for a missing 100 Continue)`);
+  });
+
+  test('a slow reader that hangs up mid-back-pressure leaves a usable pooled connection', async () => {
+    // Download 8 MB reading slowly (the relay pauses the upstream), then hang up right at the end.
+    const size = 8 * 1024 * 1024;
+    const s = await tlsThroughProxy(proxy.address.port, 'api.test', tlsUp.port);
+    await new Promise<void>((resolve) => {
+      let got = 0;
+      s.on('data', (d: Buffer) => {
+        got += d.length;
+        s.pause();
+        setTimeout(() => s.resume(), 1);
+        if (got >= size) {
+          s.destroy();
+          resolve();
+        }
+      });
+      s.write(`GET /download/${size} HTTP/1.1\r\nHost: api.test:${tlsUp.port}\r\n\r\n`);
+    });
+    // The next exchanges reuse pooled upstream connections: an upload and a download must both complete.
+    const up = await nodeHttps(proxy.address.port, 'api.test', tlsUp.port, '/upload', { method: 'POST', body: Buffer.alloc(4 * 1024 * 1024, 1) });
+    assert.equal(up.status, 200);
+    assert.equal(JSON.parse(up.body).bodyBytes, 4 * 1024 * 1024);
+    const small = await nodeHttps(proxy.address.port, 'api.test', tlsUp.port, '/after');
+    assert.equal(small.status, 200);
+  });
+
+  test('many sequential intercepted requests reuse one upstream TLS connection', async () => {
+    let tlsConns = 0;
+    const count = () => tlsConns++;
+    tlsUp.server.on('secureConnection', count);
+    try {
+      for (let i = 0; i < 5; i++) {
+        const r = await nodeHttps(proxy.address.port, 'api.test', tlsUp.port, `/seq${i}`);
+        assert.equal(r.status, 200);
+      }
+    } finally {
+      tlsUp.server.removeListener('secureConnection', count);
+    }
+    assert.ok(tlsConns <= 1, `${tlsConns} upstream TLS connections for 5 requests`);
+  });
+});
