@@ -66,7 +66,14 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...live.values()].map((s) => stop(s)));
 }
 
-/** Last resort (process 'exit' handler, synchronous): SIGKILL every PID still registered. */
+const tempDirs = new Set<string>();
+
+/** A temp dir removed by killAllSync too (Ctrl-C skips the orchestrator's finally blocks). */
+export function registerTempDir(dir: string): void {
+  tempDirs.add(dir);
+}
+
+/** Last resort (signal and 'exit' handlers, synchronous): SIGKILL every PID still registered, remove temp dirs. */
 export function killAllSync(): void {
   for (const pid of live.keys()) {
     try {
@@ -74,6 +81,12 @@ export function killAllSync(): void {
     } catch {}
   }
   live.clear();
+  for (const d of tempDirs) {
+    try {
+      fs.rmSync(d, { recursive: true, force: true });
+    } catch {}
+  }
+  tempDirs.clear();
 }
 
 export interface ProcSample {

@@ -9,7 +9,7 @@ import { sleep } from './common';
 import { makeCerts } from './certs';
 import { LoadGen } from './lgclient';
 import { TUNNEL_HOST, ourPolicy, startOurProxy } from './peers';
-import { firstLine, sample, spawnTracked, stop } from './procs';
+import { firstLine, registerTempDir, sample, spawnTracked, stop } from './procs';
 import type { BenchOptions } from './run';
 import { SourceMap } from './sourcemap';
 
@@ -94,6 +94,7 @@ export function summarize(prof: Profile, map: SourceMap | undefined, bundleUrlSu
 
 export async function runProfile(o: BenchOptions): Promise<number> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-bench-prof-'));
+  registerTempDir(dir);
   const profDir = path.join(dir, 'prof');
   fs.mkdirSync(profDir);
   const mode = process.env.CAGED_BENCH_PROFILE_TARGET === 'tunnel' ? 'tunnel' : 'intercept';

@@ -14,7 +14,7 @@ import { LoadGen } from './lgclient';
 import type { BatchItemResult, KeepAliveSnap } from './loadgen';
 import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
 import { Conn, openTls, requestBytes } from './client';
-import { fdCount, firstLine, machineBusyMs, sample, spawnTracked, stop, type Started } from './procs';
+import { fdCount, firstLine, machineBusyMs, registerTempDir, sample, spawnTracked, stop, type Started } from './procs';
 import { runDockerPhase, type DockerResult } from './docker';
 import { LeafMinter } from '../src/pki/leaf';
 import { CertCache } from '../src/proxy/certs';
@@ -155,6 +155,7 @@ const want = (o: BenchOptions, p: Phase) => (o.only ? o.only.has(p) : p !== 'doc
 
 export async function runBench(o: BenchOptions): Promise<Results> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-bench-'));
+  registerTempDir(dir);
   const res: Results = {
     meta: {
       date: new Date().toISOString(),
@@ -521,14 +522,21 @@ async function bulk(c: Ctx, ours: RunningPeer): Promise<NonNullable<Results['bul
     ['tunnel', viaTarget(c, ours, TUNNEL_HOST, c.certs.upstreamCaCert), ours.proc],
   ];
   // Warm-up (JIT, TCP windows, allocator): a short transfer each way on every path, not measured.
-  for (const [, t] of targets) {
-    await lg.call({ cmd: 'bulk', target: t, dir: 'down', bytes: 16 * 1048576 }, 600000);
-    await lg.call({ cmd: 'bulk', target: t, dir: 'up', bytes: 16 * 1048576 }, 600000);
+  for (const [key, t] of targets) {
+    for (const dir of ['down', 'up'] as const) {
+      await lg.call({ cmd: 'bulk', target: t, dir, bytes: 16 * 1048576 }, 600000).catch((e: Error) => {
+        throw new Error(`${key} ${dir} (warm-up): ${e.message}`);
+      });
+    }
   }
   for (const [key, t, proc] of targets) {
     const one = async (dir: 'down' | 'up'): Promise<BulkResult> => {
       const p0 = proc ? sample(proc.pid) : undefined;
-      const r = await lg.call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 600000);
+      const r = await lg
+        .call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 600000)
+        .catch((e: Error) => {
+          throw new Error(`${key} ${dir}: ${e.message}`);
+        });
       const p1 = proc ? sample(proc.pid) : undefined;
       if (r.status !== 200 || r.bytes !== o.bulkBytes) throw new Error(`${key} ${dir}: status ${r.status}, ${r.bytes}/${o.bulkBytes} bytes`);
       return { mbPerS: r.mbPerS, ms: r.ms, bytes: r.bytes, loadgenCpuMs: r.loadgenCpuMs, proxyCpuMs: p0 && p1 ? p1.cpuMs - p0.cpuMs : undefined };

@@ -276,10 +276,17 @@ async function cmdShell(a: Args): Promise<number> {
   checkFlags(a, []);
   const engine = makeEngine();
   const id = await resolveCage(engine, a.positional[0]);
-  const session = await engine.openShell(id, { cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24, cmd: a.rest.length ? a.rest : undefined });
   const stdin = process.stdin;
+  if (a.rest.length && !stdin.isTTY) {
+    // Not interactive (a script): run the command, relay its output and exit code.
+    const r = await engine.exec(id, a.rest, { timeoutMs: 24 * 3600_000 });
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    return r.exitCode;
+  }
+  const session = await engine.openShell(id, { cols: process.stdout.columns ?? 80, rows: process.stdout.rows ?? 24, cmd: a.rest.length ? a.rest : undefined });
   if (stdin.isTTY) stdin.setRawMode(true);
-  stdin.pipe(session.stream);
+  stdin.pipe(session.stream, { end: false });
   session.stream.pipe(process.stdout);
   const onResize = () => void session.resize(process.stdout.columns ?? 80, process.stdout.rows ?? 24);
   process.stdout.on('resize', onResize);

@@ -456,6 +456,8 @@ export class CageEngine {
           // even on engines older than 25.0.5 (CVE-2024-29018).
           Dns: ['127.0.0.1'],
           DnsSearch: [],
+          // Lookups of outside names never succeed here: fail them in a second instead of hanging.
+          DnsOptions: ['timeout:1', 'attempts:1'],
           Mounts: mounts,
           Init: true,
           PublishAllPorts: false,
@@ -465,6 +467,13 @@ export class CageEngine {
       } as any);
       undo.unshift({ what: 'agent container', fn: () => agent.remove({ force: true, v: true }) });
       await agent.start();
+      // A command that cannot run (missing program, bad entrypoint) exits at once: report it as a failure.
+      await sleep(250);
+      const started = await agent.inspect();
+      if (!started.State.Running && started.State.ExitCode !== 0) {
+        const tail = await this.logTail(agent);
+        throw new StepError('agent-container', `the agent exited at once with code ${started.State.ExitCode}${started.State.Error ? ` (${started.State.Error})` : ''}${tail ? `. Its last output:\n${tail}` : ''}`);
+      }
       const info = await this.describe(id, await this.containers(id));
       if (!info) throw new Error('the containers disappeared right after starting');
       progress('agent-container', `cage ${id} is running`);

@@ -1,0 +1,362 @@
+// The three ways people use Caged Agent, driven like a person in a real browser: code-server's workbench in
+// Chromium, with the PACKAGED extension (dist-pkg/caged-agent.vsix) installed offline, against a real Docker
+// engine. The "outside" is an HTTPS container of this file's own on the shared egress network, answering to
+// the names below with certificates from a test CA (trusted through the cagedAgent.upstreamCaFile setting).
+//   1. Command palette → Start Caged Agent → the cage comes up healthy; a terminal opens in the agent.
+//   2. A blocked request in the agent terminal → 403 with the reason, a notification, a Problems entry;
+//      the notification's allow button edits the policy; the private-address guard asks a second time;
+//      the retry succeeds and the Problems entry is gone.
+//   3. Sidebar allowlist: add, edit, remove an entry; each shows in the file and takes effect in the proxy.
+//   Then Stop Caged Agent leaves no labelled object of the cage behind.
+// Screenshots: test-results/screenshots/flow-*.png; the best are copied to media/screenshots/.
+// Run: node scripts/run-node-tests.mjs browser -- --test-concurrency=1
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import Docker from 'dockerode';
+import type { CageEngine } from '../../src/engine';
+import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine } from '../engine/setup';
+import { repoRoot, waitUntil, withCodeServer, type Workbench } from './lib';
+import { startNamedUpstream, type NamedUpstream } from './lib/upstream';
+
+const VSIX = process.env.CAGED_VSIX ?? path.join(repoRoot, 'dist-pkg', 'caged-agent.vsix');
+const CLI = path.join(repoRoot, 'dist', 'cli.js');
+const MEDIA = path.join(repoRoot, 'media', 'screenshots');
+
+// Names only this suite puts on the shared egress network (Docker's DNS round-robins duplicate aliases, so
+// reusing allowed.test / blocked.test could reach another test's upstream when suites run side by side).
+const ALLOWED = 'docs.allowed.test';
+const BLOCKED = 'api.blocked.test';
+const ADDED = 'added.test';
+const EDITED = 'edited.test';
+
+const POLICY = `# Caged Agent policy for the demo workspace. Default deny: anything not listed under allow is blocked.
+version: 1
+allow:
+  # The test "outside" lives on a Docker bridge network, i.e. a private address: the opt-in is visible here.
+  - host: ${ALLOWED}
+    private: true
+`;
+
+const docker = new Docker();
+let stateDir = '';
+let workspace = '';
+let engine: CageEngine;
+let upstream: NamedUpstream | undefined;
+let cageId: string | undefined;
+const timings: string[] = [];
+const t00 = Date.now();
+
+function mark(what: string, since: number): void {
+  const line = `${what}: ${((Date.now() - since) / 1000).toFixed(1)} s`;
+  timings.push(line);
+  console.log(`# ${line}`);
+}
+
+function run(cmd: string, args: string[], timeoutMs = 15 * 60_000): string {
+  const r = spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+function newestMtime(p: string): number {
+  if (!fs.existsSync(p)) return 0;
+  const st = fs.statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let m = 0;
+  for (const e of fs.readdirSync(p)) m = Math.max(m, newestMtime(path.join(p, e)));
+  return m;
+}
+
+/** Builds the .vsix (npm run package) unless one newer than the sources, the manifest and the bundles exists. */
+function ensureVsix(): void {
+  if (process.env.CAGED_VSIX) return;
+  const inputs = Math.max(
+    newestMtime(path.join(repoRoot, 'src')),
+    newestMtime(path.join(repoRoot, 'package.json')),
+    ...['extension.js', 'proxy.js', 'cli.js'].map((f) => newestMtime(path.join(repoRoot, 'dist', f))),
+  );
+  if (newestMtime(VSIX) > inputs) return;
+  const t0 = Date.now();
+  run('npm', ['run', 'package']);
+  mark('npm run package', t0);
+}
+
+function policyText(): string {
+  return fs.readFileSync(path.join(workspace, '.caged', 'policy.yaml'), 'utf8');
+}
+
+/** A request from inside the agent container (docker exec through the engine, not through the UI). */
+async function agentCurl(url: string): Promise<{ status: string; body: string }> {
+  assert.ok(cageId, 'a cage runs');
+  const r = await engine.exec(cageId, ['curl', '-sS', '--max-time', '10', '-w', '\n%{http_code}', url]);
+  const out = r.stdout.replace(/\n$/, '');
+  const i = out.lastIndexOf('\n');
+  return { status: out.slice(i + 1).trim(), body: out.slice(0, Math.max(0, i)) };
+}
+
+/** Polls agentCurl(url) until its status (and reason, for 403) is as expected: the proxy reloads asynchronously. */
+async function expectProxy(url: string, status: string, bodyRe?: RegExp, timeoutMs = 15_000): Promise<string> {
+  let last = { status: '', body: '' };
+  try {
+    await waitUntil(`${url} → ${status}${bodyRe ? ` ${bodyRe}` : ''}`, async () => {
+      last = await agentCurl(url);
+      return last.status === status && (!bodyRe || bodyRe.test(last.body));
+    }, timeoutMs, 300);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; last answer: ${last.status} ${last.body}`);
+  }
+  return last.body;
+}
+
+function reasonOf(body: string): string | undefined {
+  return /^Reason: (\S+)/m.exec(body)?.[1];
+}
+
+/** Copies a screenshot into media/screenshots/ under a descriptive name (for the README). */
+function publish(file: string, name: string): void {
+  fs.mkdirSync(MEDIA, { recursive: true });
+  fs.copyFileSync(file, path.join(MEDIA, name));
+}
+
+before(async () => {
+  const t0 = Date.now();
+  run('bash', [path.join(repoRoot, 'scripts', 'ensure-docker.sh')]);
+  run('bash', [path.join(repoRoot, 'scripts', 'build-test-images.sh')]);
+  mark('engine + test images ready', t0);
+  ensureVsix();
+  assert.ok(fs.existsSync(VSIX), `${VSIX} exists`);
+  if (!fs.existsSync(CLI)) run(process.execPath, [path.join(repoRoot, 'scripts', 'build.mjs')]);
+
+  stateDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'caged-browser-flows-')));
+  engine = makeEngine(path.join(stateDir, 'engine-state'));
+  upstream = await startNamedUpstream(docker, engine, `caged-browser-upstream-${process.pid}`, [ALLOWED, BLOCKED, ADDED, EDITED]);
+  fs.writeFileSync(path.join(stateDir, 'upstream-ca.pem'), upstream.caPem);
+
+  // The workspace: a copy of demo/ with a policy that allows only ALLOWED.
+  workspace = path.join(stateDir, 'demo');
+  fs.cpSync(path.join(repoRoot, 'demo'), workspace, { recursive: true });
+  fs.mkdirSync(path.join(workspace, '.caged'), { recursive: true });
+  fs.writeFileSync(path.join(workspace, '.caged', 'policy.yaml'), POLICY);
+});
+
+after(async () => {
+  // Whatever happened: the cage of this workspace (via the CLI, as a user would), then the upstream.
+  const ids = new Set<string>(cageId ? [cageId] : []);
+  if (engine && workspace) {
+    for (const c of await engine.list().catch(() => [])) if (path.resolve(c.workspace) === path.resolve(workspace)) ids.add(c.id);
+  }
+  for (const id of ids) {
+    const r = spawnSync(process.execPath, [CLI, 'down', id], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) {
+      console.log(`# caged-agent down ${id} failed (${r.status}): ${r.stderr}; removing through the engine`);
+      await engine.down(id).catch(() => undefined);
+    }
+  }
+  await upstream?.stop();
+  if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
+  mark('whole file', t00);
+  console.log(`# timings:\n#   ${timings.join('\n#   ')}`);
+});
+
+test('Caged Agent flows in a real browser with the packaged extension and a real engine', { timeout: 330_000 }, async (t) => {
+  const t0 = Date.now();
+  await withCodeServer(
+    {
+      folder: workspace,
+      vsix: VSIX,
+      failureScreenshot: 'flow-failure',
+      settings: {
+        'cagedAgent.agentImage': DEBIAN_IMAGE,
+        'cagedAgent.proxyBaseImage': NODE_IMAGE,
+        'cagedAgent.upstreamCaFile': path.join(stateDir, 'upstream-ca.pem'),
+        'cagedAgent.agentPreset': 'custom',
+        'cagedAgent.agentCommand': 'echo "caged agent ready on $(cat /etc/hostname)"',
+        'cagedAgent.openTerminalOnStart': true,
+        'cagedAgent.notifications': 'newHosts',
+        'cagedAgent.notificationIntervalSeconds': 0,
+        'workbench.colorTheme': 'Default Dark Modern',
+        'terminal.integrated.fontSize': 13,
+      },
+    },
+    async (wb: Workbench) => {
+      mark('code-server + workbench up (vsix installed)', t0);
+      await wb.waitForExtensionsActivated();
+      await wb.openViewContainer('Caged Agent');
+
+      await t.test('1. Start Caged Agent from the palette: healthy cage, sidebar, status bar, terminal in the agent', async () => {
+        const t1 = Date.now();
+        let bar: string[] = [];
+        await waitUntil('the status bar to say the cage is off before the start', async () => (bar = await wb.statusBarTexts()).some((s) => /Caged: off/.test(s)), 30_000).catch((e) => {
+          throw new Error(`${(e as Error).message}; status bar: ${JSON.stringify(bar)}`);
+        });
+        await wb.runCommand('Caged Agent: Start Caged Agent');
+        const progress = await wb.waitForNotification(/Caged Agent: starting/, 20_000);
+        assert.match(progress, /Caged Agent: starting/);
+        await wb.screenshot('flow1-starting');
+
+        const items = await wb.waitForTreeItems('Cages', (i) => i.some((x) => /^healthy/.test(x.description)), 180_000);
+        const cage = items.find((x) => /^healthy/.test(x.description))!;
+        cageId = cage.label;
+        mark('flow 1: palette → healthy cage', t1);
+        assert.match(cageId, /^[a-z0-9-]+$/, 'the Cages view lists the cage by its id');
+        const info = await engine.get(cageId);
+        assert.equal(info?.state, 'healthy');
+        assert.equal(path.resolve(info!.workspace), path.resolve(workspace), 'the cage is the workspace’s');
+        await waitUntil('status bar "Caged: healthy"', async () => (await wb.statusBarTexts()).some((s) => /Caged: healthy/.test(s)), 15_000);
+
+        // The terminal runs in the agent container: the command's output names the agent's hostname.
+        const agents = await docker.listContainers({ filters: { label: ['caged-agent.role=agent', `caged-agent.cage=${cageId}`] } });
+        assert.equal(agents.length, 1, 'one agent container for the cage');
+        const hostname = (await docker.getContainer(agents[0].Id).inspect()).Config.Hostname;
+        await wb.waitForTerminalText(new RegExp(`caged agent ready on ${hostname}`), 30_000);
+        await wb.typeInTerminal('echo "agent sum=$((6*7))"');
+        await wb.waitForTerminalText(/^agent sum=42$/m);
+        const tabs = await wb.page.locator('.terminal-tabs-entry, .single-terminal-tab, .terminal-tab').allTextContents().catch(() => []);
+        if (tabs.length) assert.ok(tabs.some((x) => x.includes(`Caged Agent (${cageId})`)), `terminal tab named after the cage: ${JSON.stringify(tabs)}`);
+        publish(await wb.screenshot('flow1-healthy-cage'), 'start-cage.png');
+      });
+
+      await t.test('2. A blocked request: 403 with the reason, notification, Problems; allow twice (private guard); retry succeeds', { skip: !cageId && 'no cage' }, async () => {
+        const t2 = Date.now();
+        await wb.clearNotifications();
+        await wb.terminalText();
+        await wb.typeInTerminal('clear');
+        await wb.typeInTerminal(`curl -sS https://${ALLOWED}/ ; curl -sS https://${BLOCKED}/v1/items; echo "try-$((0+1)) done"`);
+        let text = await wb.waitForTerminalText(/^try-1 done$/m, 30_000);
+        assert.match(text, new RegExp(`hello from ${ALLOWED.replace(/\./g, '\\.')} GET /`), 'the allowed host answers through the proxy');
+        assert.match(text, new RegExp(`Caged Agent blocked GET .*${BLOCKED.replace(/\./g, '\\.')}`), 'the proxy says what it blocked');
+        assert.match(text, /^Reason: no-matching-rule$/m, 'the 403 body gives the reason');
+
+        const note = await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), 30_000);
+        assert.match(note, /GET \/v1\/items/);
+        publish(await wb.screenshot('flow2-blocked-notification'), 'blocked-notification.png');
+
+        // The Problems panel lists the block on the policy file.
+        const problems = await waitUntil('the block in Problems', async () => {
+          const p = await wb.problems();
+          return p.some((x) => x.message.includes(`Caged agent blocked ${BLOCKED}:443`)) ? p : undefined;
+        }, 20_000);
+        const entry = problems.find((x) => x.message.includes(`Caged agent blocked ${BLOCKED}:443`))!;
+        assert.equal(entry.file, 'policy.yaml');
+        assert.match(entry.source, /Caged Agent/);
+        assert.match(entry.message, /GET \/v1\/items, once/);
+
+        // The quick fixes on that entry, as the editor shows them (the notification offers the first one).
+        await wb.openFile('.caged/policy.yaml');
+        const problemRow = wb.page.locator('.markers-panel .monaco-list-row').filter({ hasText: `Caged agent blocked ${BLOCKED}:443` }).first();
+        await problemRow.click();
+        await wb.page.keyboard.press('Control+.');
+        const menu = wb.page.locator('.action-widget, .context-view .monaco-list').first();
+        await menu.waitFor({ state: 'visible', timeout: 10_000 });
+        const fixes = (await menu.locator('.monaco-list-row, .action-item').allTextContents()).map((s) => s.trim()).filter(Boolean);
+        assert.ok(fixes.some((f) => f.startsWith(`Allow ${BLOCKED}`)), `quick fixes: ${JSON.stringify(fixes)}`);
+        publish(await wb.screenshot('flow2-quick-fixes'), 'quick-fix.png');
+        await wb.page.keyboard.press('Escape');
+
+        // Click the notification's allow button: the policy file on disk gets the entry.
+        await wb.clickNotificationButton(new RegExp(`blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), `Allow ${BLOCKED}`);
+        await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${BLOCKED.replace(/\./g, '\\.')}`).test(policyText()), 15_000);
+        assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'the edit keeps the comments');
+        assert.doesNotMatch(policyText(), new RegExp(`host: ${BLOCKED.replace(/\./g, '\\.')}\\n\\s+private: true`), 'the first click does not opt into private addresses');
+        await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
+
+        // The retry: the host is allowed now, but it sits on a private (Docker bridge) address — the SSRF guard
+        // refuses until the rule opts in, and the second notification offers exactly that.
+        await wb.clearNotifications();
+        await wb.terminalText();
+        await wb.typeInTerminal('clear');
+        await wb.typeInTerminal(`curl -sS https://${BLOCKED}/v1/items; echo "try-$((1+1)) done"`);
+        text = await wb.waitForTerminalText(/^try-2 done$/m, 30_000);
+        assert.match(text, /^Reason: private-address$/m, 'the retry is refused for the private address');
+        await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*private-address`), 30_000);
+        publish(await wb.screenshot('flow2-private-address-notification'), 'private-address-notification.png');
+        await wb.clickNotificationButton(new RegExp(`blocked ${BLOCKED.replace(/\./g, '\\.')}.*private-address`), `Allow ${BLOCKED} to reach a private address`);
+        await waitUntil('the policy file to opt the host into private addresses', () => new RegExp(`host: ${BLOCKED.replace(/\./g, '\\.')}\\n\\s+private: true`).test(policyText()), 15_000);
+        await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
+
+        // The same request now succeeds, in the same terminal, without restarting anything.
+        await wb.terminalText();
+        await wb.typeInTerminal('clear');
+        await wb.typeInTerminal(`curl -sS https://${BLOCKED}/v1/items; echo "try-$((1+2)) done"`);
+        text = await wb.waitForTerminalText(/^try-3 done$/m, 30_000);
+        assert.match(text, new RegExp(`^hello from ${BLOCKED.replace(/\./g, '\\.')} GET /v1/items$`, 'm'));
+        await wb.openViewContainer('Caged Agent');
+        publish(await wb.screenshot('flow2-allowed-retry'), 'allowed-retry.png');
+        mark('flow 2: block → allow → private opt-in → success', t2);
+      });
+
+      await t.test('3. Sidebar allowlist: add, edit, remove; each in the file and enforced by the proxy', { skip: !cageId && 'no cage' }, async () => {
+        const t3 = Date.now();
+        await wb.clearNotifications();
+        await wb.openViewContainer('Caged Agent');
+        const rules = () => wb.treeItems('Allowlist').then((items) => items.filter((i) => i.level === 2).map((i) => i.label));
+        await waitUntil('the allowlist to show the policy', async () => (await rules()).includes(BLOCKED), 15_000);
+        assert.equal(reasonOf(await expectProxy(`https://${ADDED}/`, '403')), 'no-matching-rule', 'not allowed before the add');
+
+        // Add: the view's "+" title action, then the input box.
+        const pane = wb.viewPane('Allowlist');
+        await pane.locator('.pane-header').hover();
+        await pane.locator('.pane-header .actions a.action-label[aria-label^="Add Host to Allowlist"]').click();
+        await wb.answerInputBox(ADDED);
+        await waitUntil('the file to list the added host', () => policyText().includes(`- host: ${ADDED}`), 15_000);
+        await waitUntil('the view to list the added host', async () => (await rules()).includes(ADDED), 15_000);
+        // The proxy now matches the new rule: the request gets past the allowlist and stops at the private-address
+        // guard (the input box adds a plain host; reaching a bridge address needs the visible opt-in).
+        await expectProxy(`https://${ADDED}/`, '403', /^Reason: private-address$/m);
+        await wb.screenshot('flow3-added');
+
+        // Edit: the inline edit action on a row, then the input box (prefilled with the current host).
+        await expectProxy(`https://${EDITED}/`, '403', /^Reason: no-matching-rule$/m);
+        const row = wb.treeRow('Allowlist', BLOCKED);
+        await row.hover();
+        await row.locator('.actions a.action-label[aria-label^="Edit Entry"]').click();
+        const input = wb.page.locator('.quick-input-widget .quick-input-box input');
+        await input.waitFor({ state: 'visible', timeout: 10_000 });
+        assert.equal(await input.inputValue(), BLOCKED, 'the edit box starts from the current host');
+        await wb.answerInputBox(EDITED);
+        await waitUntil('the file to show the edited host', () => policyText().includes(`- host: ${EDITED}`) && !policyText().includes(`host: ${BLOCKED}`), 15_000);
+        assert.match(policyText(), new RegExp(`host: ${EDITED.replace(/\./g, '\\.')}\\n\\s+private: true`), 'the edit keeps the entry’s other fields');
+        await waitUntil('the view to show the edited host', async () => {
+          const r = await rules();
+          return r.includes(EDITED) && !r.includes(BLOCKED);
+        }, 15_000);
+        assert.match(await expectProxy(`https://${EDITED}/x`, '200'), new RegExp(`^hello from ${EDITED.replace(/\./g, '\\.')} GET /x`));
+        await expectProxy(`https://${BLOCKED}/v1/items`, '403', /^Reason: no-matching-rule$/m);
+        // The screenshot for the README: the allowlist with the inline actions of a row showing.
+        await wb.treeRow('Allowlist', EDITED).hover();
+        publish(await wb.screenshot('flow3-edited'), 'allowlist.png');
+
+        // Remove: the inline remove action, confirmed in the modal dialog.
+        const row2 = wb.treeRow('Allowlist', EDITED);
+        await row2.hover();
+        await row2.locator('.actions a.action-label[aria-label^="Remove Entry"]').click();
+        const dialog = wb.page.locator('.monaco-dialog-box');
+        await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+        assert.match((await dialog.textContent()) ?? '', new RegExp(`Remove ${EDITED.replace(/\./g, '\\.')} from the allow list\\?`));
+        await wb.screenshot('flow3-remove-confirm');
+        await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
+        await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+        await waitUntil('the file to drop the host', () => !policyText().includes(EDITED), 15_000);
+        await waitUntil('the view to drop the host', async () => !(await rules()).includes(EDITED), 15_000);
+        await expectProxy(`https://${EDITED}/x`, '403', /^Reason: no-matching-rule$/m);
+        assert.ok(policyText().includes(`- host: ${ALLOWED}`) && policyText().includes(`- host: ${ADDED}`), 'the other entries stay');
+        await expectProxy(`https://${ALLOWED}/`, '200');
+        mark('flow 3: add → edit → remove', t3);
+      });
+
+      await t.test('Stop Caged Agent from the palette leaves nothing of the cage behind', { skip: !cageId && 'no cage' }, async () => {
+        const t4 = Date.now();
+        await wb.runCommand('Caged Agent: Stop Caged Agent');
+        await waitUntil('the cage to be gone from the engine', async () => (await leftovers(docker, [cageId!])).length === 0, 60_000, 300);
+        await waitUntil('the Cages view to be empty', async () => (await wb.treeItems('Cages')).length === 0, 20_000);
+        await waitUntil('status bar "Caged: off"', async () => (await wb.statusBarTexts()).some((s) => /Caged: off/.test(s)), 20_000);
+        assert.deepEqual(await leftovers(docker, [cageId!]), []);
+        mark('stop', t4);
+      });
+    },
+  );
+});

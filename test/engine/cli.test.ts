@@ -1,0 +1,143 @@
+// The `caged-agent` command line (dist/cli.js) as scripts use it: exit codes, the cage id as the last
+// stdout line, verify/allow/events/down, and the plain-words error when no engine answers.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import type { CageEngine } from '../../src/engine';
+import { CLI, DEBIAN_IMAGE, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+describe('the caged-agent command line', { timeout: 240_000 }, () => {
+  let stateDir: string;
+  let ws: string;
+  let upstream: Upstream;
+  let engine: CageEngine;
+  let docker: Docker;
+  let caFile: string;
+  let cageId = '';
+  const children: ChildProcess[] = [];
+
+  const env = () => ({ ...process.env, CAGED_AGENT_STATE_DIR: stateDir });
+  const cli = (args: string[], extraEnv: Record<string, string> = {}, cwd = ws): Promise<Run> =>
+    new Promise((resolve) => {
+      const p = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...env(), ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+
+  before(async () => {
+    prepare();
+    stateDir = tmpDir('caged-state-');
+    ws = makeWorkspace('caged-cli-');
+    engine = makeEngine(stateDir);
+    docker = engine.docker;
+    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-cli');
+    caFile = path.join(stateDir, 'upstream-ca.pem');
+    fs.writeFileSync(caFile, upstream.caPem);
+  });
+
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGTERM');
+    if (engine && ws) await engine.down(engine.cageIdFor(ws)).catch(() => {});
+    await upstream?.stop();
+    rmrf(ws);
+    rmrf(stateDir);
+  });
+
+  it('--help explains the commands', async () => {
+    const r = await cli(['--help']);
+    assert.equal(r.code, 0);
+    for (const word of ['up', 'down', 'status', 'verify', 'allow', 'events', 'gc', 'doctor']) assert.match(r.stdout, new RegExp(`^  ${word}\\b`, 'm'));
+  });
+
+  it('up prints progress on stderr and the cage id as the last line of stdout', async () => {
+    const t0 = Date.now();
+    const r = await cli(['up', '--workspace', ws, '--image', DEBIAN_IMAGE, '--policy', path.join(ws, '.caged', 'policy.yaml'), '--proxy-base-image', NODE_IMAGE, '--upstream-ca', caFile]);
+    console.log(`# caged-agent up took ${Date.now() - t0} ms`);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    cageId = lines[lines.length - 1];
+    assert.equal(cageId, engine.cageIdFor(ws));
+    assert.match(r.stderr, /proxy-healthy/);
+    assert.match(r.stderr, /agent-container: cage ca-[0-9a-f]{10} is running/);
+    const agent = await docker.getContainer(`caged-agent-${cageId}-agent`).inspect();
+    assert.equal(agent.State.Running, true);
+  });
+
+  it('status lists the cage; verify passes and says so', async () => {
+    const s = await cli(['status']);
+    assert.equal(s.code, 0);
+    assert.match(s.stdout, new RegExp(`^${cageId}\\s+(healthy|starting)\\s+${ws.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+    // CAGE defaults to the cage of the current folder.
+    const v = await cli(['verify', '--allowed-url', 'https://allowed.test/', '--blocked-url', 'https://blocked.test/', '--external-name', 'allowed.test']);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+    assert.ok(v.stdout.trim().split('\n').every((l) => l.startsWith('PASS')), v.stdout);
+    assert.match(v.stdout, /PASS {2}a blocked host gets 403/);
+  });
+
+  it('verify exits non-zero when a check fails', async () => {
+    // blocked.test is not allowed: as "allowed URL" it must fail.
+    const v = await cli(['verify', cageId, '--allowed-url', 'https://blocked.test/']);
+    assert.equal(v.code, 1);
+    assert.match(v.stdout, /FAIL {2}an allowed URL succeeds/);
+  });
+
+  it('allow edits the policy and reloads the proxy; events shows it', async () => {
+    const ev = spawn(process.execPath, [CLI, 'events', cageId, '--json'], { cwd: ws, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(ev);
+    let evOut = '';
+    ev.stdout.on('data', (d) => (evOut += d));
+    await new Promise((r) => setTimeout(r, 700)); // let it attach
+    const a = await cli(['allow', 'blocked.test', '--private']);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stderr, /proxy reloaded: 2 allow and 0 deny rules in force/);
+    const policy = fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8');
+    assert.match(policy, /blocked\.test/);
+    assert.match(policy, /# The test upstream lives on a Docker bridge address/);
+    const sh = await cli(['shell', cageId, '--', 'curl', '-sS', 'https://blocked.test/via-cli']);
+    assert.equal(sh.code, 0, sh.stderr);
+    assert.match(sh.stdout, /hello from blocked\.test GET \/via-cli/);
+    const deadline = Date.now() + 5000;
+    while (!/"type":"allow".*"host":"blocked.test"/.test(evOut) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(evOut, /"type":"policy-loaded"/);
+    assert.match(evOut, /"type":"allow"[^\n]*"host":"blocked.test"/);
+    process.kill(ev.pid!, 'SIGTERM');
+    const code = await new Promise((r) => ev.on('close', r));
+    assert.equal(code, 0);
+  });
+
+  it('down removes the cage and is idempotent', async () => {
+    const d = await cli(['down', cageId]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(await leftovers(docker, [cageId]), []);
+    const again = await cli(['down', cageId]);
+    assert.equal(again.code, 0, again.stderr);
+    const s = await cli(['status']);
+    assert.ok(!s.stdout.includes(cageId));
+    const v = await cli(['verify', cageId]);
+    assert.equal(v.code, 1);
+  });
+
+  it('doctor reports the engine and the DNS caveat; no engine gives a plain-words error', async () => {
+    const d = await cli(['doctor', '--proxy-base-image', NODE_IMAGE, '--image', DEBIAN_IMAGE]);
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    assert.match(d.stdout, /^OK {4}engine reachable/m);
+    assert.match(d.stdout, /^OK {4}engine version: Docker \d+\.\d+/m);
+    assert.match(d.stdout, /embedded DNS caveat/);
+    assert.match(d.stdout, /^OK {4}proxy base image: caged-agent-test\/node:20 is present/m);
+    const none = await cli(['status'], { DOCKER_HOST: 'unix:///tmp/caged-agent-no-engine.sock' });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /Cannot reach the Docker engine at \/tmp\/caged-agent-no-engine\.sock — is Docker running\?/);
+  });
+});
