@@ -362,7 +362,11 @@ export async function main(argv: string[]): Promise<number> {
 if (require.main === module) {
   main(process.argv.slice(2)).then(
     // Exit explicitly: the Docker client keeps sockets alive and event/shell streams hold the loop open.
-    (code) => process.exit(code),
+    // Writes to a pipe are asynchronous: let stdout and stderr drain first, or piped output is lost.
+    async (code) => {
+      await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((r) => s.write('', () => r()))));
+      process.exit(code);
+    },
     (e) => {
       err(`caged-agent: ${(e as Error).message}`);
       process.exit(1);

@@ -137,6 +137,8 @@ export interface GcOptions {
   minAgeMs?: number;
   /** Also remove cached agent/proxy images no container uses. Default false. */
   images?: boolean;
+  /** Only consider these cages (default: every labelled object on the engine). */
+  cages?: string[];
 }
 
 export interface GcResult {

@@ -688,8 +688,11 @@ export class CageEngine {
   // ---------------------------------------------------------------------------------------------------
   // Stop and cleanup
 
-  /** Removes the cage's agent, proxy, network and volume. Idempotent: a missing object is success. */
-  async down(cageId: string): Promise<void> {
+  /**
+   * Removes the cage's agent, proxy, network and volume. Idempotent: a missing object is success.
+   * `images: true` also removes the cage's derived agent images (they embed its CA; a restart rebuilds).
+   */
+  async down(cageId: string, opts: { images?: boolean } = {}): Promise<void> {
     await this.ping();
     const list = await this.containers(cageId);
     const order = (c: Summary) => (c.Labels[LABEL_ROLE] === 'agent' ? 0 : c.Labels[LABEL_ROLE] === 'proxy' ? 1 : 2);
@@ -704,6 +707,15 @@ export class CageEngine {
     for (const n of nets) await this.removeNetwork(n.Id);
     const vols = await this.docker.listVolumes({ filters: { label: [`${LABEL}=1`, `${LABEL_CAGE}=${cageId}`] } });
     for (const v of vols.Volumes ?? []) await this.removeVolume(v.Name);
+    if (opts.images) {
+      for (const img of await listLabelledImages(this.docker, cageId)) {
+        try {
+          await this.docker.getImage(img.Id).remove({ force: true } as any);
+        } catch (e) {
+          if (!isNotFound(e)) throw e;
+        }
+      }
+    }
   }
 
   private async removeNetwork(idOrName: string): Promise<boolean> {
@@ -745,7 +757,8 @@ export class CageEngine {
     const now = Date.now();
     const old = (createdSec: number) => now - createdSec * 1000 >= minAge;
     const result: GcResult = { containers: [], networks: [], volumes: [], images: [] };
-    const all = await this.containers();
+    const mine = (cage: string | undefined) => !opts.cages || (!!cage && opts.cages.includes(cage));
+    const all = (await this.containers()).filter((c) => mine(c.Labels[LABEL_CAGE]));
     const byCage = new Map<string, Summary[]>();
     for (const c of all) {
       const id = c.Labels[LABEL_CAGE] ?? '';
@@ -768,6 +781,7 @@ export class CageEngine {
     }
     const nets = await this.docker.listNetworks({ filters: { label: [`${LABEL}=1`, `${LABEL_ROLE}=network`] } });
     for (const n of nets) {
+      if (!mine(n.Labels?.[LABEL_CAGE])) continue;
       const info = await this.docker.getNetwork(n.Id).inspect().catch(() => undefined);
       if (!info) continue;
       const created = Date.parse(info.Created) / 1000;
@@ -780,6 +794,7 @@ export class CageEngine {
     const vols = await this.docker.listVolumes({ filters: { label: [`${LABEL}=1`, `${LABEL_ROLE}=volume`] } });
     for (const v of vols.Volumes ?? []) {
       const cage = v.Labels?.[LABEL_CAGE];
+      if (!mine(cage)) continue;
       const created = Date.parse((v as any).CreatedAt ?? '') / 1000;
       if (proxies.has(cage) || (Number.isFinite(created) && !old(created))) continue;
       if (await this.removeVolume(v.Name).catch(() => false)) result.volumes.push(v.Name);
@@ -788,6 +803,7 @@ export class CageEngine {
       const used = new Set(remaining.map((c) => c.ImageID));
       for (const img of await listLabelledImages(this.docker)) {
         if (used.has(img.Id)) continue;
+        if (opts.cages && !mine(img.Labels?.[LABEL_CAGE])) continue;
         const tags = (img.RepoTags ?? []).filter((t) => t.startsWith('caged-agent/'));
         if (!tags.length) continue;
         try {

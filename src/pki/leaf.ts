@@ -4,7 +4,7 @@
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
 import forge from 'node-forge';
-import { certificateParts, derToPem, randomSerialHex, signCertificateDer, subjectKeyIdFromSpki } from './x509';
+import { assembleCertificate, buildTbs, certificateParts, derToPem, randomSerialHex, signCertificateDer, subjectKeyIdFromSpki } from './x509';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -51,8 +51,32 @@ export class LeafMinter {
     this.days = opts.days ?? 365;
   }
 
-  /** Mints a certificate for one host name or IP literal (IPv6 without brackets). */
+  /** Mints a certificate for one host name or IP literal (IPv6 without brackets). Synchronous (~1 ms). */
   mint(host: string): MintedLeaf {
+    const certDer = signCertificateDer(this.leafCert(host), this.caKey, { issuerDer: this.caSubjectDer, spkiDer: this.leafSpkiDer });
+    return { certDer, certPem: derToPem(certDer) };
+  }
+
+  /**
+   * The same, with the RSA signature computed on libuv's thread pool: the event loop only builds the TBS
+   * (well under a millisecond), so minting never stalls other connections.
+   */
+  mintAsync(host: string): Promise<MintedLeaf> {
+    return new Promise((resolve, reject) => {
+      const { tbs, der } = buildTbs(this.leafCert(host), this.caKey, { issuerDer: this.caSubjectDer, spkiDer: this.leafSpkiDer });
+      crypto.sign('sha256', der, this.caKey, (err, sig) => {
+        if (err) return reject(err);
+        try {
+          const certDer = assembleCertificate(tbs, this.caKey, sig);
+          resolve({ certDer, certPem: derToPem(certDer) });
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  private leafCert(host: string): forge.pki.Certificate {
     const cert = forge.pki.createCertificate();
     cert.publicKey = this.placeholderKey;
     cert.serialNumber = randomSerialHex();
@@ -70,8 +94,7 @@ export class LeafMinter {
       { name: 'subjectAltName', altNames: [ipFamily ? { type: 7, ip: host } : { type: 2, value: host }] },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.caSkiBinary },
     ]);
-    const certDer = signCertificateDer(cert, this.caKey, { issuerDer: this.caSubjectDer, spkiDer: this.leafSpkiDer });
-    return { certDer, certPem: derToPem(certDer) };
+    return cert;
   }
 }
 

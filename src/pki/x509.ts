@@ -48,27 +48,34 @@ export interface TbsOverrides {
   spkiDer?: Buffer;
 }
 
-/**
- * Builds the TBS of a forge certificate (its publicKey may be a placeholder when spkiDer is given),
- * signs it with `issuerKey` via node:crypto and returns the certificate DER.
- */
-export function signCertificateDer(cert: forge.pki.Certificate, issuerKey: crypto.KeyObject, o: TbsOverrides = {}): Buffer {
-  // getTBSCertificate wants a known algorithm OID; we replace the AlgorithmIdentifier right after.
+/** The DER bytes of a certificate's TBS, ready to be signed (forge does the X.509 encoding). */
+export function buildTbs(cert: forge.pki.Certificate, issuerKey: crypto.KeyObject, o: TbsOverrides = {}): { tbs: forge.asn1.Asn1; der: Buffer } {
   cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption;
   const tbs = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
   const parts = tbs.value as forge.asn1.Asn1[];
-  // TBSCertificate: [0]version, serial, signature, issuer, validity, subject, spki, ...extensions
   parts[2] = algorithmIdentifier(issuerKey);
   if (o.issuerDer) parts[3] = derToAsn1(o.issuerDer);
   if (o.spkiDer) parts[6] = derToAsn1(o.spkiDer);
-  const tbsBytes = asn1.toDer(tbs).getBytes();
-  const sig = crypto.sign('sha256', Buffer.from(tbsBytes, 'binary'), issuerKey);
+  return { tbs, der: Buffer.from(asn1.toDer(tbs).getBytes(), 'binary') };
+}
+
+/** Certificate DER from a TBS and its signature. */
+export function assembleCertificate(tbs: forge.asn1.Asn1, issuerKey: crypto.KeyObject, sig: Buffer): Buffer {
   const certAsn1 = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     tbs,
     algorithmIdentifier(issuerKey),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\u0000' + sig.toString('binary')),
   ]);
   return Buffer.from(asn1.toDer(certAsn1).getBytes(), 'binary');
+}
+
+/**
+ * Builds the TBS of a forge certificate (its publicKey may be a placeholder when spkiDer is given),
+ * signs it with `issuerKey` via node:crypto and returns the certificate DER.
+ */
+export function signCertificateDer(cert: forge.pki.Certificate, issuerKey: crypto.KeyObject, o: TbsOverrides = {}): Buffer {
+  const { tbs, der } = buildTbs(cert, issuerKey, o);
+  return assembleCertificate(tbs, issuerKey, crypto.sign('sha256', der, issuerKey));
 }
 
 export function derToPem(der: Buffer, label = 'CERTIFICATE'): string {

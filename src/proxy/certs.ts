@@ -1,10 +1,12 @@
-// A bounded LRU of TLS server contexts for intercepted hosts. Minting is synchronous and short (~1 ms to
-// sign + ~1 ms to build the context), so concurrent first connections to one host share one mint.
+// A bounded LRU of TLS server contexts for intercepted hosts. A new host's leaf is minted with its RSA
+// signature computed off the event loop (LeafMinter.mintAsync); concurrent first connections to one host
+// share one pending mint.
 import * as tls from 'node:tls';
 import { LeafMinter } from '../pki/leaf';
 
 export class CertCache {
   private readonly map = new Map<string, tls.SecureContext>();
+  private readonly pending = new Map<string, Promise<tls.SecureContext>>();
   minted = 0;
 
   constructor(
@@ -12,8 +14,8 @@ export class CertCache {
     private readonly max = 2000,
   ) {}
 
-  /** The server context for `host` (canonical name or IP literal without brackets). */
-  get(host: string): tls.SecureContext {
+  /** The server context for `host` (canonical name or IP literal without brackets), or a promise of it. */
+  get(host: string): tls.SecureContext | Promise<tls.SecureContext> {
     const hit = this.map.get(host);
     if (hit) {
       // Refresh recency (cheap on a Map: delete + insert moves the key to the end).
@@ -21,15 +23,28 @@ export class CertCache {
       this.map.set(host, hit);
       return hit;
     }
-    const leaf = this.minter.mint(host);
-    const ctx = tls.createSecureContext({ key: this.minter.leafKeyPem, cert: leaf.certPem, minVersion: 'TLSv1.2' });
-    this.minted++;
-    this.map.set(host, ctx);
-    if (this.map.size > this.max) {
-      const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
+    let p = this.pending.get(host);
+    if (!p) {
+      p = this.minter.mintAsync(host).then(
+        (leaf) => {
+          const ctx = tls.createSecureContext({ key: this.minter.leafKeyPem, cert: leaf.certPem, minVersion: 'TLSv1.2' });
+          this.minted++;
+          this.pending.delete(host);
+          this.map.set(host, ctx);
+          if (this.map.size > this.max) {
+            const oldest = this.map.keys().next().value;
+            if (oldest !== undefined) this.map.delete(oldest);
+          }
+          return ctx;
+        },
+        (err) => {
+          this.pending.delete(host);
+          throw err;
+        },
+      );
+      this.pending.set(host, p);
     }
-    return ctx;
+    return p;
   }
 
   get size(): number {

@@ -172,6 +172,8 @@ export function parseResponseHead(buf: Buffer, end: number, method: string): Res
       else if (minor === 0 && v.includes('keep-alive')) close = false;
     }
   }
+  // Both framings at once is how a hostile server would desynchronise a shared client connection.
+  if (chunked && cl >= 0) throw new HeadError('upstream: both Content-Length and Transfer-Encoding', 502);
   let bodyLength: number;
   if (method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200)) bodyLength = 0;
   else if (chunked) bodyLength = -1;

@@ -1,6 +1,7 @@
 // Command-line entry of the egress proxy (bundled to dist/proxy.js). A thin wrapper over startProxy().
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as v8 from 'node:v8';
 import { HELP, parseCli, type ListenAddress } from './config';
 import { startProxy } from './server';
 
@@ -40,6 +41,19 @@ function healthCheck(listen: ListenAddress): void {
   });
 }
 
+/**
+ * Keep V8's young generation at its initial size. Each intercepted connection leaves a few KB of
+ * handshake garbage; by default the new space grows with it and never gives the memory back, which costs
+ * ~8 KB of RSS per idle connection. This flag is read when the new space would grow, so setting it at
+ * start-up takes effect. Opt out with CAGED_PROXY_V8_DEFAULTS=1.
+ */
+function tuneHeap(): void {
+  if (process.env.CAGED_PROXY_V8_DEFAULTS === '1') return;
+  try {
+    v8.setFlagsFromString('--semi-space-growth-factor=1');
+  } catch {}
+}
+
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2), process.env);
   if ('error' in parsed) fail(`${parsed.error}\n\n${HELP}`);
@@ -49,6 +63,7 @@ async function main(): Promise<void> {
     return;
   }
   if (cfg.health) return healthCheck(cfg.listen);
+  tuneHeap();
 
   const caCertPem = readFile(cfg.caCertFile!, 'CA certificate');
   const caKeyPem = readFile(cfg.caKeyFile!, 'CA key');

@@ -71,6 +71,10 @@ const BLOCK_HEADER = 'X-Caged-Agent-Block';
 const HANDSHAKE_TIMEOUT_MS = 15000;
 const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
+function destroySelf(this: net.Socket): void {
+  this.destroy();
+}
+
 function round2(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
@@ -97,7 +101,17 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let noPolicyWhy = 'no policy has been loaded yet';
   let policyText = opts.policyText;
 
-  const now = () => new Date().toISOString();
+  // ISO time for events, formatted at most once per millisecond.
+  let lastMs = 0;
+  let lastIso = '';
+  const now = () => {
+    const t = Date.now();
+    if (t !== lastMs) {
+      lastMs = t;
+      lastIso = new Date(t).toISOString();
+    }
+    return lastIso;
+  };
 
   function applyPolicy(text: string | undefined, missingWhy: string | undefined): ReloadResult {
     const keep = policy !== undefined;
@@ -190,7 +204,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   // ---------------------------------------------------------------- CONNECT
   function onConnect(socket: net.Socket, head: Buffer, authority: string, t0: number): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySelf);
     const target = parseAuthority(authority, undefined);
     if (!target) {
       rawResponse(socket, 400, 'Bad Request', [[BLOCK_HEADER, 'bad-request']], `Caged Agent: the CONNECT target "${authority.slice(0, 200)}" is not a valid host:port.\n`);
@@ -214,6 +228,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       }
     }
     socket.write(ESTABLISHED);
+    // Open (or find) the upstream connection while the client does its TLS handshake with us.
+    if (!ctx.blocked && rule) pool.preconnect(true, host, port, rule.private || rule.kind === 'ip');
     firstBytes(socket, head, (first) => {
       if (!first) return socket.destroy();
       if (first[0] === 0x16) return intercept(socket, first, ctx);
@@ -230,13 +246,20 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   }
 
   function intercept(socket: net.Socket, first: Buffer, ctx: ConnCtx): void {
-    let secureCtx: tls.SecureContext;
-    try {
-      secureCtx = certs.get(ctx.host);
-    } catch (e) {
-      log.emit({ time: now(), type: 'error', message: `minting a certificate for ${ctx.host} failed: ${String(e)}` });
-      return void socket.destroy();
-    }
+    const c = certs.get(ctx.host);
+    if (!(c instanceof Promise)) return startTls(socket, first, ctx, c);
+    c.then(
+      (secureCtx) => {
+        if (!socket.destroyed) startTls(socket, first, ctx, secureCtx);
+      },
+      (e) => {
+        log.emit({ time: now(), type: 'error', message: `minting a certificate for ${ctx.host} failed: ${String(e)}` });
+        socket.destroy();
+      },
+    );
+  }
+
+  function startTls(socket: net.Socket, first: Buffer, ctx: ConnCtx, secureCtx: tls.SecureContext): void {
     socket.unshift(first);
     const tlsSock = new tls.TLSSocket(socket, { isServer: true, secureContext: secureCtx, ALPNProtocols: ['http/1.1'] });
     const timer = setTimeout(() => tlsSock.destroy(), HANDSHAKE_TIMEOUT_MS);

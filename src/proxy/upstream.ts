@@ -191,6 +191,7 @@ const MAX_IDLE_PER_KEY = 256;
 export class UpstreamPool {
   readonly secureContext: tls.SecureContext;
   private readonly idle = new Map<string, UpConn[]>();
+  private readonly warming = new Map<string, Promise<UpConn>>();
   private readonly lookups: ReturnType<typeof checkedLookup>[];
   private readonly sweep: NodeJS.Timeout;
   private readonly idleMs: number;
@@ -229,9 +230,42 @@ export class UpstreamPool {
         return cb(null, c);
       }
     }
+    const warm = this.warming.get(key);
+    if (warm) {
+      // A connection opened ahead of time (at CONNECT) and not yet claimed: take it over.
+      this.warming.delete(key);
+      return void warm.then(
+        (c) => cb(null, c),
+        (err: NodeJS.ErrnoException) => cb(err),
+      );
+    }
     this.connect(secure, host, port, allowPrivate).then(
       (sock) => cb(null, new UpConn(sock, key, this)),
       (err: NodeJS.ErrnoException) => cb(err),
+    );
+  }
+
+  /**
+   * Opens a connection ahead of the first request (e.g. while the client's TLS handshake with the proxy
+   * runs), unless one is idle or already being opened. Errors are left for the real request to report.
+   */
+  preconnect(secure: boolean, host: string, port: number, allowPrivate: boolean): void {
+    if (this.closed) return;
+    const key = `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
+    if (this.warming.has(key) || (this.idle.get(key)?.length ?? 0) > 0) return;
+    const p = this.connect(secure, host, port, allowPrivate).then((sock) => new UpConn(sock, key, this));
+    this.warming.set(key, p);
+    p.then(
+      (c) => {
+        // Not claimed by a request yet: park it in the pool.
+        if (this.warming.get(key) === p) {
+          this.warming.delete(key);
+          this.release(c);
+        }
+      },
+      () => {
+        if (this.warming.get(key) === p) this.warming.delete(key);
+      },
     );
   }
 
@@ -240,7 +274,7 @@ export class UpstreamPool {
     c.owner = undefined;
     if (c.dead || this.closed || c.sock.destroyed) return c.destroy();
     // A relay may have paused reading for back-pressure; an idle pooled socket must notice a close.
-    // disabled
+    if (c.sock.isPaused()) c.sock.resume();
     let list = this.idle.get(c.key);
     if (!list) this.idle.set(c.key, (list = []));
     if (list.length >= MAX_IDLE_PER_KEY) return c.destroy();

@@ -116,6 +116,19 @@ function reasonOf(body: string): string | undefined {
   return /^Reason: (\S+)/m.exec(body)?.[1];
 }
 
+/** Wraps a subtest: on failure, a screenshot of the page (test-results/screenshots/flow-failure-<name>.png). */
+function failShot(wb: Workbench, name: string, fn: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await fn();
+    } catch (e) {
+      const file = await wb.screenshot(`flow-failure-${name}`).catch(() => undefined);
+      if (file && e instanceof Error) e.message += `\n(screenshot: ${path.relative(repoRoot, file)})`;
+      throw e;
+    }
+  };
+}
+
 /** Copies a screenshot into media/screenshots/ under a descriptive name (for the README). */
 function publish(file: string, name: string): void {
   fs.mkdirSync(MEDIA, { recursive: true });
@@ -187,7 +200,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
       await wb.waitForExtensionsActivated();
       await wb.openViewContainer('Caged Agent');
 
-      await t.test('1. Start Caged Agent from the palette: healthy cage, sidebar, status bar, terminal in the agent', async () => {
+      await t.test('1. Start Caged Agent from the palette: healthy cage, sidebar, status bar, terminal in the agent', failShot(wb, '1', async () => {
         const t1 = Date.now();
         let bar: string[] = [];
         await waitUntil('the status bar to say the cage is off before the start', async () => (bar = await wb.statusBarTexts()).some((s) => /Caged: off/.test(s)), 30_000).catch((e) => {
@@ -198,11 +211,13 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.match(progress, /Caged Agent: starting/);
         await wb.screenshot('flow1-starting');
 
-        const items = await wb.waitForTreeItems('Cages', (i) => i.some((x) => /^healthy/.test(x.description)), 180_000);
-        const cage = items.find((x) => /^healthy/.test(x.description))!;
-        cageId = cage.label;
+        // The engine knows the cage by workspace; the Cages view lists every cage on the engine (other workspaces' too).
+        const mine = await waitUntil('a cage for the workspace on the engine', async () =>
+          (await engine.list()).find((c) => path.resolve(c.workspace) === path.resolve(workspace)), 180_000, 300);
+        cageId = mine.id;
+        const id = cageId;
+        await wb.waitForTreeItems('Cages', (i) => i.some((x) => x.label === id && /^healthy/.test(x.description)), 180_000);
         mark('flow 1: palette → healthy cage', t1);
-        assert.match(cageId, /^[a-z0-9-]+$/, 'the Cages view lists the cage by its id');
         const info = await engine.get(cageId);
         assert.equal(info?.state, 'healthy');
         assert.equal(path.resolve(info!.workspace), path.resolve(workspace), 'the cage is the workspace’s');
@@ -218,9 +233,9 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         const tabs = await wb.page.locator('.terminal-tabs-entry, .single-terminal-tab, .terminal-tab').allTextContents().catch(() => []);
         if (tabs.length) assert.ok(tabs.some((x) => x.includes(`Caged Agent (${cageId})`)), `terminal tab named after the cage: ${JSON.stringify(tabs)}`);
         publish(await wb.screenshot('flow1-healthy-cage'), 'start-cage.png');
-      });
+      }));
 
-      await t.test('2. A blocked request: 403 with the reason, notification, Problems; allow twice (private guard); retry succeeds', { skip: !cageId && 'no cage' }, async () => {
+      await t.test('2. A blocked request: 403 with the reason, notification, Problems; allow twice (private guard); retry succeeds', { skip: !cageId && 'no cage' }, failShot(wb, '2', async () => {
         const t2 = Date.now();
         await wb.clearNotifications();
         await wb.terminalText();
@@ -232,7 +247,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.match(text, /^Reason: no-matching-rule$/m, 'the 403 body gives the reason');
 
         const note = await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), 30_000);
-        assert.match(note, /GET \/v1\/items/);
+        assert.match(note, /\((GET \/v1\/items|CONNECT)[^)]*\)/, 'the notification says what was seen');
         publish(await wb.screenshot('flow2-blocked-notification'), 'blocked-notification.png');
 
         // The Problems panel lists the block on the policy file.
@@ -243,12 +258,12 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         const entry = problems.find((x) => x.message.includes(`Caged agent blocked ${BLOCKED}:443`))!;
         assert.equal(entry.file, 'policy.yaml');
         assert.match(entry.source, /Caged Agent/);
-        assert.match(entry.message, /GET \/v1\/items, once/);
+        assert.match(entry.message, /— (GET \/v1\/items|CONNECT), once, last at \d\d:\d\d \(no-matching-rule\)/);
 
         // The quick fixes on that entry, as the editor shows them (the notification offers the first one).
         await wb.openFile('.caged/policy.yaml');
-        const problemRow = wb.page.locator('.markers-panel .monaco-list-row').filter({ hasText: `Caged agent blocked ${BLOCKED}:443` }).first();
-        await problemRow.click();
+        // The entry sits on the `allow:` line: put the cursor there and ask for the quick fixes (Ctrl+.).
+        await wb.page.locator('.monaco-editor .view-line', { hasText: /^allow:\s*$/ }).first().click();
         await wb.page.keyboard.press('Control+.');
         const menu = wb.page.locator('.action-widget, .context-view .monaco-list').first();
         await menu.waitFor({ state: 'visible', timeout: 10_000 });
@@ -287,9 +302,9 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.openViewContainer('Caged Agent');
         publish(await wb.screenshot('flow2-allowed-retry'), 'allowed-retry.png');
         mark('flow 2: block → allow → private opt-in → success', t2);
-      });
+      }));
 
-      await t.test('3. Sidebar allowlist: add, edit, remove; each in the file and enforced by the proxy', { skip: !cageId && 'no cage' }, async () => {
+      await t.test('3. Sidebar allowlist: add, edit, remove; each in the file and enforced by the proxy', { skip: !cageId && 'no cage' }, failShot(wb, '3', async () => {
         const t3 = Date.now();
         await wb.clearNotifications();
         await wb.openViewContainer('Caged Agent');
@@ -327,7 +342,9 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.match(await expectProxy(`https://${EDITED}/x`, '200'), new RegExp(`^hello from ${EDITED.replace(/\./g, '\\.')} GET /x`));
         await expectProxy(`https://${BLOCKED}/v1/items`, '403', /^Reason: no-matching-rule$/m);
         // The screenshot for the README: the allowlist with the inline actions of a row showing.
+        await wb.clearNotifications();
         await wb.treeRow('Allowlist', EDITED).hover();
+        await wb.page.waitForTimeout(300);
         publish(await wb.screenshot('flow3-edited'), 'allowlist.png');
 
         // Remove: the inline remove action, confirmed in the modal dialog.
@@ -346,17 +363,17 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.ok(policyText().includes(`- host: ${ALLOWED}`) && policyText().includes(`- host: ${ADDED}`), 'the other entries stay');
         await expectProxy(`https://${ALLOWED}/`, '200');
         mark('flow 3: add → edit → remove', t3);
-      });
+      }));
 
-      await t.test('Stop Caged Agent from the palette leaves nothing of the cage behind', { skip: !cageId && 'no cage' }, async () => {
+      await t.test('Stop Caged Agent from the palette leaves nothing of the cage behind', { skip: !cageId && 'no cage' }, failShot(wb, 'stop', async () => {
         const t4 = Date.now();
         await wb.runCommand('Caged Agent: Stop Caged Agent');
         await waitUntil('the cage to be gone from the engine', async () => (await leftovers(docker, [cageId!])).length === 0, 60_000, 300);
-        await waitUntil('the Cages view to be empty', async () => (await wb.treeItems('Cages')).length === 0, 20_000);
+        await waitUntil('the Cages view to drop the cage', async () => !(await wb.treeItems('Cages')).some((i) => i.label === cageId), 20_000);
         await waitUntil('status bar "Caged: off"', async () => (await wb.statusBarTexts()).some((s) => /Caged: off/.test(s)), 20_000);
         assert.deepEqual(await leftovers(docker, [cageId!]), []);
         mark('stop', t4);
-      });
+      }));
     },
   );
 });

@@ -57,10 +57,16 @@ exports.activate = (ctx) => {
 
 test('browser helpers drive the real code-server workbench', { timeout: 240_000 }, async (t) => {
   const ext = fixtureExtension();
-  t.after(() => fs.rmSync(ext, { recursive: true, force: true }));
+  // An empty workspace of its own (withCodeServer's default is a copy of demo/, whose files this test does not expect).
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-ws-'));
+  t.after(() => {
+    fs.rmSync(ext, { recursive: true, force: true });
+    fs.rmSync(ws, { recursive: true, force: true });
+  });
   const t0 = Date.now();
   await withCodeServer(
     {
+      folder: ws,
       extensionDevelopmentPath: ext,
       files: { 'bad.json': '{\n  "a": 1,,\n  "b": 2\n}\n', 'notes.txt': 'hello\n' },
     },

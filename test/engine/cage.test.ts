@@ -32,7 +32,7 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
 
   after(async () => {
     stopEvents?.();
-    if (engine && ws) await engine.down(engine.cageIdFor(ws)).catch(() => {});
+    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
     await upstream?.stop();
     rmrf(ws);
     rmrf(stateDir);

@@ -49,7 +49,7 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
 
   after(async () => {
     for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGTERM');
-    if (engine && ws) await engine.down(engine.cageIdFor(ws)).catch(() => {});
+    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
     await upstream?.stop();
     rmrf(ws);
     rmrf(stateDir);

@@ -27,7 +27,7 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
   });
 
   after(async () => {
-    for (const id of engine ? cageIds() : []) await engine.down(id).catch(() => {});
+    for (const id of engine ? cageIds() : []) await engine.down(id, { images: true }).catch(() => {});
     await upstream?.stop();
     for (const w of workspaces) rmrf(w);
     rmrf(stateDir);
@@ -125,9 +125,10 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
     await docker.getContainer(orphan.agentContainerId!).remove({ force: true });
     const listed = (await engine.list()).find((c) => c.id === orphan.id);
     assert.equal(listed?.state, 'agent-down');
-    const young = await engine.gc(); // default: leaves objects younger than a minute alone
+    const mine = [keep.id, orphan.id];
+    const young = await engine.gc({ cages: mine }); // default: leaves objects younger than a minute alone
     assert.ok(!young.containers.includes(names.proxy(orphan.id)));
-    const r = await engine.gc({ minAgeMs: 0 });
+    const r = await engine.gc({ minAgeMs: 0, cages: mine });
     assert.ok(r.containers.includes(names.proxy(orphan.id)), JSON.stringify(r));
     assert.ok(r.networks.includes(names.network(orphan.id)), JSON.stringify(r));
     assert.ok(r.volumes.includes(names.volume(orphan.id)), JSON.stringify(r));

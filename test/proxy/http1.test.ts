@@ -70,6 +70,7 @@ describe('response heads', () => {
     assert.equal(res('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\n').close, false);
     assert.throws(() => res('HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n'), HeadError);
     assert.throws(() => res('SSH-2.0-OpenSSH\r\n\r\n'), HeadError);
+    assert.throws(() => res('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n'), HeadError);
   });
 });
 

@@ -142,7 +142,7 @@ describe('relay', () => {
     assert.ok(Date.now() - t0 < 900, `took ${Date.now() - t0} ms (curl waits 1 s for a missing 100 Continue)`);
   });
 
-  test('a slow reader that hangs up mid-back-pressure leaves a usable pooled connection', async () => {
+  test('a slow reader that hangs up mid-back-pressure leaves a usable pooled connection', { timeout: 20000 }, async () => {
     // Download 8 MB reading slowly (the relay pauses the upstream), then hang up right at the end.
     const size = 8 * 1024 * 1024;
     const s = await tlsThroughProxy(proxy.address.port, 'api.test', tlsUp.port);

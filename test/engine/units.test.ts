@@ -1,0 +1,93 @@
+// Pure pieces of the engine (no Docker needed): the tar writer/reader, JSONC devcontainer parsing, ids.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { cageIdFor, devcontainerImage, isCageId, stripJsonc } from '../../src/engine';
+import { createTar, readTar } from '../../src/engine/tar';
+
+describe('engine building blocks', () => {
+  it('createTar writes archives GNU tar extracts, with modes, owners and long names', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-tar-'));
+    try {
+      const long = 'd/' + 'x'.repeat(120) + '.txt';
+      const tar = createTar([
+        { name: 'Dockerfile', data: 'FROM scratch\n' },
+        { name: 'key.pem', data: 'secret', mode: 0o600, uid: 1000, gid: 1000 },
+        { name: 'sub', type: 'dir' },
+        { name: 'sub/link', type: 'symlink', linkname: '../Dockerfile' },
+        { name: long, data: Buffer.alloc(1000, 7) },
+      ]);
+      assert.equal(tar.length % 512, 0);
+      const list = spawnSync('tar', ['-tvf', '-'], { input: tar, encoding: 'utf8' });
+      assert.equal(list.status, 0, list.stderr);
+      assert.match(list.stdout, /-rw------- 1000\/1000\s+6 .* key\.pem/);
+      assert.ok(list.stdout.includes(long), list.stdout);
+      const x = spawnSync('tar', ['-xf', '-', '-C', dir], { input: tar });
+      assert.equal(x.status, 0);
+      assert.equal(fs.readFileSync(path.join(dir, 'Dockerfile'), 'utf8'), 'FROM scratch\n');
+      assert.equal(fs.readlinkSync(path.join(dir, 'sub', 'link')), '../Dockerfile');
+      assert.equal(fs.statSync(path.join(dir, long)).size, 1000);
+      // And our reader reads it back.
+      const entries = readTar(tar);
+      assert.deepEqual(entries.map((e) => [e.name, e.type]), [['Dockerfile', 'file'], ['key.pem', 'file'], ['sub/', 'dir'], ['sub/link', 'symlink'], [long, 'file']]);
+      assert.equal(entries[1].mode, 0o600);
+      assert.equal(entries[3].linkname, '../Dockerfile');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('readTar reads what GNU tar writes (ustar prefix and GNU long names)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-tar-'));
+    try {
+      const deep = path.join(dir, 'a'.repeat(60), 'b'.repeat(60));
+      fs.mkdirSync(deep, { recursive: true });
+      fs.writeFileSync(path.join(deep, 'bundle.crt'), 'PEM');
+      fs.symlinkSync('bundle.crt', path.join(deep, 'link.crt'));
+      for (const format of ['gnu', 'ustar', 'pax']) {
+        const r = spawnSync('tar', [`--format=${format}`, '-cf', '-', '-C', dir, '.'], { maxBuffer: 1 << 20 });
+        assert.equal(r.status, 0);
+        const entries = readTar(r.stdout);
+        const file = entries.find((e) => e.name.endsWith('/bundle.crt'));
+        assert.ok(file, `${format}: ${entries.map((e) => e.name).join(', ')}`);
+        assert.equal(file.data.toString(), 'PEM');
+        assert.equal(entries.find((e) => e.name.endsWith('/link.crt'))?.linkname, 'bundle.crt');
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('devcontainer.json is read leniently (comments, trailing commas)', () => {
+    assert.deepEqual(JSON.parse(stripJsonc('{ // c\n "a": "http://x//y", /* b */ "c": [1,2,],\n}')), { a: 'http://x//y', c: [1, 2] });
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-dc-'));
+    try {
+      assert.deepEqual(devcontainerImage(ws), {});
+      fs.mkdirSync(path.join(ws, '.devcontainer'));
+      fs.writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), '{\n  // the image\n  "image": "mcr.microsoft.com/devcontainers/base:bookworm",\n}\n');
+      assert.equal(devcontainerImage(ws).image, 'mcr.microsoft.com/devcontainers/base:bookworm');
+      fs.writeFileSync(path.join(ws, '.devcontainer', 'devcontainer.json'), '{ "build": { "dockerfile": "Dockerfile" } }');
+      assert.match(devcontainerImage(ws).note ?? '', /no "image"/);
+    } finally {
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
+  it('cage ids are stable per real path', () => {
+    const ws = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'caged-id-')));
+    const link = ws + '-link';
+    try {
+      fs.symlinkSync(ws, link);
+      assert.ok(isCageId(cageIdFor(ws)));
+      assert.equal(cageIdFor(ws), cageIdFor(link));
+      assert.equal(cageIdFor(ws), cageIdFor(ws + '/'));
+      assert.notEqual(cageIdFor(ws), cageIdFor(os.tmpdir()));
+    } finally {
+      fs.rmSync(link, { force: true });
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});
