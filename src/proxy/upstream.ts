@@ -6,6 +6,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { classifyAddress } from '../policy/host';
+import { CIPHERS } from './certs';
 
 export interface ResolvedAddress {
   address: string;
@@ -201,7 +202,7 @@ export class UpstreamPool {
     const ca = [...tls.rootCertificates];
     if (o.upstreamCaPem) ca.push(o.upstreamCaPem);
     // One context, built once: passing `ca` per connection would re-parse ~150 roots every time.
-    this.secureContext = tls.createSecureContext({ ca });
+    this.secureContext = tls.createSecureContext({ ca, ciphers: CIPHERS });
     this.lookups = [checkedLookup(o.resolver, false), checkedLookup(o.resolver, true)];
     this.idleMs = o.idleMs ?? 15000;
     this.sweep = setInterval(() => this.sweepIdle(), Math.max(1000, this.idleMs / 3));

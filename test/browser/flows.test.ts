@@ -112,6 +112,11 @@ async function expectProxy(url: string, status: string, bodyRe?: RegExp, timeout
   return last.body;
 }
 
+/** A string as a literal inside a RegExp. */
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 function reasonOf(body: string): string | undefined {
   return /^Reason: (\S+)/m.exec(body)?.[1];
 }
@@ -341,8 +346,12 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         }, 15_000);
         assert.match(await expectProxy(`https://${EDITED}/x`, '200'), new RegExp(`^hello from ${EDITED.replace(/\./g, '\\.')} GET /x`));
         await expectProxy(`https://${BLOCKED}/v1/items`, '403', /^Reason: no-matching-rule$/m);
+        // The renamed-away host is newly blocked: it gets a notification of its own again.
+        await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), 15_000);
         // The screenshot for the README: the allowlist with the inline actions of a row showing.
         await wb.clearNotifications();
+        if (await wb.page.locator('.notifications-center.visible').isVisible()) await wb.page.keyboard.press('Escape');
+        await waitUntil('no toasts', async () => (await wb.page.locator('.notification-toast').count()) === 0, 5_000).catch(() => undefined);
         await wb.treeRow('Allowlist', EDITED).hover();
         await wb.page.waitForTimeout(300);
         publish(await wb.screenshot('flow3-edited'), 'allowlist.png');
