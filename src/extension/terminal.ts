@@ -16,7 +16,8 @@ export function openAgentTerminal(ctl: Controller, cageId: string, command: stri
     onDidClose: close.event,
     open: (dims) => {
       size = dims;
-      const cmd = command ? ['/bin/sh', '-c', `${command}; exec /bin/sh -l 2>/dev/null || exec /bin/sh`] : undefined;
+      // After the agent command ends, stay in an interactive login shell (bash when the image has it).
+      const cmd = command ? ['/bin/sh', '-c', `${command}; if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi`] : undefined;
       ctl.engine
         .openShell(cageId, { cols: dims?.columns ?? 80, rows: dims?.rows ?? 24, cmd })
         .then((s) => {

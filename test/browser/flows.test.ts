@@ -247,11 +247,11 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.typeInTerminal('clear');
         await wb.typeInTerminal(`curl -sS https://${ALLOWED}/ ; curl -sS https://${BLOCKED}/v1/items; echo "try-$((0+1)) done"`);
         let text = await wb.waitForTerminalText(/^try-1 done$/m, 30_000);
-        assert.match(text, new RegExp(`hello from ${ALLOWED.replace(/\./g, '\\.')} GET /`), 'the allowed host answers through the proxy');
-        assert.match(text, new RegExp(`Caged Agent blocked GET .*${BLOCKED.replace(/\./g, '\\.')}`), 'the proxy says what it blocked');
+        assert.match(text, new RegExp(`hello from ${esc(ALLOWED)} GET /`), 'the allowed host answers through the proxy');
+        assert.match(text, new RegExp(`Caged Agent blocked GET .*${esc(BLOCKED)}`), 'the proxy says what it blocked');
         assert.match(text, /^Reason: no-matching-rule$/m, 'the 403 body gives the reason');
 
-        const note = await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), 30_000);
+        const note = await wb.waitForNotification(new RegExp(`Caged agent blocked ${esc(BLOCKED)}.*no-matching-rule`), 30_000);
         assert.match(note, /\((GET \/v1\/items|CONNECT)[^)]*\)/, 'the notification says what was seen');
         publish(await wb.screenshot('flow2-blocked-notification'), 'blocked-notification.png');
 
@@ -278,10 +278,10 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.page.keyboard.press('Escape');
 
         // Click the notification's allow button: the policy file on disk gets the entry.
-        await wb.clickNotificationButton(new RegExp(`blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), `Allow ${BLOCKED}`);
-        await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${BLOCKED.replace(/\./g, '\\.')}`).test(policyText()), 15_000);
+        await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*no-matching-rule`), `Allow ${BLOCKED}`);
+        await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${esc(BLOCKED)}`).test(policyText()), 15_000);
         assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'the edit keeps the comments');
-        assert.doesNotMatch(policyText(), new RegExp(`host: ${BLOCKED.replace(/\./g, '\\.')}\\n\\s+private: true`), 'the first click does not opt into private addresses');
+        assert.doesNotMatch(policyText(), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`), 'the first click does not opt into private addresses');
         await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
 
         // The retry: the host is allowed now, but it sits on a private (Docker bridge) address — the SSRF guard
@@ -292,10 +292,10 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.typeInTerminal(`curl -sS https://${BLOCKED}/v1/items; echo "try-$((1+1)) done"`);
         text = await wb.waitForTerminalText(/^try-2 done$/m, 30_000);
         assert.match(text, /^Reason: private-address$/m, 'the retry is refused for the private address');
-        await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*private-address`), 30_000);
+        await wb.waitForNotification(new RegExp(`Caged agent blocked ${esc(BLOCKED)}.*private-address`), 30_000);
         publish(await wb.screenshot('flow2-private-address-notification'), 'private-address-notification.png');
-        await wb.clickNotificationButton(new RegExp(`blocked ${BLOCKED.replace(/\./g, '\\.')}.*private-address`), `Allow ${BLOCKED} to reach a private address`);
-        await waitUntil('the policy file to opt the host into private addresses', () => new RegExp(`host: ${BLOCKED.replace(/\./g, '\\.')}\\n\\s+private: true`).test(policyText()), 15_000);
+        await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*private-address`), `Allow ${BLOCKED} to reach a private address`);
+        await waitUntil('the policy file to opt the host into private addresses', () => new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`).test(policyText()), 15_000);
         await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
 
         // The same request now succeeds, in the same terminal, without restarting anything.
@@ -303,7 +303,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.typeInTerminal('clear');
         await wb.typeInTerminal(`curl -sS https://${BLOCKED}/v1/items; echo "try-$((1+2)) done"`);
         text = await wb.waitForTerminalText(/^try-3 done$/m, 30_000);
-        assert.match(text, new RegExp(`^hello from ${BLOCKED.replace(/\./g, '\\.')} GET /v1/items$`, 'm'));
+        assert.match(text, new RegExp(`^hello from ${esc(BLOCKED)} GET /v1/items$`, 'm'));
         await wb.openViewContainer('Caged Agent');
         publish(await wb.screenshot('flow2-allowed-retry'), 'allowed-retry.png');
         mark('flow 2: block → allow → private opt-in → success', t2);
@@ -339,15 +339,15 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.equal(await input.inputValue(), BLOCKED, 'the edit box starts from the current host');
         await wb.answerInputBox(EDITED);
         await waitUntil('the file to show the edited host', () => policyText().includes(`- host: ${EDITED}`) && !policyText().includes(`host: ${BLOCKED}`), 15_000);
-        assert.match(policyText(), new RegExp(`host: ${EDITED.replace(/\./g, '\\.')}\\n\\s+private: true`), 'the edit keeps the entry’s other fields');
+        assert.match(policyText(), new RegExp(`host: ${esc(EDITED)}\\n\\s+private: true`), 'the edit keeps the entry’s other fields');
         await waitUntil('the view to show the edited host', async () => {
           const r = await rules();
           return r.includes(EDITED) && !r.includes(BLOCKED);
         }, 15_000);
-        assert.match(await expectProxy(`https://${EDITED}/x`, '200'), new RegExp(`^hello from ${EDITED.replace(/\./g, '\\.')} GET /x`));
+        assert.match(await expectProxy(`https://${EDITED}/x`, '200'), new RegExp(`^hello from ${esc(EDITED)} GET /x`));
         await expectProxy(`https://${BLOCKED}/v1/items`, '403', /^Reason: no-matching-rule$/m);
         // The renamed-away host is newly blocked: it gets a notification of its own again.
-        await wb.waitForNotification(new RegExp(`Caged agent blocked ${BLOCKED.replace(/\./g, '\\.')}.*no-matching-rule`), 15_000);
+        await wb.waitForNotification(new RegExp(`Caged agent blocked ${esc(BLOCKED)}.*no-matching-rule`), 15_000);
         // The screenshot for the README: the allowlist with the inline actions of a row showing.
         await wb.clearNotifications();
         if (await wb.page.locator('.notifications-center.visible').isVisible()) await wb.page.keyboard.press('Escape');
@@ -362,7 +362,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await row2.locator('.actions a.action-label[aria-label^="Remove Entry"]').click();
         const dialog = wb.page.locator('.monaco-dialog-box');
         await dialog.waitFor({ state: 'visible', timeout: 10_000 });
-        assert.match((await dialog.textContent()) ?? '', new RegExp(`Remove ${EDITED.replace(/\./g, '\\.')} from the allow list\\?`));
+        assert.match((await dialog.textContent()) ?? '', new RegExp(`Remove ${esc(EDITED)} from the allow list\\?`));
         await wb.screenshot('flow3-remove-confirm');
         await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
         await dialog.waitFor({ state: 'hidden', timeout: 10_000 });

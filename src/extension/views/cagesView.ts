@@ -1,4 +1,5 @@
 // Sidebar "Cages": each running cage with state, workspace and request counts.
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { CageInfo } from '../../engine/api';
@@ -8,7 +9,7 @@ export class CageItem extends vscode.TreeItem {
     super(cage.id, vscode.TreeItemCollapsibleState.None);
     const s = ctl.stats.get(cage.id);
     const counts = s ? ` · ${s.allowed} allowed, ${s.blocked} blocked` : '';
-    this.description = `${cage.state}${counts}`;
+    this.description = `${cage.state} · ${path.basename(cage.workspace)}${counts}`;
     this.tooltip = new vscode.MarkdownString(
       `**${cage.id}** — ${cage.state}\n\nWorkspace: \`${cage.workspace}\`\n\nImage: \`${cage.agentImage}\`\n\nNetwork: \`${cage.networkName}\`${s ? `\n\n${s.allowed} allowed, ${s.blocked} blocked` : ''}`,
     );
@@ -45,7 +46,9 @@ export class CagesView implements vscode.TreeDataProvider<vscode.TreeItem> {
   getChildren(): vscode.TreeItem[] {
     const ctl = this.ctl;
     if (ctl.dockerError) return [new InfoItem('Docker engine not reachable', ctl.dockerError, 'error')];
-    const items: vscode.TreeItem[] = ctl.cages.map((c) => new CageItem(c, ctl));
+    // Running cages only; this workspace's cage first.
+    const cages = ctl.cages.filter((c) => c.state !== 'stopped').sort((a, b) => Number(b.id === ctl.activeCageId) - Number(a.id === ctl.activeCageId));
+    const items: vscode.TreeItem[] = cages.map((c) => new CageItem(c, ctl));
     if (ctl.starting && !ctl.cages.some((c) => c.id === ctl.activeCageId)) items.unshift(new InfoItem('Starting…', 'The cage is being started', 'loading~spin'));
     return items;
   }
