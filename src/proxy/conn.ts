@@ -17,8 +17,12 @@ export interface ConnCtx {
   host: string; // canonical (IPv6 without brackets)
   port: number;
   secure: boolean;
-  /** The CONNECT was blocked (already logged): every request inside gets this answer. */
-  blocked?: { reason: ReasonCode; message: string; detail?: string };
+  /**
+   * The CONNECT was blocked: every request inside gets this answer and logs it with its method and path
+   * (what the editor's narrower quick fixes need). `logged` turns true once any event names this block;
+   * a connection that closes before any request logs one CONNECT-level event instead.
+   */
+  blocked?: { reason: ReasonCode; message: string; detail?: string; rule?: Rule; logged?: boolean };
 }
 
 /** What a connection needs from the proxy around it. */
@@ -386,8 +390,9 @@ export class ClientConn implements UpOwner {
         target = abs.path;
       }
       if (ctx.blocked) {
-        // Logged once at CONNECT time; answered inside the session so the agent can read why.
-        return this.block(ctx.blocked.reason, ctx.blocked.message, undefined, safePath(target), ctx.blocked.detail, false);
+        // Answered inside the session so the agent can read why; one event per request, with its path.
+        ctx.blocked.logged = true;
+        return this.block(ctx.blocked.reason, ctx.blocked.message, ctx.blocked.rule, safePath(target), ctx.blocked.detail);
       }
     } else {
       const abs = parseAbsolute(url);

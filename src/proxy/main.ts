@@ -82,6 +82,10 @@ async function main(): Promise<void> {
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);
   }
+  // One bad connection must not take the cage's only way out down with it: report and keep serving.
+  process.on('uncaughtException', (e) => {
+    process.stdout.write(JSON.stringify({ time: new Date().toISOString(), type: 'error', message: `uncaught: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`.slice(0, 2000) }) + '\n');
+  });
   process.on('SIGHUP', () => proxy.reload());
   const stop = () => {
     proxy.close(5000).then(() => process.exit(0));

@@ -218,15 +218,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
     const ctx: ConnCtx = { host, port, secure: true };
     if (!rule) {
-      ctx.blocked = { reason: d.reason, message: d.message };
-      event('block', host, port, 'CONNECT', '', d.reason, d.rule, t0, 403);
+      ctx.blocked = { reason: d.reason, message: d.message, rule: d.rule };
     } else if (net.isIP(host) && !(rule.private || rule.kind === 'ip')) {
       const cls = classifyAddress(host);
       if (cls !== 'public') {
-        ctx.blocked = { reason: 'private-address', message: `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`, detail: cls };
-        event('block', host, port, 'CONNECT', '', 'private-address', rule, t0, 403, cls);
+        ctx.blocked = { reason: 'private-address', message: `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`, detail: cls, rule };
       }
     }
+    // A blocked tunnel is logged by the first request inside it (method and path known); if the client
+    // never sends one (it rejected our certificate, sent no TLS, or hung up), log the CONNECT itself.
+    socket.once('close', () => {
+      const b = ctx.blocked;
+      if (b && !b.logged) {
+        b.logged = true;
+        event('block', host, port, 'CONNECT', '', b.reason, b.rule, t0, 403, b.detail);
+      }
+    });
     socket.write(ESTABLISHED);
     // Open (or find) the upstream connection while the client does its TLS handshake with us.
     if (!ctx.blocked && rule) pool.preconnect(true, host, port, rule.private || rule.kind === 'ip');
@@ -241,7 +248,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         return;
       }
       if (!ctx.blocked) event('block', host, port, 'CONNECT', '', 'bad-request', rule, t0, undefined, 'not-tls');
-      socket.destroy();
+      socket.destroy(); // a blocked CONNECT is logged by the close handler
     });
   }
 
@@ -270,7 +277,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         const c = canonicalHost(sni);
         if (!c || c.host !== ctx.host) {
           ctx.blocked = { reason: 'sni-mismatch', message: `The TLS server name (${sni.slice(0, 100)}) does not match the CONNECT host (${display(ctx.host)}).`, detail: 'sni-mismatch' };
-          event('block', ctx.host, ctx.port, 'CONNECT', '', 'sni-mismatch', undefined, performance.now(), 403, 'sni-mismatch');
         }
       }
     });

@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
+import { execFile } from 'node:child_process';
 import {
   cage,
   curl,
@@ -124,8 +125,24 @@ describe('blocked traffic', () => {
     assert.match(r.body, /No allow rule matches nowhere\.test/);
     assert.match(r.body, /allow it from the editor/);
     assert.doesNotMatch(r.body, /secret=1/);
-    const e = proxy.decisions().find((d) => d.host === 'nowhere.test')!;
-    assert.deepEqual([e.type, e.method, e.reason, e.rule], ['block', 'CONNECT', 'no-matching-rule', null]);
+    // One event for the request inside the tunnel, with its method and path (no query), none for the CONNECT.
+    const es = proxy.decisions().filter((d) => d.host === 'nowhere.test');
+    assert.deepEqual(es.map((e) => [e.type, e.method, e.path, e.reason, e.rule]), [['block', 'GET', '/some/path', 'no-matching-rule', null]]);
+  });
+
+  test('a blocked tunnel with no request inside is logged at CONNECT level', async () => {
+    // curl without the cage CA rejects our certificate: no request is ever sent inside the tunnel.
+    const code = await new Promise<number | null>((resolve) => {
+      execFile('curl', ['-sS', '--max-time', '5', '--proxy', proxy.url, `https://norequest.test:${S}/x`], (err) => resolve(err ? ((err as { code?: number }).code ?? 1) : 0));
+    });
+    assert.notEqual(code, 0, 'curl rejects the certificate of a CA it was not told to trust');
+    let e = proxy.decisions().find((d) => d.host === 'norequest.test');
+    for (let i = 0; !e && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      e = proxy.decisions().find((d) => d.host === 'norequest.test');
+    }
+    assert.ok(e, 'a block event for the tunnel');
+    assert.deepEqual([e.type, e.method, e.path, e.reason], ['block', 'CONNECT', '', 'no-matching-rule']);
   });
 
   test('a plain-HTTP host with no rule', async () => {
