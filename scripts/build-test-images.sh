@@ -5,11 +5,12 @@
 #   caged-agent-test/node:20          the host's /usr/bin/node + its shared libraries + busybox as /bin/sh,
 #                                     a `node` user (uid 1000); the proxy base image and the test "outside"
 #   caged-agent-test/noshell:1        the Debian rootfs without any shell and without update-ca-certificates
-# The Debian root filesystem tarball is cached in .cache/ so a re-import takes seconds.
+# The Debian root filesystem tarball is cached machine-wide ($CAGED_CACHE_DIR, default ~/.cache/caged-agent)
+# so a re-import takes seconds, also from a fresh clone.
 # Usage: scripts/build-test-images.sh [--force]   (--force rebuilds the images, keeps the cached tarball)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="$root/.cache"
+cache="${CAGED_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/caged-agent}"
 mkdir -p "$cache"
 force=0
 [ "${1:-}" = "--force" ] && force=1

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Installs code-server (VS Code's server + web client; a real extension host running the real `vscode` API)
-# into .cache/code-server, so extension tests and browser flows can run without downloading VS Code.
+# into a machine-wide cache (~/.cache/caged-agent/code-server-<version>), shared by every clone, so extension tests and browser flows can run without downloading VS Code.
 # Works with only the npm registry reachable: native modules are built from source and @vscode/ripgrep gets
 # Debian's rg instead of downloading one. Cached: a second run with a working install takes well under a second.
 #
 # Usage: bash scripts/setup-codeserver.sh [--force]
 # Prints the code-server entry script path as its last line (…/node_modules/code-server/out/node/entry.js).
-# Env: CODE_SERVER_VERSION (default 4.100.3, needs Node 20), CODE_SERVER_DIR (default <repo>/.cache/code-server).
+# Env: CODE_SERVER_VERSION (default 4.100.3, needs Node 20), CODE_SERVER_DIR (default $CAGED_CACHE_DIR/code-server-<version>;
+# CAGED_CACHE_DIR defaults to ${XDG_CACHE_HOME:-~/.cache}/caged-agent).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${CODE_SERVER_VERSION:-4.100.3}"
-dest="${CODE_SERVER_DIR:-$root/.cache/code-server}"
+cache_root="${CAGED_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/caged-agent}"
+dest="${CODE_SERVER_DIR:-$cache_root/code-server-$version}"
 entry="$dest/node_modules/code-server/out/node/entry.js"
 force=0
 [ "${1:-}" = "--force" ] && force=1
