@@ -97,7 +97,8 @@ export async function runProfile(o: BenchOptions): Promise<number> {
   registerTempDir(dir);
   const profDir = path.join(dir, 'prof');
   fs.mkdirSync(profDir);
-  const mode = process.env.CAGED_BENCH_PROFILE_TARGET === 'tunnel' ? 'tunnel' : 'intercept';
+  const envMode = process.env.CAGED_BENCH_PROFILE_TARGET;
+  const mode = envMode === 'tunnel' || envMode === 'bulk' ? envMode : 'intercept';
   try {
     const certs = makeCerts(dir);
     const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
@@ -116,18 +117,42 @@ export async function runProfile(o: BenchOptions): Promise<number> {
     });
     const host = mode === 'tunnel' ? TUNNEL_HOST : 'localhost';
     const target: Target = { name: `caged-proxy ${mode}`, proxy: { host: '127.0.0.1', port: ours.port }, host, port: ports.httpsPort, servername: host, caPem: mode === 'tunnel' ? certs.upstreamCaCert : certs.cageCaCert };
-    const start = await lg.call<{ opened: number; lastError: string }>({ cmd: 'keepalive.start', target, conns: o.connections, path: '/tiny' });
-    if (start.opened < o.connections) throw new Error(`only ${start.opened} connections: ${start.lastError}`);
-    const secs = Math.max(3, o.kaMs / 1000);
-    const s0 = await lg.call<{ count: number; t: number }>({ cmd: 'keepalive.snap' });
-    const p0 = sample(ours.proc.pid);
-    await sleep(secs * 1000);
-    const s1 = await lg.call<{ count: number; t: number }>({ cmd: 'keepalive.snap' });
-    const p1 = sample(ours.proc.pid);
-    await lg.call({ cmd: 'keepalive.stop' });
-    const n = s1.count - s0.count;
-    const rps = n / ((s1.t - s0.t) / 1000);
-    const usPerReq = ((p1.cpuMs - p0.cpuMs) * 1000) / Math.max(1, n);
+    let n: number;
+    let rps: number;
+    let usPerReq: number;
+    let secs: number;
+    let what: string;
+    if (mode === 'bulk') {
+      // Intercepted bulk transfer: 256 MiB down, then 256 MiB up, one connection each.
+      const p0 = sample(ours.proc.pid);
+      const t0 = Date.now();
+      let bytes = 0;
+      for (const dir of ['down', 'up'] as const) {
+        const r = await lg.call<{ bytes: number; mbPerS: number }>({ cmd: 'bulk', target, dir, bytes: o.bulkBytes }, 600000);
+        bytes += r.bytes;
+        console.log(`bulk ${dir}: ${r.mbPerS.toFixed(0)} MB/s`);
+      }
+      const p1 = sample(ours.proc.pid);
+      secs = (Date.now() - t0) / 1000;
+      n = bytes;
+      rps = bytes / 1e6 / secs;
+      usPerReq = (p1.cpuMs - p0.cpuMs) / 1000 / (bytes / 1e9);
+      what = `${rps.toFixed(0)} MB/s, ${usPerReq.toFixed(2)} s proxy CPU per GB`;
+    } else {
+      const start = await lg.call<{ opened: number; lastError: string }>({ cmd: 'keepalive.start', target, conns: o.connections, path: '/tiny' });
+      if (start.opened < o.connections) throw new Error(`only ${start.opened} connections: ${start.lastError}`);
+      secs = Math.max(3, o.kaMs / 1000);
+      const s0 = await lg.call<{ count: number; t: number }>({ cmd: 'keepalive.snap' });
+      const p0 = sample(ours.proc.pid);
+      await sleep(secs * 1000);
+      const s1 = await lg.call<{ count: number; t: number }>({ cmd: 'keepalive.snap' });
+      const p1 = sample(ours.proc.pid);
+      await lg.call({ cmd: 'keepalive.stop' });
+      n = s1.count - s0.count;
+      rps = n / ((s1.t - s0.t) / 1000);
+      usPerReq = ((p1.cpuMs - p0.cpuMs) * 1000) / Math.max(1, n);
+      what = `${rps.toFixed(0)} req/s, ${usPerReq.toFixed(0)} µs proxy CPU per request`;
+    }
     await stop(ours.proc, 10000);
     await stop(lg.proc);
     await stop(upstream);
@@ -140,8 +165,8 @@ export async function runProfile(o: BenchOptions): Promise<number> {
     const mapFile = o.proxyJs + '.map';
     const map = fs.existsSync(mapFile) ? new SourceMap(mapFile) : undefined;
     const s = summarize(prof, map, path.basename(o.proxyJs));
-    console.log(`\nCPU profile of the caged proxy, keep-alive ${mode}, ${o.connections} connections, ${secs.toFixed(0)} s (note: profiling slows it down)`);
-    console.log(`${rps.toFixed(0)} req/s, ${usPerReq.toFixed(0)} µs proxy CPU per request; ${s.samples} samples; profile: ${path.relative(o.root, keep)}`);
+    console.log(`\nCPU profile of the caged proxy, ${mode === 'bulk' ? 'bulk intercepting' : `keep-alive ${mode}, ${o.connections} connections`}, ${secs.toFixed(0)} s (note: profiling slows it down)`);
+    console.log(`${what}; ${s.samples} samples; profile: ${path.relative(o.root, keep)}`);
     console.log('\nWhere the busy time goes (% of non-idle samples):');
     for (const [k, v] of Object.entries(s.buckets).sort((a, b) => b[1] - a[1])) console.log(`  ${v.toFixed(1).padStart(5)}%  ${k}`);
     console.log('\nTop functions by self time:');

@@ -1,7 +1,17 @@
 // Writes proxy events as JSON lines. Lines are batched and written once per event-loop turn so the hot
-// path does one JSON.stringify and an array push per event, never a synchronous write.
+// path never does a synchronous write. Decision events (one per request) skip the object and
+// JSON.stringify entirely: the line is built from a template, and only the free-text fields are escaped
+// (with a quick test first: host names, methods and normalised paths rarely need any escaping).
 import type { Writable } from 'node:stream';
-import type { ProxyEvent } from '../policy/events';
+import type { DecisionEvent, ProxyEvent } from '../policy/events';
+
+// Anything JSON.stringify would escape: quotes, backslash, control characters, lone surrogates.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** A JSON string literal, byte for byte what JSON.stringify(s) gives. */
+export function jsonString(s: string): string {
+  return NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
 
 export class EventLog {
   private pending: string[] = [];
@@ -12,6 +22,11 @@ export class EventLog {
     private readonly listener?: (e: ProxyEvent) => void,
   ) {}
 
+  /** True when someone wants event objects (not only lines). */
+  get wantsObjects(): boolean {
+    return this.listener !== undefined;
+  }
+
   emit(e: ProxyEvent): void {
     if (this.listener) {
       try {
@@ -19,7 +34,31 @@ export class EventLog {
       } catch {}
     }
     if (!this.out) return;
-    this.pending.push(JSON.stringify(e));
+    this.push(JSON.stringify(e));
+  }
+
+  /**
+   * A decision event, field for field the line `emit()` would write for the same DecisionEvent
+   * (time, type, host, port, method, path, reason, rule, status, ms, detail).
+   */
+  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined): void {
+    if (this.listener) {
+      const e: DecisionEvent = { time, type, host, port, method, path, reason: reason as DecisionEvent['reason'], rule, status, ms };
+      if (detail !== undefined) e.detail = detail;
+      return this.emit(e);
+    }
+    if (!this.out) return;
+    let line =
+      '{"time":"' + time + '","type":"' + type + '","host":' + jsonString(host) + ',"port":' + port + ',"method":' + jsonString(method) + ',"path":' + jsonString(path) +
+      ',"reason":"' + reason + '","rule":' + (rule === null ? 'null' : '"' + rule + '"');
+    if (status !== undefined) line += ',"status":' + status;
+    line += ',"ms":' + ms;
+    if (detail !== undefined) line += ',"detail":' + jsonString(detail);
+    this.push(line + '}');
+  }
+
+  private push(line: string): void {
+    this.pending.push(line);
     if (this.pending.length >= 512) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;

@@ -12,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { canonicalHost, classifyAddress, decide, parsePolicy, ruleLabel } from '../policy';
 import type { Decision, Policy, ReasonCode, Rule } from '../policy/types';
-import type { DecisionEvent, ProxyEvent } from '../policy/events';
+import type { ProxyEvent } from '../policy/events';
 import { LeafMinter } from '../pki/leaf';
 import { CertCache } from './certs';
 import { ClientConn, type ConnCtx, type Core } from './conn';
@@ -173,20 +173,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   }
 
   function event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void {
-    const e: DecisionEvent = {
-      time: now(),
-      type,
-      host: display(host),
-      port,
-      method,
-      path,
-      reason,
-      rule: rule ? ruleLabel(rule) : null,
-      status,
-      ms: round2(performance.now() - t0),
-    };
-    if (detail !== undefined) e.detail = detail;
-    log.emit(e);
+    log.decision(now(), type, display(host), port, method, path, reason, rule ? ruleLabel(rule) : null, status, round2(performance.now() - t0), detail);
   }
 
   const conns = new Set<ClientConn>();

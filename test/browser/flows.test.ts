@@ -8,7 +8,8 @@
 //      the retry succeeds and the Problems entry is gone.
 //   3. Sidebar allowlist: add, edit, remove an entry; each shows in the file and takes effect in the proxy.
 //   Then Stop Caged Agent leaves no labelled object of the cage behind.
-// Screenshots: test-results/screenshots/flow-*.png; the best are copied to media/screenshots/.
+// Screenshots: test-results/screenshots/flow-*.png; with CAGED_PUBLISH_SCREENSHOTS=1 the best are copied to
+// media/screenshots/ (what the README shows).
 // Run: node scripts/run-node-tests.mjs browser -- --test-concurrency=1
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -134,8 +135,12 @@ function failShot(wb: Workbench, name: string, fn: () => Promise<void>): () => P
   };
 }
 
-/** Copies a screenshot into media/screenshots/ under a descriptive name (for the README). */
+/**
+ * Copies a screenshot into media/screenshots/ under a descriptive name (for the README) when
+ * CAGED_PUBLISH_SCREENSHOTS=1; an ordinary test run leaves the tracked files alone.
+ */
 function publish(file: string, name: string): void {
+  if (process.env.CAGED_PUBLISH_SCREENSHOTS !== '1') return;
   fs.mkdirSync(MEDIA, { recursive: true });
   fs.copyFileSync(file, path.join(MEDIA, name));
 }
