@@ -461,6 +461,9 @@ export class CageEngine {
           Mounts: mounts,
           Init: true,
           PublishAllPorts: false,
+          // The agent may install packages as root in its own container, but needs no raw sockets (no
+          // crafted packets past the proxy) and no device nodes.
+          CapDrop: ['NET_RAW', 'MKNOD'],
           RestartPolicy: { Name: 'no' },
         },
         NetworkingConfig: { EndpointsConfig: { [names.network(id)]: {} } },

@@ -129,10 +129,6 @@ function hasContentLength(raw: string[]): boolean {
   return false;
 }
 
-function uncork(s: net.Socket): void {
-  if (s.writableCorked) s.uncork();
-}
-
 const enum Mode {
   Idle, // waiting for / parsing a request head
   Exchange, // a request is in flight
@@ -505,11 +501,6 @@ export class ClientConn implements UpOwner {
       return;
     }
     this.replay = undefined; // streamed: cannot be replayed
-    const us = this.up.sock;
-    if (!this.reqDone && !us.writableCorked) {
-      us.cork();
-      process.nextTick(uncork, us);
-    }
     if (!this.up.write(part)) this.waitUpDrain();
   }
 
@@ -691,11 +682,8 @@ export class ClientConn implements UpOwner {
     }
     const out = end < 0 || end === d.length ? d : d.subarray(0, end);
     if (end < 0) {
-      // Mid-body: batch this tick's chunks into one TLS write (fewer records flushed, fewer syscalls).
-      if (!this.sock.writableCorked) {
-        this.sock.cork();
-        process.nextTick(uncork, this.sock);
-      }
+      // Mid-body. No cork: a TLS socket delivers each decrypted record in its own callback, so corking
+      // until nextTick batches nothing and only turns every write into a writev.
       if (out.length && !this.sock.write(out)) this.pauseUpUntilDrain();
       return;
     }

@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
 
 // Anything JSON.stringify would escape: quotes, backslash, control characters, lone surrogates.
+// eslint-disable-next-line no-control-regex
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** A JSON string literal, byte for byte what JSON.stringify(s) gives. */

@@ -14,7 +14,7 @@ import { canonicalHost, classifyAddress, decide, parsePolicy, ruleLabel } from '
 import type { Decision, Policy, ReasonCode, Rule } from '../policy/types';
 import type { ProxyEvent } from '../policy/events';
 import { LeafMinter } from '../pki/leaf';
-import { CertCache } from './certs';
+import { CertCache, STREAM_HWM } from './certs';
 import { ClientConn, type ConnCtx, type Core } from './conn';
 import { EventLog } from './events';
 import { parseClientHello, type ClientHelloResult } from './sni';
@@ -73,6 +73,26 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 
 function destroySelf(this: net.Socket): void {
   this.destroy();
+}
+
+/**
+ * Raw bytes from one socket to another with back-pressure: what `pipe` does, without the stream
+ * machinery around every chunk (one listener, one write, pause on a full buffer until it drains).
+ */
+function relay(from: net.Socket, to: net.Socket): void {
+  let waiting = false;
+  const onDrain = () => {
+    waiting = false;
+    from.resume();
+  };
+  from.on('data', (d: Buffer) => {
+    if (!to.write(d) && !waiting) {
+      waiting = true;
+      from.pause();
+      to.once('drain', onDrain);
+    }
+  });
+  from.once('end', () => to.end());
 }
 
 function round2(ms: number): number {
@@ -255,7 +275,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   function startTls(socket: net.Socket, first: Buffer, ctx: ConnCtx, secureCtx: tls.SecureContext): void {
     socket.unshift(first);
-    const tlsSock = new tls.TLSSocket(socket, { isServer: true, secureContext: secureCtx, ALPNProtocols: ['http/1.1'] });
+    const tlsSock = new tls.TLSSocket(socket, { isServer: true, secureContext: secureCtx, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM } as tls.TLSSocketOptions);
     const timer = setTimeout(() => tlsSock.destroy(), HANDSHAKE_TIMEOUT_MS);
     tlsSock.once('secure', () => {
       clearTimeout(timer);
@@ -311,8 +331,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           }
           event('allow', host, port, 'CONNECT', '', 'allowed', rule, t0, 200);
           up.write(buf);
-          socket.pipe(up);
-          up.pipe(socket);
+          relay(socket, up);
+          relay(up, socket);
           socket.resume();
         });
       },

@@ -6,7 +6,7 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { classifyAddress } from '../policy/host';
-import { CIPHERS } from './certs';
+import { CIPHERS, STREAM_HWM } from './certs';
 
 export interface ResolvedAddress {
   address: string;
@@ -299,8 +299,8 @@ export class UpstreamPool {
       const servername = net.isIP(host) ? undefined : host;
       if (secure) {
         sock = raw
-          ? tls.connect({ socket: raw, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'] })
-          : tls.connect({ host, port, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], lookup: this.lookups[allowPrivate ? 1 : 0] as any });
+          ? tls.connect({ socket: raw, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM } as tls.ConnectionOptions)
+          : tls.connect({ host, port, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM, lookup: this.lookups[allowPrivate ? 1 : 0] as any } as tls.ConnectionOptions);
       } else sock = raw ?? net.connect({ host, port, lookup: this.lookups[allowPrivate ? 1 : 0] as any });
       const ready = secure ? 'secureConnect' : 'connect';
       const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' })), timeoutMs);

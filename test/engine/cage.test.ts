@@ -73,6 +73,9 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
     assert.deepEqual(Object.keys(proxy.NetworkSettings.Networks).sort(), [EGRESS_NETWORK, names.network(cage.id)].sort());
     assert.ok(proxy.NetworkSettings.Networks[names.network(cage.id)].Aliases?.includes(PROXY_ALIAS));
     assert.deepEqual(agent.HostConfig.Dns, ['127.0.0.1']);
+    assert.notEqual(agent.HostConfig.NetworkMode, 'host');
+    assert.notEqual(agent.HostConfig.Privileged, true);
+    assert.deepEqual(agent.HostConfig.CapDrop, ['NET_RAW', 'MKNOD'], 'the agent has no raw sockets and no device nodes');
 
     const net = await docker.getNetwork(names.network(cage.id)).inspect();
     assert.equal(net.Internal, true);
