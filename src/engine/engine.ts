@@ -212,8 +212,14 @@ export class CageEngine {
     let health: string | undefined;
     if (proxy && proxy.State === 'running') {
       try {
-        const info = await this.docker.getContainer(proxy.Id).inspect();
-        health = info.State.Health?.Status;
+        const c = this.docker.getContainer(proxy.Id);
+        health = (await c.inspect()).State.Health?.Status;
+        // Docker runs its first health check only after an interval: ask the proxy directly meanwhile, so a
+        // cage that is already serving does not show as "starting".
+        if (health === 'starting') {
+          const r = await this.execIn(c, ['node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`], { timeoutMs: 3000 }).catch(() => undefined);
+          if (r?.exitCode === 0) health = 'healthy';
+        }
       } catch {}
     }
     let state: CageState;

@@ -46,6 +46,7 @@ export class Controller implements vscode.Disposable {
   readonly onDidChangePolicy = this.policyEmitter.event;
 
   private subscription: EventSubscription | undefined;
+  private recheck: NodeJS.Timeout | undefined;
   private subscribedCage: string | undefined;
   private lastPushedHash: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -93,7 +94,8 @@ export class Controller implements vscode.Disposable {
   async refreshPolicy(opts: { push?: boolean } = {}): Promise<ParseResult | undefined> {
     const text = await this.readPolicyText();
     this.policyParse = text === undefined ? undefined : parsePolicy(text);
-    this.pruneAllowedBlocks();
+    // Blocks disappear once the policy that allows them is saved (not while the edit is still unsaved).
+    if (opts.push !== false) this.pruneAllowedBlocks();
     this.policyEmitter.fire();
     this.changed.fire();
     if (opts.push !== false && text !== undefined && this.policyParse?.policy && this.activeCageId) {
@@ -201,6 +203,13 @@ export class Controller implements vscode.Disposable {
     } catch (e) {
       this.cages = [];
       this.dockerError = errorText(e);
+    }
+    // Docker's first health check runs a few seconds after start: look again soon while a cage is starting.
+    if (this.cages.some((c) => c.state === 'starting') && !this.recheck) {
+      this.recheck = setTimeout(() => {
+        this.recheck = undefined;
+        void this.refreshCages();
+      }, 1000);
     }
     const ws = this.workspaceFolder()?.uri.fsPath;
     const mine = this.cages.find((c) => ws && samePath(c.workspace, ws) && c.state !== 'stopped');
@@ -371,6 +380,7 @@ export class Controller implements vscode.Disposable {
   }
 
   dispose(): void {
+    if (this.recheck) clearTimeout(this.recheck);
     this.unsubscribe();
     for (const d of this.disposables) d.dispose();
   }

@@ -28,6 +28,8 @@ export interface ConnCtx {
 /** What a connection needs from the proxy around it. */
 export interface Core {
   decide(host: string, port: number, method?: string, path?: string): Decision;
+  /** Changes whenever a new policy takes effect (decisions are pure functions of request and policy). */
+  policyGen(): number;
   event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void;
   readonly env: NodeJS.ProcessEnv;
   readonly dlpBytes: number;
@@ -66,8 +68,7 @@ interface Refused {
 }
 
 /** Decision, host check, DLP over URL + headers, credential injection, and the rewritten head. */
-function prepare(core: Core, req: RequestHead, host: string, port: number, secure: boolean, target: string): Prepared | Refused {
-  const d = core.decide(host, port, req.method, target);
+function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: number, secure: boolean, target: string): Prepared | Refused {
   const path = d.normalizedPath ?? safePath(target);
   if (d.action !== 'allow' || !d.rule) return { reason: d.reason, message: d.message, rule: d.rule, path };
   const rule = d.rule;
@@ -172,6 +173,7 @@ export class ClientConn implements UpOwner {
   private gotResponseBytes = false;
   private waitingUpDrain = false;
   private waitingClientDrain = false;
+  private memo: { gen: number; host: string; port: number; method: string; target: string; d: Decision } | undefined;
 
   constructor(
     private readonly core: Core,
@@ -406,7 +408,7 @@ export class ClientConn implements UpOwner {
       target = abs.path;
     }
 
-    const p = prepare(this.core, req, this.host, this.port, this.secure, target);
+    const p = prepare(this.core, this.decide(req.method, target), req, this.host, this.port, this.secure, target);
     if (!('head' in p)) return this.block(p.reason, p.message, p.rule, p.path, p.detail);
     this.prep = p;
     if (req.expectContinue && !this.reqDone) this.sock.write(CONTINUE);
@@ -414,6 +416,19 @@ export class ClientConn implements UpOwner {
     this.holding = !this.reqDone && this.core.dlpBytes > 0;
     this.replay = [];
     this.acquire();
+  }
+
+  /**
+   * The policy decision for this request. A keep-alive client usually repeats the same request line; the
+   * last decision is reused while host, port, method, target and the policy in force are all unchanged.
+   */
+  private decide(method: string, target: string): Decision {
+    const gen = this.core.policyGen();
+    const m = this.memo;
+    if (m && m.gen === gen && m.method === method && m.target === target && m.host === this.host && m.port === this.port) return m.d;
+    const d = this.core.decide(this.host, this.port, method, target);
+    this.memo = { gen, host: this.host, port: this.port, method, target, d };
+    return d;
   }
 
   private acquire(): void {

@@ -120,6 +120,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let policyHash: string | null = null;
   let noPolicyWhy = 'no policy has been loaded yet';
   let policyText = opts.policyText;
+  let policyGen = 0;
 
   // ISO time for events, formatted at most once per millisecond.
   let lastMs = 0;
@@ -134,6 +135,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   };
 
   function applyPolicy(text: string | undefined, missingWhy: string | undefined): ReloadResult {
+    policyGen++; // every (re)load, valid or not: memoised decisions and their messages start over
     const keep = policy !== undefined;
     if (text === undefined) {
       const message = missingWhy ?? 'the policy file is missing';
@@ -199,6 +201,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const conns = new Set<ClientConn>();
   const core: Core = {
     decide: decideNow,
+    policyGen: () => policyGen,
     event,
     env: opts.env ?? process.env,
     dlpBytes: opts.dlpBodyBytes ?? 64 * 1024,

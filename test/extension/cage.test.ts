@@ -7,34 +7,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
-import type { Controller } from '../../src/extension/controller';
+import { controller, quickFixes, waitFor } from './helpers';
 import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
-
-const EXT_ID = 'caged-agent.caged-agent';
-
-function controller(): Controller {
-  return (vscode.extensions.getExtension(EXT_ID)!.exports as { controller: Controller }).controller;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(150);
-  }
-}
 
 function blockDiagnostic(uri: vscode.Uri, host: string): vscode.Diagnostic | undefined {
   return vscode.languages.getDiagnostics(uri).find((d) => d.source === 'Caged Agent' && d.message.startsWith(`Caged agent blocked ${host}:`));
 }
 
 async function applyFirstQuickFix(uri: vscode.Uri, d: vscode.Diagnostic, title: RegExp): Promise<string> {
-  await vscode.workspace.openTextDocument(uri);
-  const actions = (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, d.range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
+  const actions = await quickFixes(uri, d.range);
   const a = actions.find((x) => title.test(x.title));
   assert.ok(a?.command, `a quick fix matching ${title} among: ${actions.map((x) => x.title).join(' | ')}`);
   const ok = await vscode.commands.executeCommand(a.command.command, ...(a.command.arguments ?? []));

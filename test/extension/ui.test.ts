@@ -2,9 +2,7 @@
 // quick fixes editing the policy file, validation errors, allowlist edits, settings.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
-import type { Controller } from '../../src/extension/controller';
-
-const EXT_ID = 'caged-agent.caged-agent';
+import { EXT_ID, controller, quickFixes, sleep, waitFor } from './helpers';
 
 interface DebugState {
   activeCageId?: string;
@@ -15,30 +13,6 @@ interface DebugState {
 
 async function state(): Promise<DebugState> {
   return (await vscode.commands.executeCommand('cagedAgent._state')) as DebugState;
-}
-
-function controller(): Controller {
-  return (vscode.extensions.getExtension(EXT_ID)!.exports as { controller: Controller }).controller;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-/** Quick fixes offered at a diagnostic (the document must be open for the provider to run). */
-async function quickFixes(uri: vscode.Uri, range: vscode.Range): Promise<vscode.CodeAction[]> {
-  await vscode.workspace.openTextDocument(uri);
-  return (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
 }
 
 function policyDiagnostics(uri: vscode.Uri): vscode.Diagnostic[] {

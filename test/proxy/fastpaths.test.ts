@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +16,7 @@ import { createCA } from '../../src/pki/ca';
 import { ipv6Bytes, LeafMinter } from '../../src/pki/leaf';
 import { CertCache } from '../../src/proxy/certs';
 import { EventLog, jsonString } from '../../src/proxy/events';
+import { startProxy } from '../../src/proxy/server';
 
 test('event lines: the template equals JSON.stringify of the same event', async () => {
   const out = new PassThrough();
@@ -129,5 +131,41 @@ test('CertCache builds contexts in separate steps; a real handshake succeeds wit
     assert.equal(got, 'hello');
   } finally {
     server.close();
+  }
+});
+
+test('a keep-alive client repeating one request sees a reload at once (memoised decisions start over)', async () => {
+  const upstream = http.createServer((_req, res) => res.end('ok'));
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const upPort = (upstream.address() as net.AddressInfo).port;
+  const ca = createCA();
+  const deny = `version: 1\nallow:\n  - host: other.invalid\n`;
+  const allow = `version: 1\nallow:\n  - host: localhost:${upPort}\n    private: true\n`;
+  const proxy = await startProxy({ policyText: deny, caCertPem: ca.certPem, caKeyPem: ca.keyPem, events: null, resolver: async () => [{ address: '127.0.0.1', family: 4 }] });
+  const sock = net.connect(proxy.address.port, '127.0.0.1');
+  let buf = '';
+  sock.on('data', (d) => (buf += d.toString('latin1')));
+  const ask = async (): Promise<number> => {
+    buf = '';
+    sock.write(`GET http://localhost:${upPort}/x HTTP/1.1\r\nHost: localhost:${upPort}\r\n\r\n`);
+    for (let i = 0; i < 200; i++) {
+      const m = /^HTTP\/1\.1 (\d{3})[\s\S]*?\r\n\r\n/.exec(buf);
+      const len = /content-length: (\d+)/i.exec(buf);
+      if (m && len && buf.length >= m[0].length + Number(len[1])) return Number(m[1]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no response: ${buf}`);
+  };
+  try {
+    assert.equal(await ask(), 403);
+    assert.equal(await ask(), 403);
+    assert.equal(proxy.reload(allow).ok, true);
+    assert.equal(await ask(), 200);
+    assert.equal(proxy.reload(deny).ok, true);
+    assert.equal(await ask(), 403);
+  } finally {
+    sock.destroy();
+    await proxy.close(100);
+    upstream.close();
   }
 });

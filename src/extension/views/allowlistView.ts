@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { Rule, RuleList } from '../../policy/types';
+import { MessageItem, RefreshingTree } from './common';
 
 export class RuleItem extends vscode.TreeItem {
   constructor(readonly rule: Rule) {
@@ -31,26 +32,9 @@ class GroupItem extends vscode.TreeItem {
   }
 }
 
-class MessageItem extends vscode.TreeItem {
-  constructor(label: string, tooltip: string | undefined, icon: string, command?: vscode.Command) {
-    super(label, vscode.TreeItemCollapsibleState.None);
-    this.tooltip = tooltip;
-    this.iconPath = new vscode.ThemeIcon(icon);
-    this.command = command;
-    this.contextValue = 'message';
-  }
-}
-
-export class AllowlistView implements vscode.TreeDataProvider<vscode.TreeItem> {
-  private readonly emitter = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.emitter.event;
-
+export class AllowlistView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
-    ctl.onDidChangePolicy(() => this.emitter.fire());
-  }
-
-  getTreeItem(e: vscode.TreeItem): vscode.TreeItem {
-    return e;
+    super(ctl.onDidChangePolicy);
   }
 
   getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { BlockGroup } from '../logic/blocks';
+import { RefreshingTree } from './common';
 
 export class BlockItem extends vscode.TreeItem {
   constructor(readonly group: BlockGroup) {
@@ -24,16 +25,9 @@ class DetailItem extends vscode.TreeItem {
   }
 }
 
-export class BlocksView implements vscode.TreeDataProvider<vscode.TreeItem> {
-  private readonly emitter = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.emitter.event;
-
+export class BlocksView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
-    ctl.onDidChange(() => this.emitter.fire());
-  }
-
-  getTreeItem(e: vscode.TreeItem): vscode.TreeItem {
-    return e;
+    super(ctl.onDidChange);
   }
 
   getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { CageInfo } from '../../engine/api';
+import { MessageItem, RefreshingTree } from './common';
 
 export class CageItem extends vscode.TreeItem {
   constructor(readonly cage: CageInfo, ctl: Controller) {
@@ -22,34 +23,18 @@ export class CageItem extends vscode.TreeItem {
   }
 }
 
-class InfoItem extends vscode.TreeItem {
-  constructor(label: string, tooltip?: string, icon = 'info') {
-    super(label, vscode.TreeItemCollapsibleState.None);
-    this.tooltip = tooltip;
-    this.iconPath = new vscode.ThemeIcon(icon);
-    this.contextValue = 'info';
-  }
-}
-
-export class CagesView implements vscode.TreeDataProvider<vscode.TreeItem> {
-  private readonly emitter = new vscode.EventEmitter<void>();
-  readonly onDidChangeTreeData = this.emitter.event;
-
+export class CagesView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
-    ctl.onDidChange(() => this.emitter.fire());
-  }
-
-  getTreeItem(e: vscode.TreeItem): vscode.TreeItem {
-    return e;
+    super(ctl.onDidChange);
   }
 
   getChildren(): vscode.TreeItem[] {
     const ctl = this.ctl;
-    if (ctl.dockerError) return [new InfoItem('Docker engine not reachable', ctl.dockerError, 'error')];
+    if (ctl.dockerError) return [new MessageItem('Docker engine not reachable', ctl.dockerError, 'error')];
     // Running cages only; this workspace's cage first.
     const cages = ctl.cages.filter((c) => c.state !== 'stopped').sort((a, b) => Number(b.id === ctl.activeCageId) - Number(a.id === ctl.activeCageId));
     const items: vscode.TreeItem[] = cages.map((c) => new CageItem(c, ctl));
-    if (ctl.starting && !ctl.cages.some((c) => c.id === ctl.activeCageId)) items.unshift(new InfoItem('Starting…', 'The cage is being started', 'loading~spin'));
+    if (ctl.starting && !ctl.cages.some((c) => c.id === ctl.activeCageId)) items.unshift(new MessageItem('Starting…', 'The cage is being started', 'loading~spin'));
     return items;
   }
 }

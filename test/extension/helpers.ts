@@ -1,0 +1,31 @@
+// Shared by the extension-host tests.
+import * as vscode from 'vscode';
+import type { Controller } from '../../src/extension/controller';
+
+export const EXT_ID = 'caged-agent.caged-agent';
+
+/** The extension's controller, as its activate() returned it. */
+export function controller(): Controller {
+  return (vscode.extensions.getExtension(EXT_ID)!.exports as { controller: Controller }).controller;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls until `fn` gives a truthy value, or fails naming what it waited for. */
+export async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Quick fixes offered at a range (the document must be open for providers to run). */
+export async function quickFixes(uri: vscode.Uri, range: vscode.Range): Promise<vscode.CodeAction[]> {
+  await vscode.workspace.openTextDocument(uri);
+  return (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
+}
