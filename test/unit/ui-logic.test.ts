@@ -5,7 +5,7 @@ import { BlockStore, blockMessage, describeSeen } from '../../src/extension/logi
 import { NotifyThrottle } from '../../src/extension/logic/throttle';
 import { PRESETS, presetById } from '../../src/extension/logic/presets';
 import type { DecisionEvent } from '../../src/policy/events';
-import { fixChoices } from '../../src/extension/logic/fixes';
+import { fixChoices, looksInternal } from '../../src/extension/logic/fixes';
 import { parsePolicy } from '../../src/policy';
 
 function block(host: string, over: Partial<DecisionEvent> = {}): DecisionEvent {
@@ -85,4 +85,9 @@ test('fix choices follow the block reason', () => {
   assert.deepEqual(priv[0], { title: priv[0].title, scope: 'private', action: 'update', list: 'allow', index: 1, spec: { host: 'up.test', paths: ['/v1/**'], private: true } });
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'secret-detected' }, policy), [], 'allowing does not cure a leaked secret');
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'private-address', rule: null }, policy), []);
+});
+
+test('Allow Host asks about private addresses only for hosts that look internal', () => {
+  for (const h of ['git.intranet.lan', 'svc.internal', 'api.blocked.test', '*.corp', 'printer', '10.0.0.5', '[::1]', '192.168.1.2']) assert.equal(looksInternal(h), true, h);
+  for (const h of ['api.github.com', '*.npmjs.org', 'example.co.uk', 'pypi.dev', '1.1.1.1']) assert.equal(looksInternal(h), false, h);
 });

@@ -2,6 +2,7 @@
 // Accepts a host string ("api.example.com", "*.example.com", "host:8443") or an AllowSpec instead of prompting.
 import * as vscode from 'vscode';
 import { addAllow, parsePolicy } from '../../policy';
+import { looksInternal } from '../logic/fixes';
 import type { AllowSpec } from '../../policy/types';
 import type { FixChoice } from '../logic/fixes';
 import type { CommandDef } from './types';
@@ -39,6 +40,17 @@ export const allowHostCommand: CommandDef = {
       });
       if (!input) return false;
       spec = specFromText(input);
+      if (looksInternal(spec.host)) {
+        const pick = await vscode.window.showQuickPick(
+          [
+            { label: 'Internal host', description: 'may resolve to a private address (private: true)', private: true },
+            { label: 'Public host', description: 'private addresses stay refused', private: false },
+          ],
+          { title: `${spec.host} is not under a public top-level domain. Where does it live?`, ignoreFocusOut: true },
+        );
+        if (!pick) return false;
+        if (pick.private) spec = { ...spec, private: true };
+      }
     }
     const problem = validateSpec(spec);
     if (problem) {

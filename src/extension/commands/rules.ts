@@ -35,7 +35,9 @@ export const addRuleCommand: CommandDef = {
   id: 'cagedAgent.addRule',
   run: async (cx: CommandContext, listArg?: unknown, hostArg?: string) => {
     const list = ruleListFrom(listArg);
-    const host = hostArg ?? (await askHost(list === 'allow' ? 'Add allowed host' : 'Add denied host'));
+    // Interactive adds to the allow list ask what Allow Host... asks (including the private-address opt-in).
+    if (list === 'allow' && hostArg === undefined) return vscode.commands.executeCommand('cagedAgent.allowHost');
+    const host = hostArg ?? (await askHost('Add denied host'));
     if (!host) return false;
     const spec = specFromText(host);
     if (list === 'allow') return cx.ctl.allow(spec);

@@ -1,7 +1,7 @@
 // What a blocked request can be fixed with, by reason: allow choices for policy blocks, "may reach a private
 // address" for private-address blocks on an allowed host, nothing for blocks that allowing would not cure
 // (a detected secret, a missing credential, SNI mismatch). Pure: no vscode.
-import { allowChoices } from '../../policy';
+import { allowChoices, canonicalHost, classifyAddress, isPublicSuffix } from '../../policy';
 import type { AllowSpec, Policy, Rule, RuleList } from '../../policy/types';
 
 export type FixChoice =
@@ -52,4 +52,13 @@ export function fixChoices(b: BlockedLike, policy: Policy | undefined): FixChoic
     action: 'add' as const,
     spec: c.spec,
   }));
+}
+
+/** A name under no public top-level domain (intranet.lan, svc.internal, host.test) or a private IP literal. */
+export function looksInternal(host: string): boolean {
+  const c = canonicalHost(host.replace(/^\*\./, ''));
+  if (!c) return false;
+  if (c.kind !== 'name') return classifyAddress(c.host) !== 'public';
+  const tld = c.host.slice(c.host.lastIndexOf('.') + 1);
+  return !c.host.includes('.') || !isPublicSuffix(tld);
 }
