@@ -15,6 +15,7 @@ stamp "code-server"; bash scripts/setup-codeserver.sh || { echo "installing code
 stamp "build"; npm run -s build || exit 1
 stamp "typecheck"; npm run -s typecheck || exit 1
 stamp "lint"; npm run -s lint || exit 1
+node scripts/sweep-test-objects.mjs
 
 total_pass=0; total_fail=0; failed_suites=()
 run_suite() { # name, command...
@@ -44,6 +45,7 @@ run_suite engine node scripts/run-node-tests.mjs engine -- --test-concurrency=1
 run_suite extension node scripts/run-extension-tests.mjs
 [ -d test/browser ] && run_suite browser node scripts/run-node-tests.mjs browser -- --test-concurrency=1
 
+node scripts/sweep-test-objects.mjs
 stamp "done"
 [ ${#failed_suites[@]} -gt 0 ] && echo "[test] failed suites: ${failed_suites[*]}"
 echo "$total_pass passed, $total_fail failed"

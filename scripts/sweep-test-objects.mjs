@@ -1,0 +1,41 @@
+// Removes what an interrupted test run can leave behind, and nothing else:
+//  - containers labelled caged-agent.test=1 (test upstreams),
+//  - cages (labelled caged-agent.cage) whose workspace was a test's temp folder that no longer exists.
+// Run by scripts/test.sh before and after the suites. Prints what it removed.
+import Docker from 'dockerode';
+import fs from 'node:fs';
+import os from 'node:os';
+
+const docker = new Docker();
+const tmp = os.tmpdir();
+const removed = [];
+try {
+  await docker.ping();
+} catch {
+  process.exit(0);
+}
+for (const c of await docker.listContainers({ all: true, filters: { label: ['caged-agent.test=1'] } })) {
+  await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  removed.push(`container ${c.Names[0]}`);
+}
+const staleCages = new Set();
+for (const c of await docker.listContainers({ all: true, filters: { label: ['caged-agent=1'] } })) {
+  const ws = c.Labels['caged-agent.workspace'];
+  const cage = c.Labels['caged-agent.cage'];
+  if (!cage || !ws || !ws.startsWith(tmp + '/') || fs.existsSync(ws)) continue;
+  staleCages.add(cage);
+  await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+  removed.push(`container ${c.Names[0]}`);
+}
+for (const cage of staleCages) {
+  const filters = { label: [`caged-agent.cage=${cage}`] };
+  for (const n of await docker.listNetworks({ filters })) {
+    await docker.getNetwork(n.Id).remove().catch(() => {});
+    removed.push(`network ${n.Name}`);
+  }
+  for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) {
+    await docker.getVolume(v.Name).remove().catch(() => {});
+    removed.push(`volume ${v.Name}`);
+  }
+}
+if (removed.length) console.log(`[sweep] removed leftovers of interrupted tests: ${removed.join(', ')}`);
