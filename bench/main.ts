@@ -59,7 +59,7 @@ function parseArgs(argv: string[], root: string) {
     docker: has('--docker'),
     root,
     benchJs: path.join(root, 'dist/bench.js'),
-    proxyJs: path.join(root, 'dist/proxy.js'),
+    proxyJs: process.env.CAGED_BENCH_PROXY_JS ? path.resolve(process.env.CAGED_BENCH_PROXY_JS) : path.join(root, 'dist/proxy.js'),
     kaMs: quick ? 1500 : 5000,
     kaWarmMs: quick ? 500 : 1000,
     latencyMs: quick ? 1000 : 3000,
