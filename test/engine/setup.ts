@@ -68,7 +68,12 @@ const UPSTREAM_SCRIPT = `
 const https = require('https'); const http = require('http'); const tls = require('tls');
 const certs = JSON.parse(process.env.UP_CERTS);
 const ctx = {}; for (const [h, c] of Object.entries(certs)) ctx[h] = tls.createSecureContext({ cert: c.cert, key: c.key });
-const handler = (req, res) => { res.setHeader('content-type', 'text/plain'); res.end('hello from ' + String(req.headers.host).split(':')[0] + ' ' + req.method + ' ' + req.url + '\\n'); };
+const handler = (req, res) => {
+  res.setHeader('content-type', 'text/plain');
+  // /echo-headers: what arrived upstream (tests of credential injection read the Authorization header here).
+  if (req.url.startsWith('/echo-headers')) return res.end(JSON.stringify(req.headers) + '\\n');
+  res.end('hello from ' + String(req.headers.host).split(':')[0] + ' ' + req.method + ' ' + req.url + '\\n');
+};
 https.createServer({ SNICallback: (name, cb) => cb(null, ctx[name] || ctx['allowed.test']) }, handler).listen(443);
 http.createServer(handler).listen(80);
 console.log('upstream listening');

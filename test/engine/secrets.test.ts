@@ -1,0 +1,70 @@
+// Credential injection through a real cage: the secret is given to the proxy only; the agent sends a dummy
+// (or no) Authorization header and the upstream receives the real one. The token is nowhere the agent can see:
+// not in its environment, not in its container configuration, not in the proxy's event log.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import type { CageEngine, CageInfo } from '../../src/engine';
+import { leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+const TOKEN = 'tok-caged-test-2f6c1e9a7b';
+
+describe('credential injection in a real cage', { timeout: 180_000 }, () => {
+  let engine: CageEngine;
+  let docker: Docker;
+  let stateDir: string;
+  let ws: string;
+  let upstream: Upstream;
+  let cage: CageInfo;
+
+  before(async () => {
+    prepare();
+    stateDir = tmpDir('caged-state-');
+    ws = makeWorkspace(
+      'caged-secret-ws-',
+      'version: 1\nallow:\n  - host: allowed.test\n    private: true            # the test upstream is on a Docker bridge\n    auth: { scheme: Bearer, secret: upstream_token }\n',
+    );
+    engine = makeEngine(stateDir);
+    docker = engine.docker;
+    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-secrets');
+    cage = await engine.up({ workspace: ws, upstreamCaPem: upstream.caPem, secrets: { upstream_token: TOKEN } });
+  });
+
+  after(async () => {
+    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
+    await upstream?.stop();
+    if (engine && ws) assert.deepEqual(await leftovers(docker, [engine.cageIdFor(ws)]), []);
+    rmrf(ws);
+    rmrf(stateDir);
+  });
+
+  it('the upstream receives the injected token, not what the agent sent', async () => {
+    const withDummy = await engine.exec(cage.id, ['curl', '-sS', '-H', 'Authorization: Bearer agent-made-this-up', 'https://allowed.test/echo-headers']);
+    assert.equal(withDummy.exitCode, 0, withDummy.stderr);
+    assert.equal(JSON.parse(withDummy.stdout).authorization, `Bearer ${TOKEN}`);
+    const without = await engine.exec(cage.id, ['curl', '-sS', 'https://allowed.test/echo-headers']);
+    assert.equal(JSON.parse(without.stdout).authorization, `Bearer ${TOKEN}`);
+  });
+
+  it('the token is not in the agent: env, container config, image, workspace', async () => {
+    const env = await engine.exec(cage.id, ['env']);
+    assert.ok(!env.stdout.includes(TOKEN));
+    const agent = await docker.getContainer(cage.agentContainerId!).inspect();
+    assert.ok(!JSON.stringify(agent).includes(TOKEN), 'not in the agent container configuration');
+    const image = await docker.getImage(agent.Image).inspect();
+    assert.ok(!JSON.stringify(image).includes(TOKEN), 'not in the agent image');
+    const grep = await engine.exec(cage.id, ['grep', '-rl', TOKEN, ws, '/etc', '/usr/local/share/caged-agent']);
+    assert.equal(grep.stdout.trim(), '', 'not in any file the agent can read');
+    for (const f of fs.readdirSync(ws)) assert.ok(!fs.readFileSync(path.join(ws, f === '.caged' ? '.caged/policy.yaml' : f), 'utf8').includes(TOKEN));
+  });
+
+  it('the proxy event log names the rule, never the token', async () => {
+    const proxy = docker.getContainer(cage.proxyContainerId!);
+    const logs = String(await proxy.logs({ stdout: true, stderr: true } as any));
+    assert.match(logs, /"host":"allowed\.test"/);
+    assert.ok(!logs.includes(TOKEN), 'the token is not logged');
+    assert.ok(!logs.includes('agent-made-this-up'), 'header values are not logged');
+  });
+});
