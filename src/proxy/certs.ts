@@ -23,7 +23,7 @@ export const CIPHERS = [
  * other leg until the next drain; a larger mark keeps both legs streaming. It is a threshold, not an
  * allocation: idle connections cost nothing more.
  */
-export const STREAM_HWM = Number(process.env.CAGED_HWM_TEST ?? 256 * 1024);
+export const STREAM_HWM = 256 * 1024;
 
 export type MintStep = 'template' | 'assemble' | 'context' | 'cert' | 'key';
 
