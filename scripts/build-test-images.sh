@@ -44,7 +44,7 @@ debian_mirror() {
 rootfs_tar="$cache/debian-bookworm-rootfs.tar"
 ensure_rootfs() {
   [ -s "$rootfs_tar" ] && return 0
-  command -v debootstrap >/dev/null || bash "$root/scripts/install-system-deps.sh"
+  command -v debootstrap >/dev/null || bash "$root/scripts/install-system-deps.sh" demo
   local mirror dir
   mirror="$(debian_mirror)"
   dir="$cache/debootstrap-bookworm"
@@ -82,7 +82,7 @@ fi
 
 if ! have "$NODE_TAG"; then
   log "assembling $NODE_TAG from the host's $(command -v node) ($(node --version))"
-  command -v busybox >/dev/null || [ -x /bin/busybox ] || bash "$root/scripts/install-system-deps.sh"
+  command -v busybox >/dev/null || [ -x /bin/busybox ] || bash "$root/scripts/install-system-deps.sh" demo
   d="$tmp/node"
   mkdir -p "$d"/{usr/local/bin,bin,etc/ssl/certs,tmp,home/node,app,proc,sys,dev}
   chmod 1777 "$d/tmp"

@@ -12,7 +12,7 @@ for a in "$@"; do case "$a" in --pull) PULL=1 ;; --keep) KEEP=1 ;; *) echo "usag
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Setting up (Debian packages, Docker engine)"
-bash scripts/install-system-deps.sh
+bash scripts/install-system-deps.sh demo
 bash scripts/ensure-docker.sh
 [ -f dist/cli.js ] && [ -f dist/proxy.js ] || npm run -s build
 npm run -s build >/dev/null

@@ -20,7 +20,7 @@ fi
 
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "[docker] no engine answers and dockerd is missing: installing system packages" >&2
-  bash "$root/scripts/install-system-deps.sh"
+  bash "$root/scripts/install-system-deps.sh" demo
 fi
 
 # A dockerd may already be starting (another run, or a stale pid file): wait for it instead of starting one.

@@ -75,26 +75,6 @@ function destroySelf(this: net.Socket): void {
   this.destroy();
 }
 
-/**
- * Raw bytes from one socket to another with back-pressure: what `pipe` does, without the stream
- * machinery around every chunk (one listener, one write, pause on a full buffer until it drains).
- */
-function relay(from: net.Socket, to: net.Socket): void {
-  let waiting = false;
-  const onDrain = () => {
-    waiting = false;
-    from.resume();
-  };
-  from.on('data', (d: Buffer) => {
-    if (!to.write(d) && !waiting) {
-      waiting = true;
-      from.pause();
-      to.once('drain', onDrain);
-    }
-  });
-  from.once('end', () => to.end());
-}
-
 function round2(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
@@ -334,8 +314,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           }
           event('allow', host, port, 'CONNECT', '', 'allowed', rule, t0, 200);
           up.write(buf);
-          relay(socket, up);
-          relay(up, socket);
+          socket.pipe(up);
+          up.pipe(socket);
           socket.resume();
         });
       },
