@@ -43,6 +43,7 @@ run_suite unit node scripts/run-node-tests.mjs unit
 run_suite proxy node scripts/run-node-tests.mjs proxy
 run_suite engine node scripts/run-node-tests.mjs engine -- --test-concurrency=1
 run_suite extension node scripts/run-extension-tests.mjs
+stamp "package (the browser suite installs the .vsix)"; npm run -s package >/dev/null || { echo "npm run package failed"; exit 1; }
 [ -d test/browser ] && run_suite browser node scripts/run-node-tests.mjs browser -- --test-concurrency=1
 
 node scripts/sweep-test-objects.mjs
