@@ -225,6 +225,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       });
     }
 
+    if (process.env.CAGED_BENCH_AB) await abRounds(c, process.env.CAGED_BENCH_AB);
+
     const needOurs = want(o, 'keepalive') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
     if (needOurs) {
       const ours = await startOurProxy('caged-proxy', files);
@@ -722,4 +724,47 @@ async function reloads(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['rel
   const p = percentiles(samples);
   o.log(`[bench]   reload: ${samples.map((x) => x.toFixed(2)).join(', ')} ms`);
   return { samplesMs: samples.map((x) => round(x, 3)), p50: p.p50, max: p.max, errors };
+}
+
+// ---------------------------------------------------------------------------------------------- A/B (dev)
+
+/**
+ * Developer A/B of proxy builds (not part of the report): CAGED_BENCH_AB="label=path/to/proxy.js[ node-args…],…"
+ * runs the intercepting keep-alive row (and with CAGED_BENCH_AB_BULK=1 the intercepted bulk transfer) for
+ * each build in turn, CAGED_BENCH_AB_ROUNDS times (default 2), and logs one line per build and round.
+ */
+async function abRounds(c: Ctx, spec: string): Promise<void> {
+  const variants = spec.split(',').map((v) => {
+    const eq = v.indexOf('=');
+    const label = v.slice(0, eq);
+    const rest = v.slice(eq + 1);
+    const [js, ...nodeArgs] = rest.trim().split(/\s+/);
+    return { label, js: path.resolve(js), nodeArgs };
+  });
+  const rounds = Number(process.env.CAGED_BENCH_AB_ROUNDS ?? 2);
+  const withBulk = process.env.CAGED_BENCH_AB_BULK === '1';
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const ours = await startOurProxy(`ab-${v.label}`, { ...c.files, proxyJs: v.js, nodeArgs: v.nodeArgs });
+      try {
+        const t = viaTarget(c, ours, 'localhost', c.certs.cageCaCert);
+        if (process.env.CAGED_BENCH_AB_KA !== '0') {
+          const k = await keepAlive(c, t, ours.proc, ours);
+          c.o.log(`[ab] round ${r} ${v.label.padEnd(10)} ka ${k.rps.toFixed(0).padStart(6)} req/s  proxy ${k.cpu.proxyUsPerReq?.toFixed(1)} µs/req ${k.cpu.proxyCorePct?.toFixed(0)}%  p50 ${k.latency.p50.toFixed(3)}  other ${k.cpu.otherCorePct.toFixed(0)}%  rss ${((k.proxyRssKb ?? 0) / 1024).toFixed(1)} MB`);
+        }
+        if (withBulk) {
+          for (const dir of ['down', 'up'] as const) {
+            await c.lg.call({ cmd: 'bulk', target: t, dir, bytes: 16 * 1048576 }, 600000);
+            const p0 = sample(ours.proc.pid);
+            const b = await c.lg.call<{ mbPerS: number; bytes: number }>({ cmd: 'bulk', target: t, dir, bytes: c.o.bulkBytes }, 600000);
+            const p1 = sample(ours.proc.pid);
+            const d = await c.lg.call<{ mbPerS: number }>({ cmd: 'bulk', target: directTarget(c, 'localhost'), dir, bytes: c.o.bulkBytes }, 600000);
+            c.o.log(`[ab] round ${r} ${v.label.padEnd(10)} bulk ${dir.padEnd(4)} ${b.mbPerS.toFixed(0).padStart(5)} MB/s  direct ${d.mbPerS.toFixed(0)} MB/s  ratio ${(b.mbPerS / d.mbPerS).toFixed(3)}  proxy ${((p1.cpuMs - p0.cpuMs) / (b.bytes / 1e6)).toFixed(2)} s/GB`);
+          }
+        }
+      } finally {
+        await stop(ours.proc);
+      }
+    }
+  }
 }
