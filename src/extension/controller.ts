@@ -49,6 +49,7 @@ export class Controller implements vscode.Disposable {
   private recheck: NodeJS.Timeout | undefined;
   private subscribedCage: string | undefined;
   private lastPushedHash: string | undefined;
+  private inFlight: { hash: string; done: Promise<unknown> } | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -100,7 +101,17 @@ export class Controller implements vscode.Disposable {
     this.changed.fire();
     if (opts.push !== false && text !== undefined && this.policyParse?.policy && this.activeCageId) {
       const hash = sha256(text);
-      if (hash !== this.lastPushedHash) await this.pushPolicy(text);
+      // A save and the edit that caused it both land here: share one push of the same text.
+      if (this.inFlight?.hash === hash) await this.inFlight.done;
+      else if (hash !== this.lastPushedHash) {
+        const done = this.pushPolicy(text);
+        this.inFlight = { hash, done };
+        try {
+          await done;
+        } finally {
+          if (this.inFlight?.done === done) this.inFlight = undefined;
+        }
+      }
     }
     return this.policyParse;
   }
