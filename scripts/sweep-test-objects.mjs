@@ -1,6 +1,8 @@
 // Removes what an interrupted test run can leave behind, and nothing else:
 //  - containers labelled caged-agent.test=1 (test upstreams),
-//  - cages (labelled caged-agent.cage) whose workspace was a test's temp folder that no longer exists.
+//  - cages (labelled caged-agent.cage) whose workspace was a test's temp folder that no longer exists,
+//  - derived images (caged-agent/*) built on the test base images (they inherit caged-agent.test=1) that no
+//    container uses. Images a user's real cages use are built on other bases and never match.
 // Run by scripts/test.sh before and after the suites. Prints what it removed.
 import Docker from 'dockerode';
 import fs from 'node:fs';
@@ -37,5 +39,16 @@ for (const cage of staleCages) {
     await docker.getVolume(v.Name).remove().catch(() => {});
     removed.push(`volume ${v.Name}`);
   }
+}
+const used = new Set((await docker.listContainers({ all: true })).map((c) => c.ImageID));
+for (const img of await docker.listImages({ filters: { label: ['caged-agent.test=1'] } })) {
+  const tags = (img.RepoTags ?? []).filter((t) => t.startsWith('caged-agent/'));
+  if (!tags.length || used.has(img.Id)) continue;
+  if (await docker.getImage(img.Id).remove().then(() => true, () => false)) removed.push(`image ${tags.join(' ')}`);
+}
+// Untagged leftovers of interrupted image builds on the test bases.
+for (const img of await docker.listImages({ filters: { label: ['caged-agent.test=1'], dangling: ['true'] } })) {
+  if (used.has(img.Id)) continue;
+  if (await docker.getImage(img.Id).remove().then(() => true, () => false)) removed.push(`image ${img.Id.slice(7, 19)}`);
 }
 if (removed.length) console.log(`[sweep] removed leftovers of interrupted tests: ${removed.join(', ')}`);
