@@ -331,48 +331,28 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     );
   }
 
-  /** The first bytes after CONNECT (from `head` or the socket); the socket is left paused. */
-  function firstBytes(socket: net.Socket, head: Buffer, cb: (b: Buffer | undefined) => void): void {
-    if (head.length) {
-      socket.pause();
-      return cb(head);
-    }
-    let done = false;
-    const timer = setTimeout(() => finish(undefined), HANDSHAKE_TIMEOUT_MS);
-    const onData = (d: Buffer) => finish(d);
-    const onClose = () => finish(undefined);
-    function finish(b: Buffer | undefined) {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.pause();
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      cb(b);
-    }
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    socket.resume();
-  }
-
-  function readClientHello(socket: net.Socket, head: Buffer, cb: (buf: Buffer, r: ClientHelloResult) => void): void {
+  /**
+   * Reads what follows a CONNECT (first `head`, then the socket) until `take` returns a result for the bytes
+   * buffered so far; a close or the handshake timeout gives `fail`. The socket is left paused.
+   */
+  function readStart<R>(socket: net.Socket, head: Buffer, take: (buf: Buffer) => R | undefined, fail: R, cb: (buf: Buffer, r: R) => void): void {
     let buf = head;
     if (buf.length) {
-      const r = parseClientHello(buf);
-      if (r.state !== 'partial') {
+      const r = take(buf);
+      if (r !== undefined) {
         socket.pause();
         return cb(buf, r);
       }
     }
     let done = false;
-    const timer = setTimeout(() => finish({ state: 'invalid' }), HANDSHAKE_TIMEOUT_MS);
+    const timer = setTimeout(() => finish(fail), HANDSHAKE_TIMEOUT_MS);
     const onData = (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
-      const r = parseClientHello(buf);
-      if (r.state !== 'partial') finish(r);
+      const r = take(buf);
+      if (r !== undefined) finish(r);
     };
-    const onClose = () => finish({ state: 'invalid' });
-    function finish(r: ClientHelloResult) {
+    const onClose = () => finish(fail);
+    function finish(r: R) {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -384,6 +364,19 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     socket.on('data', onData);
     socket.once('close', onClose);
     socket.resume();
+  }
+
+  /** The first bytes after CONNECT, or undefined when none came. */
+  function firstBytes(socket: net.Socket, head: Buffer, cb: (b: Buffer | undefined) => void): void {
+    readStart(socket, head, () => true, false, (buf, got) => cb(got ? buf : undefined));
+  }
+
+  /** Bytes up to a complete (or invalid) TLS ClientHello. */
+  function readClientHello(socket: net.Socket, head: Buffer, cb: (buf: Buffer, r: ClientHelloResult) => void): void {
+    readStart<ClientHelloResult>(socket, head, (b) => {
+      const r = parseClientHello(b);
+      return r.state === 'partial' ? undefined : r;
+    }, { state: 'invalid' }, cb);
   }
 
   // ---------------------------------------------------------------- listener
