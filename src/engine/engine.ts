@@ -373,13 +373,17 @@ export class CageEngine {
       ];
       if (opts.upstreamCaPem) cmd.push('--upstream-ca', `${PROXY_CONFIG_DIR}/upstream-ca.pem`);
       if (opts.upstreamProxy) cmd.push('--upstream-proxy', opts.upstreamProxy);
-      const secretEnv: Record<string, string> = {};
-      for (const [k, v] of Object.entries(opts.secrets ?? {})) secretEnv[secretEnvName(k)] = v;
+      // Secrets go into the proxy's config volume (mode 600), not its environment: they stay out of
+      // `docker inspect` and of the container's configuration.
+      const secrets = Object.entries(opts.secrets ?? {});
+      for (const [k, v] of secrets) {
+        if (/[\r\n]/.test(v)) throw new StepError('proxy-container', `the secret "${k}" contains a line break`);
+      }
+      if (secrets.length) cmd.push('--secrets-file', `${PROXY_CONFIG_DIR}/secrets.env`);
       const proxy = await this.docker.createContainer({
         name: names.proxy(id),
         Image: proxyImage,
         Cmd: cmd,
-        Env: envList(secretEnv),
         User: `${PROXY_UID}:${PROXY_UID}`,
         Labels: { ...labels('proxy', id, workspace), 'caged-agent.policy': policyPath },
         Healthcheck: {
@@ -411,6 +415,10 @@ export class CageEngine {
       ];
       if (policyText !== undefined) files.push({ name: 'policy.yaml', data: policyText, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
       if (opts.upstreamCaPem) files.push({ name: 'upstream-ca.pem', data: opts.upstreamCaPem, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
+      if (secrets.length) {
+        const text = secrets.map(([k, v]) => `${secretEnvName(k).slice('CAGED_SECRET_'.length)}=${v}\n`).join('');
+        files.push({ name: 'secrets.env', data: text, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID });
+      }
       await proxy.putArchive(createTar(files), { path: PROXY_CONFIG_DIR });
       await proxy.start();
       checkAbort();

@@ -12,6 +12,7 @@ export interface CliConfig {
   listen: ListenAddress;
   upstreamCaFile?: string;
   upstreamProxy?: string;
+  secretsFile?: string;
   health: boolean;
   help: boolean;
 }
@@ -19,7 +20,7 @@ export interface CliConfig {
 export const DEFAULT_LISTEN = '127.0.0.1:3128';
 
 export const HELP = `Usage: node dist/proxy.js --policy FILE --ca-cert FILE --ca-key FILE --listen HOST:PORT
-                          [--upstream-ca FILE] [--upstream-proxy URL]
+                          [--upstream-ca FILE] [--upstream-proxy URL] [--secrets-file FILE]
        node dist/proxy.js --health [--listen HOST:PORT]
 
 Caged Agent egress proxy: an explicit HTTP/HTTPS forward proxy that enforces a default-deny policy,
@@ -36,11 +37,14 @@ Options (each may also come from the environment variable in brackets):
                          system roots [CAGED_UPSTREAM_CA]
   --upstream-proxy URL   send all upstream traffic through this HTTP proxy (http://host:port)
                          [CAGED_UPSTREAM_PROXY]
+  --secrets-file FILE    secrets for credential injection, one NAME=VALUE per line (# comments allowed);
+                         a NAME here is the same as the environment variable CAGED_SECRET_<NAME>
+                         [CAGED_SECRETS_FILE]. Keeps tokens out of the container's configuration.
   --health               check that a proxy answers on --listen (GET /__caged/health); exit 0 if so.
                          Meant for a container HEALTHCHECK.
   --help                 show this text
 
-Secrets for credential injection come from CAGED_SECRET_<NAME> environment variables.
+Secrets for credential injection come from CAGED_SECRET_<NAME> environment variables and --secrets-file.
 Signals: SIGHUP reloads the policy, SIGTERM/SIGINT shut down gracefully.`;
 
 export function parseListen(s: string): ListenAddress | undefined {
@@ -58,6 +62,7 @@ const FLAGS: Record<string, keyof CliConfig> = {
   '--ca-key': 'caKeyFile',
   '--upstream-ca': 'upstreamCaFile',
   '--upstream-proxy': 'upstreamProxy',
+  '--secrets-file': 'secretsFile',
 };
 
 const ENV: Array<[string, keyof CliConfig]> = [
@@ -66,7 +71,26 @@ const ENV: Array<[string, keyof CliConfig]> = [
   ['CAGED_CA_KEY', 'caKeyFile'],
   ['CAGED_UPSTREAM_CA', 'upstreamCaFile'],
   ['CAGED_UPSTREAM_PROXY', 'upstreamProxy'],
+  ['CAGED_SECRETS_FILE', 'secretsFile'],
 ];
+
+/**
+ * Parses a secrets file (NAME=VALUE lines, blank lines and # comments ignored) into CAGED_SECRET_<NAME>
+ * variables. Names are upper-cased, other characters than A-Z and 0-9 become "_" (as for the environment).
+ */
+export function parseSecretsFile(text: string): { env: Record<string, string> } | { error: string } {
+  const env: Record<string, string> = {};
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (!line || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) return { error: `line ${i + 1} is not NAME=VALUE` }; // never echo the line: it may hold a secret
+    const name = line.slice(0, eq).trim().toUpperCase().replace(/[^A-Z0-9]/g, '_');
+    env[`CAGED_SECRET_${name}`] = line.slice(eq + 1);
+  }
+  return { env };
+}
 
 /** Parses argv (without node and script) with environment fallbacks. Flags win over the environment. */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliConfig } | { error: string } {

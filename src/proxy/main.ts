@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as v8 from 'node:v8';
-import { HELP, parseCli, type ListenAddress } from './config';
+import { HELP, parseCli, parseSecretsFile, type ListenAddress } from './config';
 import { startProxy } from './server';
 
 function fail(message: string, code = 2): never {
@@ -68,6 +68,12 @@ async function main(): Promise<void> {
   const caCertPem = readFile(cfg.caCertFile!, 'CA certificate');
   const caKeyPem = readFile(cfg.caKeyFile!, 'CA key');
   const upstreamCaPem = cfg.upstreamCaFile ? readFile(cfg.upstreamCaFile, 'upstream CA file') : undefined;
+  let env: NodeJS.ProcessEnv = process.env;
+  if (cfg.secretsFile) {
+    const parsedSecrets = parseSecretsFile(readFile(cfg.secretsFile, 'secrets file'));
+    if ('error' in parsedSecrets) fail(`the secrets file ${cfg.secretsFile}: ${parsedSecrets.error}`);
+    else env = { ...process.env, ...parsedSecrets.env };
+  }
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
     proxy = await startProxy({
@@ -78,6 +84,7 @@ async function main(): Promise<void> {
       port: cfg.listen.port,
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
+      env,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);

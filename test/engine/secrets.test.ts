@@ -60,6 +60,20 @@ describe('credential injection in a real cage', { timeout: 180_000 }, () => {
     for (const f of fs.readdirSync(ws)) assert.ok(!fs.readFileSync(path.join(ws, f === '.caged' ? '.caged/policy.yaml' : f), 'utf8').includes(TOKEN));
   });
 
+  it('the token is not in the proxy container configuration either: only in its config volume, mode 600', async () => {
+    const proxy = docker.getContainer(cage.proxyContainerId!);
+    assert.ok(!JSON.stringify(await proxy.inspect()).includes(TOKEN), 'not in `docker inspect` of the proxy');
+    const statJs = "const s=require('fs').statSync('/etc/caged-agent/secrets.env');console.log((s.mode&0o777).toString(8),s.uid)";
+    const exec = await proxy.exec({ Cmd: ['node', '-e', statJs], AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({});
+    const out = await new Promise<string>((resolve) => {
+      let buf = '';
+      stream.on('data', (d: Buffer) => (buf += d.toString('latin1')));
+      stream.on('end', () => resolve(buf));
+    });
+    assert.match(out, /600 1000/);
+  });
+
   it('the proxy event log names the rule, never the token', async () => {
     const proxy = docker.getContainer(cage.proxyContainerId!);
     const logs = String(await proxy.logs({ stdout: true, stderr: true } as any));
