@@ -6,11 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Target } from './common';
 import { sleep } from './common';
-import { makeCerts } from './certs';
-import { LoadGen } from './lgclient';
-import { TUNNEL_HOST, ourPolicy, startOurProxy } from './peers';
-import { firstLine, registerTempDir, sample, spawnTracked, stop } from './procs';
-import type { BenchOptions } from './run';
+import { TUNNEL_HOST, startOurProxy } from './peers';
+import { registerTempDir, sample, stop } from './procs';
+import { startBenchBase, type BenchOptions } from './run';
 import { SourceMap } from './sourcemap';
 
 interface ProfNode {
@@ -100,21 +98,8 @@ export async function runProfile(o: BenchOptions): Promise<number> {
   const envMode = process.env.CAGED_BENCH_PROFILE_TARGET;
   const mode = envMode === 'tunnel' || envMode === 'bulk' ? envMode : 'intercept';
   try {
-    const certs = makeCerts(dir);
-    const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
-    const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; httpPort: number };
-    const lg = await LoadGen.start(o.benchJs);
-    const policyFile = path.join(dir, 'policy.yaml');
-    fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort }));
-    const ours = await startOurProxy('caged-proxy-prof', {
-      dir,
-      policyFile,
-      caCertFile: certs.files.cageCaCert,
-      caKeyFile: certs.files.cageCaKey,
-      upstreamCaFile: certs.files.upstreamCaCert,
-      proxyJs: o.proxyJs,
-      nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir],
-    });
+    const { certs, upstream, ports, lg, files } = await startBenchBase(o, dir);
+    const ours = await startOurProxy('caged-proxy-prof', { ...files, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', profDir] });
     const host = mode === 'tunnel' ? TUNNEL_HOST : 'localhost';
     const target: Target = { name: `caged-proxy ${mode}`, proxy: { host: '127.0.0.1', port: ours.port }, host, port: ports.httpsPort, servername: host, caPem: mode === 'tunnel' ? certs.upstreamCaCert : certs.cageCaCert };
     let n: number;

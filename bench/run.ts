@@ -156,6 +156,28 @@ interface Ctx {
 
 const want = (o: BenchOptions, p: Phase) => (o.only ? o.only.has(p) : p !== 'docker' || o.docker);
 
+/**
+ * What every measurement starts from: certificates, the upstream server process, the load generator, and our
+ * proxy's files (policy allowing the upstream, cage CA, upstream CA). Used by the bench and by --profile.
+ */
+export async function startBenchBase(o: BenchOptions, dir: string): Promise<{ certs: BenchCerts; upstream: Started; ports: { httpsPort: number; httpPort: number }; lg: LoadGen; files: OurProxyFiles }> {
+  const certs = makeCerts(dir);
+  const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
+  const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; httpPort: number };
+  const lg = await LoadGen.start(o.benchJs);
+  const policyFile = path.join(dir, 'policy.yaml');
+  fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort }));
+  const files: OurProxyFiles = {
+    dir,
+    policyFile,
+    caCertFile: certs.files.cageCaCert,
+    caKeyFile: certs.files.cageCaKey,
+    upstreamCaFile: certs.files.upstreamCaCert,
+    proxyJs: o.proxyJs,
+  };
+  return { certs, upstream, ports, lg, files };
+}
+
 export async function runBench(o: BenchOptions): Promise<Results> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-bench-'));
   registerTempDir(dir);
@@ -174,20 +196,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   };
   try {
     o.log(`[bench] temp dir ${dir}`);
-    const certs = makeCerts(dir);
-    const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
-    const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; httpPort: number };
-    const lg = await LoadGen.start(o.benchJs);
-    const policyFile = path.join(dir, 'policy.yaml');
-    fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort }));
-    const files: OurProxyFiles = {
-      dir,
-      policyFile,
-      caCertFile: certs.files.cageCaCert,
-      caKeyFile: certs.files.cageCaKey,
-      upstreamCaFile: certs.files.upstreamCaCert,
-      proxyJs: o.proxyJs,
-    };
+    const { certs, upstream, ports, lg, files } = await startBenchBase(o, dir);
     const c: Ctx = { o, dir, certs, upstream, httpsPort: ports.httpsPort, httpPort: ports.httpPort, lg, files, extraAllowed: [] };
     o.log(`[bench] upstream https://127.0.0.1:${c.httpsPort} (pid ${upstream.pid}), loadgen pid ${lg.proc.pid}`);
 

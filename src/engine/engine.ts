@@ -123,6 +123,30 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The proxy's own health check, run by Docker's HEALTHCHECK and by the engine when it cannot wait for Docker. */
+const PROXY_HEALTH_CMD = ['node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`];
+
+/**
+ * Removes a Docker object: true when removed, false when it was already gone. While the engine answers with
+ * one of `busy` (still in use right after its containers went) it retries for about two seconds.
+ */
+async function removeWhenFree(remove: () => Promise<unknown>, busy: number[], stillBusy: string): Promise<boolean> {
+  for (let i = 0; i < 10; i++) {
+    try {
+      await remove();
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      if (busy.includes(statusOf(e) ?? 0)) {
+        await sleep(200);
+        continue;
+      }
+      throw e;
+    }
+  }
+  throw new Error(stillBusy);
+}
+
 function sha256(s: string): string {
   return crypto.createHash('sha256').update(s).digest('hex');
 }
@@ -217,7 +241,7 @@ export class CageEngine {
         // Docker runs its first health check only after an interval: ask the proxy directly meanwhile, so a
         // cage that is already serving does not show as "starting".
         if (health === 'starting') {
-          const r = await this.execIn(c, ['node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`], { timeoutMs: 3000 }).catch(() => undefined);
+          const r = await this.execIn(c, PROXY_HEALTH_CMD, { timeoutMs: 3000 }).catch(() => undefined);
           if (r?.exitCode === 0) health = 'healthy';
         }
       } catch {}
@@ -387,7 +411,7 @@ export class CageEngine {
         User: `${PROXY_UID}:${PROXY_UID}`,
         Labels: { ...labels('proxy', id, workspace), 'caged-agent.policy': policyPath },
         Healthcheck: {
-          Test: ['CMD', 'node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`],
+          Test: ['CMD', ...PROXY_HEALTH_CMD],
           Interval: 5e9,
           Timeout: 4e9,
           Retries: 3,
@@ -565,7 +589,7 @@ export class CageEngine {
         throw new StepError('proxy-healthy', `the proxy exited (code ${info.State.ExitCode})${tail ? `. Its last log lines:\n${tail}` : ''}`);
       }
       if (info.State.Health?.Status === 'healthy') return;
-      const r = await this.execIn(proxy, ['node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`], { timeoutMs: 5000 }).catch((e) => ({ exitCode: -1, stdout: '', stderr: dockerMessage(e) }));
+      const r = await this.execIn(proxy, PROXY_HEALTH_CMD, { timeoutMs: 5000 }).catch((e) => ({ exitCode: -1, stdout: '', stderr: dockerMessage(e) }));
       if (r.exitCode === 0) return;
       lastProbe = (r.stderr || r.stdout).trim();
       if (Date.now() > deadline) {
@@ -735,33 +759,13 @@ export class CageEngine {
     }
   }
 
-  private async removeNetwork(idOrName: string): Promise<boolean> {
-    for (let i = 0; i < 10; i++) {
-      try {
-        await this.docker.getNetwork(idOrName).remove();
-        return true;
-      } catch (e) {
-        if (isNotFound(e)) return false;
-        // "has active endpoints" right after a container removal: give the engine a moment.
-        if (statusOf(e) === 403 || statusOf(e) === 409) { await sleep(200); continue; }
-        throw e;
-      }
-    }
-    throw new Error(`the network ${idOrName} still has containers attached`);
+  private removeNetwork(idOrName: string): Promise<boolean> {
+    // 403/409 "has active endpoints" right after a container removal: give the engine a moment.
+    return removeWhenFree(() => this.docker.getNetwork(idOrName).remove(), [403, 409], `the network ${idOrName} still has containers attached`);
   }
 
-  private async removeVolume(name: string): Promise<boolean> {
-    for (let i = 0; i < 10; i++) {
-      try {
-        await this.docker.getVolume(name).remove();
-        return true;
-      } catch (e) {
-        if (isNotFound(e)) return false;
-        if (statusOf(e) === 409) { await sleep(200); continue; }
-        throw e;
-      }
-    }
-    throw new Error(`the volume ${name} is still in use`);
+  private removeVolume(name: string): Promise<boolean> {
+    return removeWhenFree(() => this.docker.getVolume(name).remove(), [409], `the volume ${name} is still in use`);
   }
 
   /**

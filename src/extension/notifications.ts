@@ -3,31 +3,35 @@
 import * as vscode from 'vscode';
 import type { Controller } from './controller';
 import type { BlockGroup } from './logic/blocks';
-import { describeSeen } from './logic/blocks';
+import { blockKey, describeSeen } from './logic/blocks';
 import { NotifyThrottle } from './logic/throttle';
 import { readSettings } from './settings';
 
 export class BlockNotifier implements vscode.Disposable {
-  private throttle: NotifyThrottle<BlockGroup>;
+  private readonly throttle: NotifyThrottle<BlockGroup>;
   private timer: NodeJS.Timeout | undefined;
   private readonly sub: vscode.Disposable;
+  private readonly configSub: vscode.Disposable;
 
   constructor(private readonly ctl: Controller) {
-    this.throttle = this.makeThrottle();
+    this.throttle = new NotifyThrottle<BlockGroup>({ batchMs: 800, minIntervalMs: this.intervalMs() });
     this.sub = ctl.onDidBlock(({ event, isNew }) => {
       if (!isNew) return;
       const settings = readSettings(ctl.workspaceFolder()?.uri);
       if (settings.notifications === 'off') return;
-      const g = ctl.blocks.get(`${event.host.toLowerCase()}:${event.port}`);
+      const g = ctl.blocks.get(blockKey(event.host, event.port));
       if (!g) return;
       this.throttle.push(g.key, g, Date.now());
       this.arm();
     });
+    // The interval setting applies without a window reload.
+    this.configSub = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('cagedAgent.notificationIntervalSeconds')) this.throttle.setMinInterval(this.intervalMs());
+    });
   }
 
-  private makeThrottle(): NotifyThrottle<BlockGroup> {
-    const s = readSettings(this.ctl.workspaceFolder()?.uri);
-    return new NotifyThrottle<BlockGroup>({ batchMs: 800, minIntervalMs: Math.max(0, s.notificationIntervalSeconds) * 1000 });
+  private intervalMs(): number {
+    return Math.max(0, readSettings(this.ctl.workspaceFolder()?.uri).notificationIntervalSeconds) * 1000;
   }
 
   private arm(): void {
@@ -66,5 +70,6 @@ export class BlockNotifier implements vscode.Disposable {
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
     this.sub.dispose();
+    this.configSub.dispose();
   }
 }

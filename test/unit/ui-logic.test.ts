@@ -65,6 +65,9 @@ test('notifications batch a burst into one and rate-limit the next', () => {
   t.push('d', 'd', 30_000);
   t.drop('d');
   assert.equal(t.due(), undefined);
+  t.setMinInterval(60_000);
+  t.push('e', 'e', 31_000);
+  assert.equal(t.due(), 70_800, 'a changed interval applies to the next notification');
 });
 
 test('presets name the hosts their agent needs', () => {

@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import { addDeny, moveEntry, removeEntry, setDisabled, updateEntry } from '../../policy';
 import type { AllowSpec, Rule, RuleList } from '../../policy/types';
 import { specFromText, validateSpec } from './allowHost';
+import { specOfRule } from '../logic/fixes';
 import type { CommandContext, CommandDef } from './types';
 
 function ruleFrom(arg: unknown): Rule | undefined {
@@ -15,10 +16,6 @@ function ruleListFrom(arg: unknown): RuleList {
   if (arg === 'deny') return 'deny';
   if (arg && typeof arg === 'object' && 'list' in arg && (arg as { list: string }).list === 'deny') return 'deny';
   return 'allow';
-}
-
-function specOf(r: Rule): AllowSpec {
-  return { host: r.hostText, port: r.port, methods: r.methods, paths: r.paths, private: r.private || undefined, intercept: r.intercept === false ? false : undefined };
 }
 
 async function askHost(title: string, value?: string): Promise<string | undefined> {
@@ -53,7 +50,7 @@ export const editRuleCommand: CommandDef = {
     const current = rule.hostText + (rule.port ? `:${rule.port}` : '');
     const host = hostArg ?? (await askHost(`Edit ${rule.list}[${rule.index}]`, current));
     if (!host || host === current) return false;
-    const next = { ...specOf(rule), ...specFromText(host) };
+    const next: AllowSpec = { ...specOfRule(rule), ...specFromText(host) };
     if (!/:\d+$/.test(host)) next.port = undefined;
     return cx.ctl.editPolicy((t) => updateEntry(t, rule.list, rule.index, next).text, `edit ${rule.list}[${rule.index}] → ${host}`);
   },

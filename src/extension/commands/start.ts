@@ -30,8 +30,9 @@ async function start(cx: CommandContext, args: StartArgs = {}): Promise<string |
     void vscode.window.showErrorMessage('Caged Agent: open a folder first — the cage mounts it into the agent.');
     return undefined;
   }
-  if (ctl.activeCage() && ctl.activeCage()?.state !== 'stopped') {
-    const cage = ctl.activeCage()!;
+  const running = ctl.activeCage();
+  if (running && running.state !== 'stopped') {
+    const cage = running;
     if (!args.noTerminal) openAgentTerminal(ctl, cage.id, ctl.agentCommand(args));
     return cage.id;
   }

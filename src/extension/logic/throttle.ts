@@ -22,6 +22,11 @@ export class NotifyThrottle<T> {
 
   constructor(private readonly opts: ThrottleOptions) {}
 
+  /** A new rate limit (e.g. the setting changed); applies to the next flush. */
+  setMinInterval(ms: number): void {
+    this.opts.minIntervalMs = ms;
+  }
+
   push(key: string, item: T, now: number): void {
     if (this.pending.size === 0) this.firstPendingAt = now;
     this.pending.set(key, item);
