@@ -9,6 +9,7 @@ import { classifyAddress, ruleLabel } from '../policy';
 import type { Decision, ReasonCode, Rule } from '../policy/types';
 import { findSecret, findSecretInBuffer } from './dlp';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
+import { forWrite, isShared, own, readInto } from './readbuf';
 import { isPrivateAddressError, type UpConn, type UpOwner, type UpstreamPool } from './upstream';
 import { blockText, display, hostPort, parseAbsolute, parseAuthority, safePath, secretEnvName, textResponse } from './util';
 
@@ -35,6 +36,11 @@ export interface Core {
   readonly dlpBytes: number;
   readonly pool: UpstreamPool;
   readonly keepAliveMs: number;
+  /**
+   * A coarse clock (ms), advanced by the proxy's idle sweep. Connections stamp their activity with it and the
+   * sweep closes those idle for keepAliveMs: no per-read/per-write timer refresh on the hot path.
+   */
+  coarseNow(): number;
   healthBody(): string;
   /** Live client connections (graceful shutdown closes the idle ones). */
   readonly conns: Set<ClientConn>;
@@ -67,6 +73,9 @@ interface Refused {
   detail?: string;
 }
 
+/** The last Host header found to name `host` (keep-alive clients repeat it on every request). */
+const hostSeen = { header: '', host: '' };
+
 /** Decision, host check, DLP over URL + headers, credential injection, and the rewritten head. */
 function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: number, secure: boolean, target: string): Prepared | Refused {
   const path = d.normalizedPath ?? safePath(target);
@@ -81,11 +90,13 @@ function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: 
       return { reason: 'private-address', message: `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`, rule, path, detail: cls };
     }
   }
-  if (req.host !== undefined) {
+  if (req.host !== undefined && !(req.host === hostSeen.header && host === hostSeen.host)) {
     const h = parseAuthority(req.host, port);
     if (!h || h.host !== host) {
       return { reason: 'bad-request', message: `The Host header (${req.host.slice(0, 100)}) does not match the host the request is sent to (${display(host)}).`, rule, path, detail: 'host-mismatch' };
     }
+    hostSeen.header = req.host;
+    hostSeen.host = host;
   }
 
   const upgrade = req.upgrade !== undefined && req.connection.includes('upgrade');
@@ -174,6 +185,8 @@ export class ClientConn implements UpOwner {
   private waitingUpDrain = false;
   private waitingClientDrain = false;
   private memo: { gen: number; host: string; port: number; method: string; target: string; d: Decision } | undefined;
+  private readonly viaReadBuf: boolean;
+  private lastActive: number;
 
   constructor(
     private readonly core: Core,
@@ -181,32 +194,39 @@ export class ClientConn implements UpOwner {
     private readonly ctx: ConnCtx | undefined,
     initial?: Buffer,
   ) {
-    sock.on('data', this.onData);
+    // Intercepted TLS sessions read into the shared buffer (see readbuf.ts); everything else uses 'data'.
+    this.viaReadBuf = (sock as { encrypted?: boolean }).encrypted === true && readInto(sock, this.onData);
+    if (!this.viaReadBuf) sock.on('data', this.onData);
     sock.on('error', this.onSockError);
     sock.on('close', this.onSockClose);
     sock.on('end', this.onSockEnd);
-    sock.setTimeout(core.keepAliveMs, this.onTimeout);
+    this.lastActive = core.coarseNow();
     core.conns.add(this);
     if (initial && initial.length) this.onData(initial);
   }
 
   // ------------------------------------------------------------------ client socket events
+  // `d` may be a view of the shared read buffer (readbuf.ts): whatever is kept past this call goes through
+  // own(), whatever is written goes through forWrite().
   private readonly onData = (d: Buffer): void => {
+    this.lastActive = this.core.coarseNow();
     switch (this.mode) {
       case Mode.Exchange:
         if (!this.reqDone) return this.onRequestBody(d);
         // Pipelined bytes for a later request: keep them, stop reading if they pile up.
-        this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+        this.buf = this.buf ? Buffer.concat([this.buf, d]) : own(d);
         if (this.buf.length > MAX_HEAD) this.sock.pause();
         return;
       case Mode.Pipe:
-        if (this.up && !this.up.write(d)) this.waitUpDrain();
+        if (this.up && !this.up.write(forWrite(this.up.sock, d))) this.waitUpDrain();
         return;
       case Mode.Closed:
         return;
       default:
         this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
         this.parseNext();
+        // A partial head (or pipelined bytes) left over from a view: keep a copy.
+        if (this.buf && isShared(this.buf)) this.buf = Buffer.from(this.buf);
     }
   };
 
@@ -225,9 +245,10 @@ export class ClientConn implements UpOwner {
     this.close();
   };
 
-  private readonly onTimeout = (): void => {
-    if (this.mode === Mode.Idle) this.close();
-  };
+  /** Called by the proxy's periodic sweep: closes a connection idle between requests for keepAliveMs. */
+  sweep(now: number): void {
+    if (this.mode === Mode.Idle && now - this.lastActive >= this.core.keepAliveMs) this.close();
+  }
 
   /** True between requests (nothing in flight). */
   get idle(): boolean {
@@ -282,6 +303,7 @@ export class ClientConn implements UpOwner {
       return;
     }
     this.mode = Mode.Idle;
+    this.lastActive = this.core.coarseNow();
     if (this.sock.isPaused()) this.sock.resume();
     if (this.buf) this.parseNext();
   }
@@ -321,7 +343,7 @@ export class ClientConn implements UpOwner {
         this.mode = Mode.Closed;
         this.core.conns.delete(this);
         this.detach();
-        this.core.connect(this.sock, rest ?? Buffer.alloc(0), head.target, t0);
+        this.core.connect(this.sock, rest ? own(rest) : Buffer.alloc(0), head.target, t0);
         return;
       }
       this.startExchange(head, t0);
@@ -334,7 +356,6 @@ export class ClientConn implements UpOwner {
     this.sock.removeListener('error', this.onSockError);
     this.sock.removeListener('close', this.onSockClose);
     this.sock.removeListener('end', this.onSockEnd);
-    this.sock.setTimeout(0);
   }
 
   /** A protocol error on the client connection: answer (if possible) and close. */
@@ -501,14 +522,14 @@ export class ClientConn implements UpOwner {
       if (this.reqLeft === 0) this.reqDone = true;
     }
     const part = take === d.length ? d : d.subarray(0, take);
-    if (take < d.length) this.buf = this.buf ? Buffer.concat([this.buf, d.subarray(take)]) : d.subarray(take);
+    if (take < d.length) this.buf = this.buf ? Buffer.concat([this.buf, d.subarray(take)]) : own(d.subarray(take));
     if (part.length) this.forwardBody(part);
     else if (this.reqDone && this.holding) this.releaseHold();
   }
 
   private forwardBody(part: Buffer): void {
     if (this.holding || !this.up || this.acquiring) {
-      this.pending.push(part);
+      this.pending.push(own(part));
       this.pendingSize += part.length;
       if (this.holding && (this.pendingSize >= this.core.dlpBytes || this.reqDone)) return this.releaseHold();
       if (this.pendingSize > MAX_PENDING) this.sock.pause();
@@ -516,7 +537,7 @@ export class ClientConn implements UpOwner {
       return;
     }
     this.replay = undefined; // streamed: cannot be replayed
-    if (!this.up.write(part)) this.waitUpDrain();
+    if (!this.up.write(forWrite(this.up.sock, part))) this.waitUpDrain();
   }
 
   private releaseHold(): void {
@@ -571,7 +592,7 @@ export class ClientConn implements UpOwner {
   onUpData(d: Buffer): void {
     this.gotResponseBytes = true;
     if (this.mode === Mode.Pipe) {
-      if (!this.sock.write(d)) this.pauseUpUntilDrain();
+      if (!this.sock.write(forWrite(this.sock, d))) this.pauseUpUntilDrain();
       return;
     }
     if (this.mode !== Mode.Exchange || !this.up) return;
@@ -635,7 +656,7 @@ export class ClientConn implements UpOwner {
       const end = findHeadEnd(buf);
       if (end < 0) {
         if (buf.length > MAX_HEAD) return this.badUpstream('response head too large');
-        this.respBuf = buf;
+        this.respBuf = own(buf);
         return;
       }
       let r: ResponseHead;
@@ -660,8 +681,7 @@ export class ClientConn implements UpOwner {
         if (!this.upgrade) return this.badUpstream('unexpected 101 response');
         this.logEvent('allow', p.path, 'allowed', p.rule, 101);
         this.mode = Mode.Pipe;
-        this.sock.setTimeout(0);
-        if (!this.sock.write(buf)) this.pauseUpUntilDrain();
+        if (!this.sock.write(forWrite(this.sock, buf))) this.pauseUpUntilDrain();
         if (this.buf) {
           const early = this.buf;
           this.buf = undefined;
@@ -699,10 +719,10 @@ export class ClientConn implements UpOwner {
     if (end < 0) {
       // Mid-body. No cork: a TLS socket delivers each decrypted record in its own callback, so corking
       // until nextTick batches nothing and only turns every write into a writev.
-      if (out.length && !this.sock.write(out)) this.pauseUpUntilDrain();
+      if (out.length && !this.sock.write(forWrite(this.sock, out))) this.pauseUpUntilDrain();
       return;
     }
-    if (out.length && !this.sock.write(out)) this.pauseUpUntilDrain();
+    if (out.length && !this.sock.write(forWrite(this.sock, out))) this.pauseUpUntilDrain();
     // The response is complete.
     const up = this.up!;
     const clean = end === d.length && !r.close && this.reqDone && this.req!.minor === 1;

@@ -38,34 +38,70 @@ export class HeadError extends Error {
   }
 }
 
-// RFC 9110 token characters.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 9110 token characters, by byte value.
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
+for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
+for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 const BAD_VALUE = /[\0\r\n]/;
 
-/** Index just past the blank line ending a head, or -1. Skips nothing; `from` lets callers resume. */
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) if (TCHAR[s.charCodeAt(i)] === 0) return false;
+  return true;
+}
+
+/**
+ * Index just past the blank line ending a head, or -1. Skips nothing; `from` lets callers resume.
+ * A byte loop (heads are short): it checks every 4th byte unless that byte is CR or LF.
+ */
 export function findHeadEnd(buf: Buffer, from = 0): number {
-  const i = buf.indexOf('\r\n\r\n', from > 3 ? from - 3 : 0, 'latin1');
-  return i < 0 ? -1 : i + 4;
-}
-
-function splitHead(text: string): string[] {
-  const lines = text.split('\r\n');
-  // The head ends with CRLF CRLF: the last two entries are empty.
-  lines.length -= 2;
-  return lines;
-}
-
-function parseHeaderLines(lines: string[], out: string[]): void {
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const c = line.indexOf(':');
-    if (c <= 0) throw new HeadError(line.length === 0 ? 'empty header line' : 'header line without a colon');
-    const name = line.slice(0, c);
-    if (!TOKEN.test(name)) throw new HeadError('invalid header name');
-    const value = line.slice(c + 1).trim();
-    if (BAD_VALUE.test(value)) throw new HeadError('invalid header value');
-    out.push(name, value);
+  const n = buf.length;
+  let i = (from > 3 ? from - 3 : 0) + 3; // candidate index of the final LF
+  while (i < n) {
+    const c = buf[i];
+    if (c === 10) {
+      if (buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
+      i += 2; // this LF can still be the first LF of a CRLFCRLF
+    } else if (c === 13) i += 1;
+    else i += 4;
   }
+  return -1;
+}
+
+// Where the header line just scanned by headerLine() keeps its parts: [colon, value start, value end].
+const LINE = new Int32Array(3);
+
+/**
+ * Validates the header line starting at `i` (it ends with CRLF inside the head) and records where its
+ * name and (OWS-trimmed) value are in LINE. Returns the index of the next line. Throws HeadError.
+ */
+function headerLine(text: string, i: number): number {
+  const eol = text.indexOf('\r\n', i);
+  if (eol === i) throw new HeadError('empty header line');
+  const colon = text.indexOf(':', i);
+  if (colon <= i || colon > eol) throw new HeadError('header line without a colon');
+  for (let k = i; k < colon; k++) if (TCHAR[text.charCodeAt(k)] === 0) throw new HeadError('invalid header name');
+  let vs = colon + 1;
+  let ve = eol;
+  for (let c = text.charCodeAt(vs); vs < ve && (c === 32 || c === 9); c = text.charCodeAt(++vs));
+  for (let c = text.charCodeAt(ve - 1); ve > vs && (c === 32 || c === 9); c = text.charCodeAt(--ve - 1));
+  for (let k = vs; k < ve; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 0 || c === 10 || c === 13) throw new HeadError('invalid header value');
+  }
+  LINE[0] = colon;
+  LINE[1] = vs;
+  LINE[2] = ve;
+  return eol + 2;
+}
+
+/** True when text[start, start + lower.length) equals `lower` ignoring ASCII case (text: token chars). */
+function nameIs(text: string, start: number, len: number, lower: string): boolean {
+  if (len !== lower.length) return false;
+  for (let k = 0; k < len; k++) if ((text.charCodeAt(start + k) | 0x20) !== lower.charCodeAt(k)) return false;
+  return true;
 }
 
 function contentLength(v: string, prev: number): number {
@@ -77,22 +113,22 @@ function contentLength(v: string, prev: number): number {
 
 /** Parses a request head (bytes [0, end) of buf, end from findHeadEnd). Throws HeadError. */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead {
-  const lines = splitHead(buf.toString('latin1', 0, end));
-  const first = lines[0];
+  const text = buf.toString('latin1', 0, end);
+  const eol0 = text.indexOf('\r\n');
+  const first = text.slice(0, eol0);
   const sp1 = first.indexOf(' ');
   const sp2 = first.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 === sp1) throw new HeadError('malformed request line');
   const method = first.slice(0, sp1);
   const target = first.slice(sp1 + 1, sp2);
   const version = first.slice(sp2 + 1);
-  if (!TOKEN.test(method)) throw new HeadError('invalid method');
+  if (!isToken(method)) throw new HeadError('invalid method');
   if (target.length === 0 || target.includes(' ') || BAD_VALUE.test(target)) throw new HeadError('invalid request target');
   let minor: number;
   if (version === 'HTTP/1.1') minor = 1;
   else if (version === 'HTTP/1.0') minor = 0;
   else throw new HeadError('unsupported HTTP version', 505);
   const headers: string[] = [];
-  parseHeaderLines(lines, headers);
   let cl = -1;
   let chunked = false;
   let te = false;
@@ -100,33 +136,38 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
   let upgrade: string | undefined;
   let host: string | undefined;
   let expectContinue = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    const n = headers[i];
-    // Fast reject: only a few header names matter for framing.
+  const last = end - 2; // the blank line
+  for (let i = eol0 + 2; i < last; ) {
+    const next = headerLine(text, i);
+    const n = text.slice(i, LINE[0]);
+    const v = text.slice(LINE[1], LINE[2]);
+    headers.push(n, v);
+    i = next;
+    // Only a few header names matter for framing.
     switch (n.length) {
       case 4:
         if (n.toLowerCase() === 'host') {
           if (host !== undefined) throw new HeadError('more than one Host header');
-          host = headers[i + 1];
+          host = v;
         }
         break;
       case 6:
-        if (n.toLowerCase() === 'expect' && headers[i + 1].toLowerCase() === '100-continue') expectContinue = true;
+        if (n.toLowerCase() === 'expect' && v.toLowerCase() === '100-continue') expectContinue = true;
         break;
       case 7:
-        if (n.toLowerCase() === 'upgrade') upgrade = headers[i + 1];
+        if (n.toLowerCase() === 'upgrade') upgrade = v;
         break;
       case 10:
-        if (n.toLowerCase() === 'connection') connection = connection.concat(headers[i + 1].toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
+        if (n.toLowerCase() === 'connection') connection = connection.concat(v.toLowerCase().split(',').map((s) => s.trim()).filter(Boolean));
         break;
       case 14:
-        if (n.toLowerCase() === 'content-length') cl = contentLength(headers[i + 1], cl);
+        if (n.toLowerCase() === 'content-length') cl = contentLength(v, cl);
         break;
       case 17:
         if (n.toLowerCase() === 'transfer-encoding') {
           if (te) throw new HeadError('more than one Transfer-Encoding header');
           te = true;
-          if (headers[i + 1].toLowerCase() !== 'chunked') throw new HeadError('unsupported Transfer-Encoding', 501);
+          if (v.toLowerCase() !== 'chunked') throw new HeadError('unsupported Transfer-Encoding', 501);
           chunked = true;
         }
         break;
@@ -137,40 +178,55 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
   return { method, target, minor, headers, bodyLength: chunked ? -1 : Math.max(cl, 0), connection, upgrade, host, expectContinue };
 }
 
-/** Parses a response head; `method` is the request's (HEAD responses have no body). Throws HeadError. */
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Parses a response head; `method` is the request's (HEAD responses have no body). Throws HeadError.
+ * Every header line is validated, but only the framing headers are turned into strings.
+ */
 export function parseResponseHead(buf: Buffer, end: number, method: string): ResponseHead {
-  const lines = splitHead(buf.toString('latin1', 0, end));
-  const first = lines[0];
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(first);
-  if (!m) throw new HeadError('malformed status line', 502);
-  const minor = Number(m[1]);
-  const status = Number(m[2]);
-  const headers: string[] = [];
-  try {
-    parseHeaderLines(lines, headers);
-  } catch (e) {
-    throw new HeadError(`upstream: ${(e as Error).message}`, 502);
+  const text = buf.toString('latin1', 0, end);
+  const eol0 = text.indexOf('\r\n');
+  // "HTTP/1.x NNN" followed by a space or the end of the line.
+  const m = text.charCodeAt(7);
+  if (
+    !text.startsWith('HTTP/1.') ||
+    (m !== 0x30 && m !== 0x31) ||
+    text.charCodeAt(8) !== 32 ||
+    !isDigit(text.charCodeAt(9)) ||
+    !isDigit(text.charCodeAt(10)) ||
+    !isDigit(text.charCodeAt(11)) ||
+    (eol0 !== 12 && text.charCodeAt(12) !== 32)
+  ) {
+    throw new HeadError('malformed status line', 502);
   }
+  const minor = m - 0x30;
+  const status = (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
   let cl = -1;
   let chunked = false;
   let close = minor === 0;
-  for (let i = 0; i < headers.length; i += 2) {
-    const n = headers[i];
-    if (n.length === 14 && n.toLowerCase() === 'content-length') {
-      try {
-        cl = contentLength(headers[i + 1], cl);
-      } catch (e) {
-        throw new HeadError(`upstream: ${(e as Error).message}`, 502);
+  const last = end - 2;
+  try {
+    for (let i = eol0 + 2; i < last; ) {
+      const next = headerLine(text, i);
+      const len = LINE[0] - i;
+      if (len === 14 && nameIs(text, i, len, 'content-length')) {
+        cl = contentLength(text.slice(LINE[1], LINE[2]), cl);
+      } else if (len === 17 && nameIs(text, i, len, 'transfer-encoding')) {
+        const codings = text.slice(LINE[1], LINE[2]).toLowerCase().split(',');
+        chunked = codings[codings.length - 1].trim() === 'chunked';
+        if (!chunked) cl = -2; // some other final coding: the body runs until close
+      } else if (len === 10 && nameIs(text, i, len, 'connection')) {
+        const v = text.slice(LINE[1], LINE[2]).toLowerCase();
+        if (v.includes('close')) close = true;
+        else if (minor === 0 && v.includes('keep-alive')) close = false;
       }
-    } else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') {
-      const codings = headers[i + 1].toLowerCase().split(',');
-      chunked = codings[codings.length - 1].trim() === 'chunked';
-      if (!chunked) cl = -2; // some other final coding: the body runs until close
-    } else if (n.length === 10 && n.toLowerCase() === 'connection') {
-      const v = headers[i + 1].toLowerCase();
-      if (v.includes('close')) close = true;
-      else if (minor === 0 && v.includes('keep-alive')) close = false;
+      i = next;
     }
+  } catch (e) {
+    throw new HeadError(`upstream: ${(e as Error).message}`, 502);
   }
   // Both framings at once is how a hostile server would desynchronise a shared client connection.
   if (chunked && cl >= 0) throw new HeadError('upstream: both Content-Length and Transfer-Encoding', 502);

@@ -17,6 +17,7 @@ import { LeafMinter } from '../pki/leaf';
 import { CertCache, STREAM_HWM } from './certs';
 import { ClientConn, type ConnCtx, type Core } from './conn';
 import { EventLog } from './events';
+import { relay } from './readbuf';
 import { parseClientHello, type ClientHelloResult } from './sni';
 import { isPrivateAddressError, parseProxyUrl, systemResolver, UpstreamPool, type Resolver } from './upstream';
 import { blockText, display, parseAuthority, textResponse } from './util';
@@ -179,6 +180,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   }
 
   const conns = new Set<ClientConn>();
+  const keepAliveMs = opts.keepAliveTimeoutMs ?? 75000;
+  let coarse = Date.now();
+  const idleSweep = setInterval(
+    () => {
+      coarse = Date.now();
+      for (const c of conns) c.sweep(coarse);
+    },
+    Math.min(Math.max(keepAliveMs / 8, 50), 5000),
+  );
+  idleSweep.unref();
   const core: Core = {
     decide: decideNow,
     policyGen: () => policyGen,
@@ -186,7 +197,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     env: opts.env ?? process.env,
     dlpBytes: opts.dlpBodyBytes ?? 64 * 1024,
     pool,
-    keepAliveMs: opts.keepAliveTimeoutMs ?? 75000,
+    keepAliveMs,
+    coarseNow: () => coarse,
     conns,
     healthBody: () => JSON.stringify({ ok: true, policy: policyHash, policyValid: policy !== undefined, uptime: Math.round((Date.now() - started) / 1000) }),
     connect: onConnect,
@@ -314,9 +326,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           }
           event('allow', host, port, 'CONNECT', '', 'allowed', rule, t0, 200);
           up.write(buf);
-          socket.pipe(up);
-          up.pipe(socket);
-          socket.resume();
+          relay(socket, up);
         });
       },
       (err: NodeJS.ErrnoException) => {
@@ -420,6 +430,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         clearTimeout(timers.deadline);
         for (const c of [...conns]) c.close();
         for (const s of sockets) s.destroy();
+        clearInterval(idleSweep);
         pool.destroy();
         log.emit({ time: now(), type: 'shutdown' });
         log.flush();

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { classifyAddress } from '../policy/host';
 import { CIPHERS, STREAM_HWM } from './certs';
+import { readInto, type ChunkHandler } from './readbuf';
 
 export interface ResolvedAddress {
   address: string;
@@ -128,6 +129,15 @@ export interface UpOwner {
   onUpClose(err?: NodeJS.ErrnoException): void;
 }
 
+/**
+ * Where the chunks of a TLS upstream socket that reads into the shared buffer go; set by the UpConn that
+ * takes the socket (until then, bytes are unsolicited and end the connection).
+ */
+const SINK = Symbol('caged.upstreamSink');
+interface SinkSlot {
+  fn?: ChunkHandler;
+}
+
 /** A pooled upstream connection. One permanent listener set per socket; `owner` routes its events. */
 export class UpConn {
   owner: UpOwner | undefined;
@@ -141,11 +151,15 @@ export class UpConn {
     readonly key: string,
     private readonly pool: UpstreamPool,
   ) {
-    sock.resume(); // sockets from connectViaProxy arrive paused
-    sock.on('data', (d: Buffer) => {
+    // `d` may be a view of the shared read buffer (readbuf.ts); the owner copies what it keeps.
+    const onData = (d: Buffer) => {
       if (this.owner) this.owner.onUpData(d);
       else this.destroy(); // unsolicited bytes on an idle connection: never reuse it
-    });
+    };
+    const slot = (sock as unknown as Record<symbol, SinkSlot | undefined>)[SINK];
+    if (slot) slot.fn = onData;
+    else sock.on('data', onData);
+    sock.resume(); // sockets from connectViaProxy arrive paused
     const gone = (err?: NodeJS.ErrnoException) => {
       if (this.dead) return;
       this.dead = true;
@@ -301,6 +315,8 @@ export class UpstreamPool {
         sock = raw
           ? tls.connect({ socket: raw, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM } as tls.ConnectionOptions)
           : tls.connect({ host, port, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM, lookup: this.lookups[allowPrivate ? 1 : 0] as any } as tls.ConnectionOptions);
+        const slot: SinkSlot = {};
+        if (readInto(sock, (d) => (slot.fn ? slot.fn(d) : sock.destroy()))) (sock as unknown as Record<symbol, SinkSlot>)[SINK] = slot;
       } else sock = raw ?? net.connect({ host, port, lookup: this.lookups[allowPrivate ? 1 : 0] as any });
       const ready = secure ? 'secureConnect' : 'connect';
       const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' })), timeoutMs);

@@ -1,6 +1,7 @@
 // Shared fixtures for the proxy tests: a cage CA, a separate "internet" CA for the upstream servers,
 // upstream HTTP/HTTPS echo servers (with WebSocket echo), a name resolver that maps test names to
 // 127.0.0.1, and clients (curl and Node) that go through the proxy.
+import * as crypto from 'node:crypto';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -58,7 +59,21 @@ export interface EchoReply {
   url: string;
   headers: Record<string, string | string[] | undefined>;
   bodyBytes: number;
+  /** SHA-256 (hex) of the request body as the upstream received it. */
+  sha256: string;
   secure: boolean;
+}
+
+/** Deterministic pseudo-random bytes in chunks of up to 64 KiB (AES-CTR keystream of the seed). */
+export function* randomBytes(seed: string, n: number): Generator<Buffer> {
+  const key = crypto.createHash('sha256').update(seed).digest().subarray(0, 16);
+  const c = crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(64 * 1024);
+  for (let left = n; left > 0; ) {
+    const k = Math.min(left, zeros.length);
+    left -= k;
+    yield c.update(k === zeros.length ? zeros : zeros.subarray(0, k));
+  }
 }
 
 export interface Upstream {
@@ -85,10 +100,25 @@ function echoHandler(secure: boolean) {
       };
       return pump();
     }
+    if (url.startsWith('/random/')) {
+      // /random/<bytes>/<seed>: that many pseudo-random bytes (randomBytes(), same seed → same bytes).
+      const left = Number(url.split('/')[2]);
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(left) });
+      const gen = randomBytes(url.split('/')[3] ?? '', left);
+      const pump = () => {
+        for (let c = gen.next(); !c.done; c = gen.next()) if (!res.write(c.value)) return void res.once('drain', pump);
+        res.end();
+      };
+      return pump();
+    }
     let bodyBytes = 0;
-    req.on('data', (d: Buffer) => (bodyBytes += d.length));
+    const hash = crypto.createHash('sha256');
+    req.on('data', (d: Buffer) => {
+      bodyBytes += d.length;
+      hash.update(d);
+    });
     req.on('end', () => {
-      const reply: EchoReply = { method: req.method ?? '', url, headers: req.headers, bodyBytes, secure };
+      const reply: EchoReply = { method: req.method ?? '', url, headers: req.headers, bodyBytes, sha256: hash.digest('hex'), secure };
       const body = JSON.stringify(reply);
       res.writeHead(url.startsWith('/status/') ? Number(url.split('/')[2]) : 200, { 'Content-Type': 'application/json', 'X-Upstream': secure ? 'https' : 'http' });
       res.end(body);

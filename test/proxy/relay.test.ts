@@ -181,4 +181,49 @@ describe('relay', () => {
     }
     assert.ok(tlsConns <= 1, `${tlsConns} upstream TLS connections for 5 requests`);
   });
+
+  test('an intercepted keep-alive session idle past the timeout is closed; one in use is not', async () => {
+    const short = await startTestProxy(`version: 1
+allow:
+  - host: api.test:${tlsUp.port}
+    private: true
+`, { keepAliveTimeoutMs: 400 });
+    try {
+      const ask = (s: import('node:tls').TLSSocket, p: string) =>
+        new Promise<string>((resolve, reject) => {
+          let got = '';
+          const onData = (d: Buffer) => {
+            got += d.toString('latin1');
+            const end = got.indexOf('\r\n\r\n');
+            const len = /content-length: (\d+)/i.exec(got);
+            const done = len ? got.length >= end + 4 + Number(len[1]) : got.endsWith('\r\n0\r\n\r\n');
+            if (end >= 0 && done) {
+              s.removeListener('data', onData);
+              resolve(got);
+            }
+          };
+          s.on('data', onData);
+          s.once('error', reject);
+          s.write(`GET ${p} HTTP/1.1\r\nHost: api.test:${tlsUp.port}\r\n\r\n`);
+        });
+      const idle = await tlsThroughProxy(short.address.port, 'api.test', tlsUp.port);
+      const busy = await tlsThroughProxy(short.address.port, 'api.test', tlsUp.port);
+      const t0 = Date.now();
+      assert.match(await ask(idle, '/one'), /^HTTP\/1\.1 200/);
+      const closed = new Promise<number>((r) => idle.once('close', () => r(Date.now() - t0)));
+      // The busy session keeps asking every 150 ms for longer than the timeout.
+      for (let i = 0; i < 6; i++) {
+        assert.match(await ask(busy, `/busy${i}`), /^HTTP\/1\.1 200/);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      const after = await closed;
+      // The sweep runs every keepAliveMs / 8 on a clock it advances itself: ± one interval.
+      assert.ok(after >= 300 && after < 2000, `idle session closed after ${after} ms`);
+      assert.equal(busy.destroyed, false, 'the session in use is still open');
+      assert.match(await ask(busy, '/last'), /^HTTP\/1\.1 200/);
+      busy.destroy();
+    } finally {
+      await short.close(300);
+    }
+  });
 });
