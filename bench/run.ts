@@ -70,6 +70,8 @@ export interface KeepAliveResult {
   /** Our proxy's event-loop delay during the measuring window (ms, 1 ms resolution). */
   eventLoopDelay?: EventLoopDelay;
   note?: string;
+  /** Direct only: req/s of the run before and of the run after the proxied rows (rps is their mean). */
+  runsRps?: number[];
 }
 
 export interface EventLoopDelay {
@@ -212,10 +214,31 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
     };
 
+    // Keep-alive order: direct, ours (intercepting, tunnelling), tinyproxy, mitmproxy, direct again. The
+    // direct baseline is the mean of the runs before and after (a shared VM drifts over a minute), and the
+    // tunnel and tinyproxy rows run next to each other.
+    let directBefore: KeepAliveResult | undefined;
     if (want(o, 'keepalive')) {
       await phase('keep-alive direct', async () => {
-        res.keepalive.direct = await keepAlive(c, directTarget(c, 'localhost'), undefined);
+        directBefore = await keepAlive(c, directTarget(c, 'localhost'), undefined);
       });
+    }
+
+    if (process.env.CAGED_BENCH_AB) await abRounds(c, process.env.CAGED_BENCH_AB);
+
+    const needOurs = want(o, 'keepalive') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
+    const ours = needOurs ? await startOurProxy('caged-proxy', files) : undefined;
+    try {
+      if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
+      if (ours && want(o, 'keepalive')) {
+        await phase('keep-alive our proxy intercepting', async () => {
+          res.keepalive.intercept = await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours);
+        });
+        await phase('keep-alive our proxy tunnelling', async () => {
+          res.keepalive.tunnel = await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours);
+        });
+      }
+    if (want(o, 'keepalive')) {
       await phase('keep-alive tinyproxy', async () => {
         const tp = await startTinyproxy(dir, [c.httpsPort]);
         try {
@@ -232,29 +255,18 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           await stop(mp.proc);
         }
       });
+      await phase('keep-alive direct again', async () => {
+        const after = await keepAlive(c, directTarget(c, 'localhost'), undefined);
+        res.keepalive.direct = directBefore ? meanDirect(directBefore, after) : after;
+      });
     }
-
-    if (process.env.CAGED_BENCH_AB) await abRounds(c, process.env.CAGED_BENCH_AB);
-
-    const needOurs = want(o, 'keepalive') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
-    if (needOurs) {
-      const ours = await startOurProxy('caged-proxy', files);
-      o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
-      try {
-        if (want(o, 'keepalive')) {
-          await phase('keep-alive our proxy intercepting', async () => {
-            res.keepalive.intercept = await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours);
-          });
-          await phase('keep-alive our proxy tunnelling', async () => {
-            res.keepalive.tunnel = await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours);
-          });
-        }
+      if (ours) {
         if (want(o, 'first')) await phase('first request', async () => void (res.first = await firstRequests(c, ours)));
         if (want(o, 'bulk')) await phase('bulk', async () => void (res.bulk = await bulk(c, ours)));
         if (want(o, 'reload')) await phase('reload', async () => void (res.reload = await reloads(c, ours)));
-      } finally {
-        await stop(ours.proc);
       }
+    } finally {
+      if (ours) await stop(ours.proc);
     }
     if (want(o, 'memory')) await phase('memory', async () => void (res.memory = await memory(c)));
     if (want(o, 'docker')) {
@@ -288,6 +300,11 @@ function viaTarget(c: Ctx, p: RunningPeer, host: string, caPem: string, serverna
 }
 
 // ---------------------------------------------------------------------------------------------- keep-alive
+
+/** The direct baseline from runs before and after the others: mean req/s; latency and CPU of the first. */
+function meanDirect(a: KeepAliveResult, b: KeepAliveResult): KeepAliveResult {
+  return { ...a, rps: (a.rps + b.rps) / 2, requests: a.requests + b.requests, seconds: a.seconds + b.seconds, runsRps: [a.rps, b.rps] };
+}
 
 async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, ours?: OurProxy): Promise<KeepAliveResult> {
   const { o, lg } = c;

@@ -9,7 +9,7 @@ import { classifyAddress, ruleLabel } from '../policy';
 import type { Decision, ReasonCode, Rule } from '../policy/types';
 import { findSecret, findSecretInBuffer } from './dlp';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
-import { forWrite, isShared, own, readInto } from './readbuf';
+import { isShared, own, readInto, writeChunk } from './readbuf';
 import { isPrivateAddressError, type UpConn, type UpOwner, type UpstreamPool } from './upstream';
 import { blockText, display, hostPort, parseAbsolute, parseAuthority, safePath, secretEnvName, textResponse } from './util';
 
@@ -207,7 +207,7 @@ export class ClientConn implements UpOwner {
 
   // ------------------------------------------------------------------ client socket events
   // `d` may be a view of the shared read buffer (readbuf.ts): whatever is kept past this call goes through
-  // own(), whatever is written goes through forWrite().
+  // own(), whatever is written goes through writeChunk().
   private readonly onData = (d: Buffer): void => {
     this.lastActive = this.core.coarseNow();
     switch (this.mode) {
@@ -218,7 +218,7 @@ export class ClientConn implements UpOwner {
         if (this.buf.length > MAX_HEAD) this.sock.pause();
         return;
       case Mode.Pipe:
-        if (this.up && !this.up.write(forWrite(this.up.sock, d))) this.waitUpDrain();
+        if (this.up && !writeChunk(this.up.sock, d)) this.waitUpDrain();
         return;
       case Mode.Closed:
         return;
@@ -537,7 +537,7 @@ export class ClientConn implements UpOwner {
       return;
     }
     this.replay = undefined; // streamed: cannot be replayed
-    if (!this.up.write(forWrite(this.up.sock, part))) this.waitUpDrain();
+    if (!writeChunk(this.up.sock, part)) this.waitUpDrain();
   }
 
   private releaseHold(): void {
@@ -592,7 +592,7 @@ export class ClientConn implements UpOwner {
   onUpData(d: Buffer): void {
     this.gotResponseBytes = true;
     if (this.mode === Mode.Pipe) {
-      if (!this.sock.write(forWrite(this.sock, d))) this.pauseUpUntilDrain();
+      if (!writeChunk(this.sock, d)) this.pauseUpUntilDrain();
       return;
     }
     if (this.mode !== Mode.Exchange || !this.up) return;
@@ -681,7 +681,7 @@ export class ClientConn implements UpOwner {
         if (!this.upgrade) return this.badUpstream('unexpected 101 response');
         this.logEvent('allow', p.path, 'allowed', p.rule, 101);
         this.mode = Mode.Pipe;
-        if (!this.sock.write(forWrite(this.sock, buf))) this.pauseUpUntilDrain();
+        if (!writeChunk(this.sock, buf)) this.pauseUpUntilDrain();
         if (this.buf) {
           const early = this.buf;
           this.buf = undefined;
@@ -719,10 +719,10 @@ export class ClientConn implements UpOwner {
     if (end < 0) {
       // Mid-body. No cork: a TLS socket delivers each decrypted record in its own callback, so corking
       // until nextTick batches nothing and only turns every write into a writev.
-      if (out.length && !this.sock.write(forWrite(this.sock, out))) this.pauseUpUntilDrain();
+      if (out.length && !writeChunk(this.sock, out)) this.pauseUpUntilDrain();
       return;
     }
-    if (out.length && !this.sock.write(forWrite(this.sock, out))) this.pauseUpUntilDrain();
+    if (out.length && !writeChunk(this.sock, out)) this.pauseUpUntilDrain();
     // The response is complete.
     const up = this.up!;
     const clean = end === d.length && !r.close && this.reqDone && this.req!.minor === 1;

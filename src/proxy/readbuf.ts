@@ -10,7 +10,7 @@
 // Writes of a view of this buffer are only safe when the bytes are consumed during the write call. That holds
 // for an established TLS socket whose writable side is empty: SSL_write encrypts (copies) the bytes at once.
 // Anything else (a plain TCP socket, where libuv may keep a pointer for a later write; a queued write) gets a
-// copy: `forWrite`.
+// copy: `writeChunk`.
 //
 // `tls.connect` accepts `onread` publicly. A server-side TLSSocket built over an existing socket ignores it,
 // so for those the same state is set up through the socket's own fields (found by their symbol names, the
@@ -36,13 +36,39 @@ export function isShared(b: Buffer): boolean {
   return b.buffer === SHARED;
 }
 
-/** `b`, or a copy of it when writing the view to `sock` could outlive this call (see the header). */
-export function forWrite(sock: net.Socket, b: Buffer): Buffer {
-  if (b.buffer !== SHARED) return b;
+/**
+ * Writes `b` to `sock`; a view of the shared buffer is copied first unless the write consumes it at once
+ * (see the header). Small copies land in Buffer's pool; large ones in a recycled block that goes back to
+ * its free list when the write completes, so a bulk transfer allocates (and garbage-collects) nothing
+ * per chunk. Returns what sock.write returns.
+ */
+export function writeChunk(sock: net.Socket, b: Buffer): boolean {
+  if (b.buffer !== SHARED) return sock.write(b);
   const s = sock as tls.TLSSocket & { writableCorked?: number };
-  if (s.encrypted && !s.connecting && s.writableLength === 0 && !s.writableCorked) return b;
-  return Buffer.from(b);
+  if (s.encrypted && !s.connecting && s.writableLength === 0 && !s.writableCorked) return sock.write(b);
+  if (b.length < 4096) return sock.write(Buffer.from(b));
+  const pool = b.length <= SMALL_BLOCK ? small : large;
+  const block = pool.take();
+  b.copy(block);
+  return sock.write(block.subarray(0, b.length), () => pool.give(block));
 }
+
+const SMALL_BLOCK = 16 * 1024; // a TLS record
+class Blocks {
+  private readonly free: Buffer[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly keep: number,
+  ) {}
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+  give(b: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(b);
+  }
+}
+const small = new Blocks(SMALL_BLOCK, 64);
+const large = new Blocks(READ_BUF.length, 16);
 
 /** The `onread` option for tls.connect / net.connect. */
 export function onreadOption(handler: ChunkHandler): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
@@ -87,8 +113,8 @@ export function readInto(sock: net.Socket, handler: ChunkHandler): boolean {
 
 /**
  * Relays raw bytes both ways between two sockets (a tunnel) until they close: each chunk read into the
- * shared buffer is copied once (a small chunk lands in Buffer's pool, no malloc) and written, with
- * back-pressure per direction and half-close passed on. No Readable/pipe machinery on the way.
+ * shared buffer is copied once (writeChunk) and written, with back-pressure per direction and half-close
+ * passed on. No Readable/pipe machinery on the way.
  */
 export function relay(a: net.Socket, b: net.Socket): void {
   oneWay(a, b);
@@ -103,7 +129,7 @@ function oneWay(src: net.Socket, dst: net.Socket): void {
   };
   const forward = (chunk: Buffer) => {
     if (dst.destroyed) return;
-    if (!dst.write(isShared(chunk) ? Buffer.from(chunk) : chunk) && !waiting) {
+    if (!writeChunk(dst, chunk) && !waiting) {
       waiting = true;
       src.pause();
       dst.once('drain', onDrain);
