@@ -582,6 +582,20 @@ async function bulk(c: Ctx, ours: RunningPeer): Promise<NonNullable<Results['bul
       });
     }
   }
+  // Rounds interleave the paths (direct, intercepting, tunnel, direct, …) so that a machine drifting over
+  // the phase affects them alike; each figure is total bytes over total time of its rounds.
+  const rounds = o.quick ? 1 : 3;
+  const sum = (a: BulkResult | undefined, b: BulkResult): BulkResult =>
+    a
+      ? {
+          bytes: a.bytes + b.bytes,
+          ms: a.ms + b.ms,
+          mbPerS: (a.bytes + b.bytes) / 1e3 / (a.ms + b.ms),
+          loadgenCpuMs: a.loadgenCpuMs + b.loadgenCpuMs,
+          proxyCpuMs: a.proxyCpuMs !== undefined && b.proxyCpuMs !== undefined ? a.proxyCpuMs + b.proxyCpuMs : undefined,
+        }
+      : b;
+  for (let round = 0; round < rounds; round++)
   for (const [key, t, proc] of targets) {
     const one = async (dir: 'down' | 'up'): Promise<BulkResult> => {
       const p0 = proc ? sample(proc.pid) : undefined;
@@ -596,8 +610,8 @@ async function bulk(c: Ctx, ours: RunningPeer): Promise<NonNullable<Results['bul
     };
     const down = await one('down');
     const up = await one('up');
-    out[key] = { down, up };
-    o.log(`[bench]   bulk ${key.padEnd(9)} down ${down.mbPerS.toFixed(0)} MB/s, up ${up.mbPerS.toFixed(0)} MB/s`);
+    out[key] = { down: sum(out[key]?.down, down), up: sum(out[key]?.up, up) };
+    o.log(`[bench]   bulk ${key.padEnd(9)} round ${round + 1}/${rounds}: down ${down.mbPerS.toFixed(0)} MB/s, up ${up.mbPerS.toFixed(0)} MB/s`);
   }
   return out;
 }
