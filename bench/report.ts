@@ -160,7 +160,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
         fmt(x.up.proxyCpuMs !== undefined ? x.up.proxyCpuMs / 1000 / gb : undefined),
       ]);
     }
-    parts.push(table(rows) + `\n(${(Object.values(b)[0]!.down.bytes / 1048576).toFixed(0)} MiB each way)`);
+    parts.push(table(rows) + `\n(${(Object.values(b)[0]!.down.bytes / 1048576).toFixed(0)} MiB each way per path, in rounds that interleave the paths; MB/s = total bytes / total time)`);
   }
   const m = r.memory;
   if (m) {
