@@ -238,28 +238,28 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           res.keepalive.tunnel = await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours);
         });
       }
-    if (want(o, 'keepalive')) {
-      await phase('keep-alive tinyproxy', async () => {
-        const tp = await startTinyproxy(dir, [c.httpsPort]);
-        try {
-          res.keepalive.tinyproxy = await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc);
-        } finally {
-          await stop(tp.proc);
-        }
-      });
-      await phase('keep-alive mitmproxy', async () => {
-        const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
-        try {
-          res.keepalive.mitmproxy = await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc);
-        } finally {
-          await stop(mp.proc);
-        }
-      });
-      await phase('keep-alive direct again', async () => {
-        const after = await keepAlive(c, directTarget(c, 'localhost'), undefined);
-        res.keepalive.direct = directBefore ? meanDirect(directBefore, after) : after;
-      });
-    }
+      if (want(o, 'keepalive')) {
+        await phase('keep-alive tinyproxy', async () => {
+          const tp = await startTinyproxy(dir, [c.httpsPort]);
+          try {
+            res.keepalive.tinyproxy = await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc);
+          } finally {
+            await stop(tp.proc);
+          }
+        });
+        await phase('keep-alive mitmproxy', async () => {
+          const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
+          try {
+            res.keepalive.mitmproxy = await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc);
+          } finally {
+            await stop(mp.proc);
+          }
+        });
+        await phase('keep-alive direct again', async () => {
+          const after = await keepAlive(c, directTarget(c, 'localhost'), undefined);
+          res.keepalive.direct = directBefore ? meanDirect(directBefore, after) : after;
+        });
+      }
       if (ours) {
         if (want(o, 'first')) await phase('first request', async () => void (res.first = await firstRequests(c, ours)));
         if (want(o, 'bulk')) await phase('bulk', async () => void (res.bulk = await bulk(c, ours)));
@@ -595,23 +595,24 @@ async function bulk(c: Ctx, ours: RunningPeer): Promise<NonNullable<Results['bul
           proxyCpuMs: a.proxyCpuMs !== undefined && b.proxyCpuMs !== undefined ? a.proxyCpuMs + b.proxyCpuMs : undefined,
         }
       : b;
-  for (let round = 0; round < rounds; round++)
-  for (const [key, t, proc] of targets) {
-    const one = async (dir: 'down' | 'up'): Promise<BulkResult> => {
-      const p0 = proc ? sample(proc.pid) : undefined;
-      const r = await lg
-        .call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 600000)
-        .catch((e: Error) => {
-          throw new Error(`${key} ${dir}: ${e.message}`);
-        });
-      const p1 = proc ? sample(proc.pid) : undefined;
-      if (r.status !== 200 || r.bytes !== o.bulkBytes) throw new Error(`${key} ${dir}: status ${r.status}, ${r.bytes}/${o.bulkBytes} bytes`);
-      return { mbPerS: r.mbPerS, ms: r.ms, bytes: r.bytes, loadgenCpuMs: r.loadgenCpuMs, proxyCpuMs: p0 && p1 ? p1.cpuMs - p0.cpuMs : undefined };
-    };
-    const down = await one('down');
-    const up = await one('up');
-    out[key] = { down: sum(out[key]?.down, down), up: sum(out[key]?.up, up) };
-    o.log(`[bench]   bulk ${key.padEnd(9)} round ${round + 1}/${rounds}: down ${down.mbPerS.toFixed(0)} MB/s, up ${up.mbPerS.toFixed(0)} MB/s`);
+  for (let round = 0; round < rounds; round++) {
+    for (const [key, t, proc] of targets) {
+      const one = async (dir: 'down' | 'up'): Promise<BulkResult> => {
+        const p0 = proc ? sample(proc.pid) : undefined;
+        const r = await lg
+          .call<{ status: number; bytes: number; ms: number; mbPerS: number; loadgenCpuMs: number }>({ cmd: 'bulk', target: t, dir, bytes: o.bulkBytes }, 600000)
+          .catch((e: Error) => {
+            throw new Error(`${key} ${dir}: ${e.message}`);
+          });
+        const p1 = proc ? sample(proc.pid) : undefined;
+        if (r.status !== 200 || r.bytes !== o.bulkBytes) throw new Error(`${key} ${dir}: status ${r.status}, ${r.bytes}/${o.bulkBytes} bytes`);
+        return { mbPerS: r.mbPerS, ms: r.ms, bytes: r.bytes, loadgenCpuMs: r.loadgenCpuMs, proxyCpuMs: p0 && p1 ? p1.cpuMs - p0.cpuMs : undefined };
+      };
+      const down = await one('down');
+      const up = await one('up');
+      out[key] = { down: sum(out[key]?.down, down), up: sum(out[key]?.up, up) };
+      o.log(`[bench]   bulk ${key.padEnd(9)} round ${round + 1}/${rounds}: down ${down.mbPerS.toFixed(0)} MB/s, up ${up.mbPerS.toFixed(0)} MB/s`);
+    }
   }
   return out;
 }
