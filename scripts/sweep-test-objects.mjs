@@ -1,5 +1,5 @@
 // Removes what an interrupted test run can leave behind, and nothing else:
-//  - containers labelled caged-agent.test=1 (test upstreams),
+//  - containers labelled caged-agent.test=1 (test upstreams) and networks with that label (address-pool fillers),
 //  - cages (labelled caged-agent.cage) whose workspace was a test's temp folder that no longer exists,
 //  - derived images (caged-agent/*) built on the test base images (they inherit caged-agent.test=1) that no
 //    container uses. Images a user's real cages use are built on other bases and never match.
@@ -19,6 +19,10 @@ try {
 for (const c of await docker.listContainers({ all: true, filters: { label: ['caged-agent.test=1'] } })) {
   await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
   removed.push(`container ${c.Names[0]}`);
+}
+for (const n of await docker.listNetworks({ filters: { label: ['caged-agent.test=1'] } })) {
+  await docker.getNetwork(n.Id).remove().catch(() => {});
+  removed.push(`network ${n.Name}`);
 }
 const staleCages = new Set();
 for (const c of await docker.listContainers({ all: true, filters: { label: ['caged-agent=1'] } })) {

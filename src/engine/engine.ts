@@ -159,6 +159,11 @@ function versionLess(v: string, than: [number, number, number]): boolean {
   return false;
 }
 
+/** The engine could not allocate a subnet for a new network from its address pools. */
+function isPoolExhausted(e: unknown): boolean {
+  return /non-overlapping IPv4 address pool|address pools have been fully subnetted/i.test(dockerMessage(e));
+}
+
 function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
@@ -541,9 +546,22 @@ export class CageEngine {
       return await this.docker.createNetwork({ ...base, Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' } } as any);
     } catch (e) {
       if (statusOf(e) === 409) throw e;
+      if (isPoolExhausted(e)) throw await this.poolExhausted(e);
       progress(`the engine refused a bridge without a host address (${dockerMessage(e)}); the agent may reach services on the engine host`);
-      return this.docker.createNetwork(base as any);
+      return this.docker.createNetwork(base as any).catch(async (e2: unknown) => {
+        throw isPoolExhausted(e2) ? await this.poolExhausted(e2) : e2;
+      });
     }
+  }
+
+  /** Every network needs an address range from the engine's pools; say so plainly when they are used up. */
+  private async poolExhausted(e: unknown): Promise<Error> {
+    const ours = await this.docker.listNetworks({ filters: { label: [`${LABEL}=1`] } }).catch(() => []);
+    return new Error(
+      `Docker has no free address range left for another network (${dockerMessage(e)}). ${ours.length} of its networks belong to Caged Agent. ` +
+        'Stop cages you no longer need (Caged Agent: Stop, or "caged-agent down" / "caged-agent gc"), remove other unused networks ("docker network prune"), ' +
+        'or give the engine more room with "default-address-pools" in its daemon.json.',
+    );
   }
 
   /** Creates the shared egress network when missing (labelled; reused by every cage). */
@@ -563,6 +581,7 @@ export class CageEngine {
         await this.docker.createNetwork({ Name: EGRESS_NETWORK, Driver: 'bridge', CheckDuplicate: true, Labels: labels('egress') } as any);
         return;
       } catch (e) {
+        if (isPoolExhausted(e)) throw await this.poolExhausted(e);
         if (statusOf(e) !== 409) throw e; // created concurrently: inspect again
       }
     }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo } from '../../src/engine';
-import { leftovers, makeEngine, makeWorkspace, NOSHELL_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { leftovers, makeEngine, makeWorkspace, NOSHELL_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, type Upstream } from './setup';
 
 describe('cage isolation, shell-less images and failure cleanup', { timeout: 240_000 }, () => {
   let engine: CageEngine;
@@ -117,6 +117,33 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
       return true;
     });
     assert.deepEqual(await leftovers(docker, [id]), []);
+  });
+
+  it('when Docker has no address range left for the cage network, start says so and leaves nothing', async () => {
+    const w = ws('caged-nopool-');
+    const id = engine.cageIdFor(w);
+    const fillers: string[] = [];
+    try {
+      // Use up the engine's default address pools with labelled filler networks (about 30 on a stock engine).
+      for (let i = 0; i < 256; i++) {
+        try {
+          const n = await docker.createNetwork({ Name: `caged-agent-test-filler-${process.pid}-${i}`, Internal: true, Labels: { [TEST_LABEL]: '1' } } as any);
+          fillers.push(n.id);
+        } catch (e) {
+          if (/non-overlapping|fully subnetted/.test(String((e as any)?.json?.message ?? e))) break;
+          throw e;
+        }
+      }
+      await assert.rejects(engine.up({ workspace: w }), (e: Error) => {
+        assert.match(e.message, /no free address range left for another network/);
+        assert.match(e.message, /default-address-pools/);
+        assert.doesNotMatch(e.message, /bridge without a host address/);
+        return true;
+      });
+      assert.deepEqual(await leftovers(docker, [id]), []);
+    } finally {
+      for (const f of fillers) await docker.getNetwork(f).remove().catch(() => {});
+    }
   });
 
   it('gc removes a proxy whose agent is gone, its network and volume, and nothing else', async () => {
