@@ -51,6 +51,9 @@ export interface Core {
 // Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1), proxy credentials, and Expect (we answer
 // 100-continue ourselves once the policy allowed the request).
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings', 'transfer-encoding', 'content-length']);
+/** Name lengths worth lower-casing for the checks below: HOP names, and 13 for Authorization. */
+const CHECK_LEN = new Uint8Array(64);
+for (const n of [...HOP, 'authorization']) CHECK_LEN[n.length] = 1;
 const BLOCK_HEADER = 'X-Caged-Agent-Block';
 const HEALTH_PATH = '/__caged/health';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
@@ -107,9 +110,11 @@ function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: 
   const raw = req.headers;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    const lower = name.toLowerCase();
-    if (HOP.has(lower) || (extraHop !== undefined && extraHop.includes(lower))) continue;
-    if (lower === 'authorization' && rule.auth) continue; // replaced below, never scanned or forwarded
+    if (extraHop !== undefined || name.length >= 64 || CHECK_LEN[name.length] === 1) {
+      const lower = name.toLowerCase();
+      if (HOP.has(lower) || (extraHop !== undefined && extraHop.includes(lower))) continue;
+      if (lower === 'authorization' && rule.auth) continue; // replaced below, never scanned or forwarded
+    }
     const value = raw[i + 1];
     scan += '\n' + value;
     head += name + ': ' + value + '\r\n';

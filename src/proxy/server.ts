@@ -175,8 +175,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     return d;
   }
 
+  // Rules are immutable once loaded: their labels are made once.
+  const labels = new WeakMap<Rule, string>();
+  const labelOf = (rule: Rule): string => {
+    let l = labels.get(rule);
+    if (l === undefined) labels.set(rule, (l = ruleLabel(rule)));
+    return l;
+  };
+
   function event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void {
-    log.decision(now(), type, display(host), port, method, path, reason, rule ? ruleLabel(rule) : null, status, round2(performance.now() - t0), detail);
+    log.decision(now(), type, display(host), port, method, path, reason, rule ? labelOf(rule) : null, status, round2(performance.now() - t0), detail);
   }
 
   const conns = new Set<ClientConn>();

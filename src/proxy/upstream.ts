@@ -211,6 +211,7 @@ export class UpstreamPool {
   private readonly sweep: NodeJS.Timeout;
   private readonly idleMs: number;
   private closed = false;
+  private lastKey = { secure: false, host: '', port: 0, allowPrivate: false, key: '' };
 
   constructor(private readonly o: UpstreamOptions) {
     const ca = [...tls.rootCertificates];
@@ -235,7 +236,12 @@ export class UpstreamPool {
    * Calls back synchronously when an idle pooled connection is available.
    */
   acquire(secure: boolean, host: string, port: number, allowPrivate: boolean, cb: (err: NodeJS.ErrnoException | null, c?: UpConn) => void): void {
-    const key = `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
+    // A keep-alive client asks for the same key request after request: reuse the last key string.
+    const k = this.lastKey;
+    if (k.secure !== secure || k.host !== host || k.port !== port || k.allowPrivate !== allowPrivate) {
+      this.lastKey = { secure, host, port, allowPrivate, key: `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}` };
+    }
+    const key = this.lastKey.key;
     const list = this.idle.get(key);
     if (list) {
       while (list.length > 0) {
