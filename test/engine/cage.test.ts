@@ -98,6 +98,7 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
     assert.ok(proxy.HostConfig.Tmpfs && '/tmp' in proxy.HostConfig.Tmpfs);
     assert.ok((proxy.HostConfig.PidsLimit ?? 0) > 0);
     assert.ok((proxy.HostConfig.Memory ?? 0) > 0);
+    assert.equal(proxy.HostConfig.CpuShares, 2048, 'the proxy is weighted ahead of a busy agent');
     assert.equal(proxy.Config.User, '1000:1000');
     assert.ok(proxy.Config.Healthcheck?.Test?.includes('--health'));
     const uid = await engine.exec(cage.id, ['id', '-u']);
