@@ -27,7 +27,7 @@ import type {
 } from './api';
 import { devcontainerImage } from './devcontainer';
 import { collect, demux, demuxBuffer, dockerMessage, isConnectionError, isNotFound, splitLines, statusOf } from './dockerutil';
-import { ensureAgentImage, ensureProxyImage, imageExists, listLabelledImages, pathExists } from './images';
+import { ensureAgentImage, ensureProxyImage, imageExists, listLabelledImages, pathExists, type AgentImage } from './images';
 import {
   cageIdFor,
   canonicalWorkspace,
@@ -162,6 +162,44 @@ function versionLess(v: string, than: [number, number, number]): boolean {
 /** The engine could not allocate a subnet for a new network from its address pools. */
 function isPoolExhausted(e: unknown): boolean {
   return /non-overlapping IPv4 address pool|address pools have been fully subnetted/i.test(dockerMessage(e));
+}
+
+/**
+ * The agent's mounts: the workspace read-write (at the same path, or /workspace for non-POSIX paths) and
+ * the policy's folder again read-only over it (the file itself when it sits at the workspace root), so the
+ * agent can read but not widen its allowlist. Creates the folder (or an empty policy file) when missing.
+ */
+function agentMounts(workspace: string, policyPath: string): { mounts: unknown[]; workspaceInContainer: string } {
+  const workspaceInContainer = path.posix.isAbsolute(workspace) && !workspace.includes(':') ? workspace : '/workspace';
+  const mounts: unknown[] = [{ Type: 'bind', Source: workspace, Target: workspaceInContainer, ReadOnly: false }];
+  if (isInside(policyPath, workspace)) {
+    const dir = path.dirname(policyPath);
+    const rel = path.relative(workspace, dir);
+    if (rel !== '') {
+      fs.mkdirSync(dir, { recursive: true });
+      mounts.push({ Type: 'bind', Source: dir, Target: path.posix.join(workspaceInContainer, ...rel.split(path.sep)), ReadOnly: true });
+    } else {
+      // The policy sits at the workspace root: protect the file itself.
+      if (!fs.existsSync(policyPath)) fs.writeFileSync(policyPath, '');
+      mounts.push({ Type: 'bind', Source: policyPath, Target: path.posix.join(workspaceInContainer, path.basename(policyPath)), ReadOnly: true });
+    }
+  }
+  return { mounts, workspaceInContainer };
+}
+
+/** The proxy's config volume: CA (key mode 600), policy, extra upstream CAs, secrets (mode 600). */
+function proxyConfigTar(ca: { certPem: string; keyPem: string }, policyText: string | undefined, upstreamCaPem: string | undefined, secrets: Array<[string, string]>): Buffer {
+  const files: TarEntry[] = [
+    { name: 'ca.crt', data: ca.certPem, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID },
+    { name: 'ca.key', data: ca.keyPem, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID },
+  ];
+  if (policyText !== undefined) files.push({ name: 'policy.yaml', data: policyText, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
+  if (upstreamCaPem) files.push({ name: 'upstream-ca.pem', data: upstreamCaPem, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
+  if (secrets.length) {
+    const text = secrets.map(([k, v]) => `${secretEnvName(k).slice('CAGED_SECRET_'.length)}=${v}\n`).join('');
+    files.push({ name: 'secrets.env', data: text, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID });
+  }
+  return createTar(files);
 }
 
 function isInside(child: string, parent: string): boolean {
@@ -363,20 +401,7 @@ export class CageEngine {
 
       // policy file and its read-only folder
       const policyPath = path.resolve(opts.policyPath ?? path.join(workspace, '.caged', 'policy.yaml'));
-      const workspaceInContainer = path.posix.isAbsolute(workspace) && !workspace.includes(':') ? workspace : '/workspace';
-      const mounts: any[] = [{ Type: 'bind', Source: workspace, Target: workspaceInContainer, ReadOnly: false }];
-      if (isInside(policyPath, workspace)) {
-        const dir = path.dirname(policyPath);
-        const rel = path.relative(workspace, dir);
-        if (rel !== '') {
-          fs.mkdirSync(dir, { recursive: true });
-          mounts.push({ Type: 'bind', Source: dir, Target: path.posix.join(workspaceInContainer, ...rel.split(path.sep)), ReadOnly: true });
-        } else {
-          // The policy sits at the workspace root: protect the file itself.
-          if (!fs.existsSync(policyPath)) fs.writeFileSync(policyPath, '');
-          mounts.push({ Type: 'bind', Source: policyPath, Target: path.posix.join(workspaceInContainer, path.basename(policyPath)), ReadOnly: true });
-        }
-      }
+      const { mounts, workspaceInContainer } = agentMounts(workspace, policyPath);
       let policyText: string | undefined;
       try { policyText = fs.readFileSync(policyPath, 'utf8'); } catch {}
 
@@ -391,67 +416,16 @@ export class CageEngine {
       // proxy container
       step = 'proxy-container';
       progress('proxy-container', `creating the proxy container ${names.proxy(id)}`);
-      const volume = await this.docker.createVolume({ Name: names.volume(id), Labels: labels('volume', id, workspace) } as any);
+      await this.docker.createVolume({ Name: names.volume(id), Labels: labels('volume', id, workspace) } as any);
       undo.push({ what: 'volume', fn: () => this.docker.getVolume(names.volume(id)).remove() });
-      void volume;
-      const cmd = [
-        '--policy', `${PROXY_CONFIG_DIR}/policy.yaml`,
-        '--ca-cert', `${PROXY_CONFIG_DIR}/ca.crt`,
-        '--ca-key', `${PROXY_CONFIG_DIR}/ca.key`,
-        '--listen', `0.0.0.0:${PROXY_PORT}`,
-      ];
-      if (opts.upstreamCaPem) cmd.push('--upstream-ca', `${PROXY_CONFIG_DIR}/upstream-ca.pem`);
-      if (opts.upstreamProxy) cmd.push('--upstream-proxy', opts.upstreamProxy);
-      // Secrets go into the proxy's config volume (mode 600), not its environment: they stay out of
-      // `docker inspect` and of the container's configuration.
       const secrets = Object.entries(opts.secrets ?? {});
       for (const [k, v] of secrets) {
         if (/[\r\n]/.test(v)) throw new StepError('proxy-container', `the secret "${k}" contains a line break`);
       }
-      if (secrets.length) cmd.push('--secrets-file', `${PROXY_CONFIG_DIR}/secrets.env`);
-      const proxy = await this.docker.createContainer({
-        name: names.proxy(id),
-        Image: proxyImage,
-        Cmd: cmd,
-        User: `${PROXY_UID}:${PROXY_UID}`,
-        Labels: { ...labels('proxy', id, workspace), 'caged-agent.policy': policyPath },
-        Healthcheck: {
-          Test: ['CMD', ...PROXY_HEALTH_CMD],
-          Interval: 5e9,
-          Timeout: 4e9,
-          Retries: 3,
-          StartPeriod: 0,
-        },
-        HostConfig: {
-          NetworkMode: names.network(id),
-          CapDrop: ['ALL'],
-          SecurityOpt: ['no-new-privileges:true'],
-          ReadonlyRootfs: true,
-          Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=64m' },
-          PidsLimit: 256,
-          Memory: 512 * 1024 * 1024,
-          // Every request of the agent goes through the proxy: when the agent keeps the CPUs busy (a build,
-          // parallel downloads), the proxy's turn comes first (twice the default weight; no effect otherwise).
-          CpuShares: 2048,
-          Mounts: [{ Type: 'volume', Source: names.volume(id), Target: PROXY_CONFIG_DIR, ReadOnly: false }],
-          RestartPolicy: { Name: 'unless-stopped' },
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-        },
-        NetworkingConfig: { EndpointsConfig: { [names.network(id)]: { Aliases: [PROXY_ALIAS] } } },
-      } as any);
+      const proxy = await this.createProxyContainer(id, workspace, proxyImage, policyPath, opts, secrets.length > 0);
       undo.unshift({ what: 'proxy container', fn: () => proxy.remove({ force: true, v: true }) });
       await this.docker.getNetwork(EGRESS_NETWORK).connect({ Container: proxy.id });
-      const files: TarEntry[] = [
-        { name: 'ca.crt', data: ca.certPem, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID },
-        { name: 'ca.key', data: ca.keyPem, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID },
-      ];
-      if (policyText !== undefined) files.push({ name: 'policy.yaml', data: policyText, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
-      if (opts.upstreamCaPem) files.push({ name: 'upstream-ca.pem', data: opts.upstreamCaPem, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
-      if (secrets.length) {
-        const text = secrets.map(([k, v]) => `${secretEnvName(k).slice('CAGED_SECRET_'.length)}=${v}\n`).join('');
-        files.push({ name: 'secrets.env', data: text, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID });
-      }
-      await proxy.putArchive(createTar(files), { path: PROXY_CONFIG_DIR });
+      await proxy.putArchive(proxyConfigTar(ca, policyText, opts.upstreamCaPem, secrets), { path: PROXY_CONFIG_DIR });
       await proxy.start();
       checkAbort();
 
@@ -469,60 +443,10 @@ export class CageEngine {
       // agent container
       step = 'agent-container';
       progress('agent-container', `starting the agent container ${names.agent(id)} from ${baseImage}`);
-      let entrypoint: string[] | undefined;
-      let agentCmd: string[] | undefined;
-      if (opts.agentCommand?.length) {
-        entrypoint = [opts.agentCommand[0]];
-        agentCmd = opts.agentCommand.slice(1);
-      } else if (agentImage.keepalive) {
-        entrypoint = [agentImage.keepalive[0]];
-        agentCmd = agentImage.keepalive.slice(1);
-      } else {
-        progress('agent-container', `${baseImage} has no sleep or busybox; running its own command`);
-      }
-      const env = { ...TELEMETRY_ENV, ...(opts.agentEnv ?? {}), ...PROXY_ENV };
-      for (const k of Object.keys(env)) if (/^CAGED_SECRET_/i.test(k)) delete env[k];
-      const agent = await this.docker.createContainer({
-        name: names.agent(id),
-        Image: agentImage.tag,
-        ...(entrypoint ? { Entrypoint: entrypoint, Cmd: agentCmd } : {}),
-        Env: envList(env),
-        WorkingDir: workspaceInContainer,
-        Hostname: 'caged-agent',
-        Labels: {
-          ...labels('agent', id, workspace),
-          'caged-agent.policy': policyPath,
-          'caged-agent.base-image': baseImage,
-          'caged-agent.workspace-in-container': workspaceInContainer,
-        },
-        HostConfig: {
-          NetworkMode: names.network(id),
-          // The engine's embedded DNS still answers names on the cage network (caged-proxy); anything
-          // else it would forward goes to an address where nothing answers, so external lookups fail
-          // even on engines older than 25.0.5 (CVE-2024-29018).
-          Dns: ['127.0.0.1'],
-          DnsSearch: [],
-          // Lookups of outside names never succeed here: fail them in a second instead of hanging.
-          DnsOptions: ['timeout:1', 'attempts:1'],
-          Mounts: mounts,
-          Init: true,
-          PublishAllPorts: false,
-          // The agent may install packages as root in its own container, but needs no raw sockets (no
-          // crafted packets past the proxy) and no device nodes.
-          CapDrop: ['NET_RAW', 'MKNOD'],
-          RestartPolicy: { Name: 'no' },
-        },
-        NetworkingConfig: { EndpointsConfig: { [names.network(id)]: {} } },
-      } as any);
+      const agent = await this.createAgentContainer(id, workspace, agentImage, baseImage, policyPath, mounts, workspaceInContainer, opts, (m) => progress('agent-container', m));
       undo.unshift({ what: 'agent container', fn: () => agent.remove({ force: true, v: true }) });
       await agent.start();
-      // A command that cannot run (missing program, bad entrypoint) exits at once: report it as a failure.
-      await sleep(250);
-      const started = await agent.inspect();
-      if (!started.State.Running && started.State.ExitCode !== 0) {
-        const tail = await this.logTail(agent);
-        throw new StepError('agent-container', `the agent exited at once with code ${started.State.ExitCode}${started.State.Error ? ` (${started.State.Error})` : ''}${tail ? `. Its last output:\n${tail}` : ''}`);
-      }
+      await this.checkAgentStarted(agent);
       const info = await this.describe(id, await this.containers(id));
       if (!info) throw new Error('the containers disappeared right after starting');
       progress('agent-container', `cage ${id} is running`);
@@ -534,6 +458,120 @@ export class CageEngine {
         try { await u.fn(); } catch (err) { if (!isNotFound(err)) progress(step, `could not undo ${u.what}: ${dockerMessage(err)}`); }
       }
       throw new StepError(step, reason);
+    }
+  }
+
+  /** The proxy container: hardened, on the cage network (alias caged-proxy), reading its config volume. */
+  private async createProxyContainer(id: string, workspace: string, proxyImage: string, policyPath: string, opts: UpOptions, withSecrets: boolean): Promise<Docker.Container> {
+    const cmd = [
+      '--policy', `${PROXY_CONFIG_DIR}/policy.yaml`,
+      '--ca-cert', `${PROXY_CONFIG_DIR}/ca.crt`,
+      '--ca-key', `${PROXY_CONFIG_DIR}/ca.key`,
+      '--listen', `0.0.0.0:${PROXY_PORT}`,
+    ];
+    if (opts.upstreamCaPem) cmd.push('--upstream-ca', `${PROXY_CONFIG_DIR}/upstream-ca.pem`);
+    if (opts.upstreamProxy) cmd.push('--upstream-proxy', opts.upstreamProxy);
+    // Secrets go into the proxy's config volume (mode 600), not its environment: they stay out of
+    // `docker inspect` and of the container's configuration.
+    if (withSecrets) cmd.push('--secrets-file', `${PROXY_CONFIG_DIR}/secrets.env`);
+    return this.docker.createContainer({
+      name: names.proxy(id),
+      Image: proxyImage,
+      Cmd: cmd,
+      User: `${PROXY_UID}:${PROXY_UID}`,
+      Labels: { ...labels('proxy', id, workspace), 'caged-agent.policy': policyPath },
+      Healthcheck: {
+        Test: ['CMD', ...PROXY_HEALTH_CMD],
+        Interval: 5e9,
+        Timeout: 4e9,
+        Retries: 3,
+        StartPeriod: 0,
+      },
+      HostConfig: {
+        NetworkMode: names.network(id),
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges:true'],
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=64m' },
+        PidsLimit: 256,
+        Memory: 512 * 1024 * 1024,
+        // Every request of the agent goes through the proxy: when the agent keeps the CPUs busy (a build,
+        // parallel downloads), the proxy's turn comes first (twice the default weight; no effect otherwise).
+        CpuShares: 2048,
+        Mounts: [{ Type: 'volume', Source: names.volume(id), Target: PROXY_CONFIG_DIR, ReadOnly: false }],
+        RestartPolicy: { Name: 'unless-stopped' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+      },
+      NetworkingConfig: { EndpointsConfig: { [names.network(id)]: { Aliases: [PROXY_ALIAS] } } },
+    } as any);
+  }
+
+  /** The agent container: cage network only, DNS that resolves nothing outside, the workspace mounted. */
+  private async createAgentContainer(
+    id: string,
+    workspace: string,
+    agentImage: AgentImage,
+    baseImage: string,
+    policyPath: string,
+    mounts: unknown[],
+    workspaceInContainer: string,
+    opts: UpOptions,
+    progress: (m: string) => void,
+  ): Promise<Docker.Container> {
+    let entrypoint: string[] | undefined;
+    let agentCmd: string[] | undefined;
+    if (opts.agentCommand?.length) {
+      entrypoint = [opts.agentCommand[0]];
+      agentCmd = opts.agentCommand.slice(1);
+    } else if (agentImage.keepalive) {
+      entrypoint = [agentImage.keepalive[0]];
+      agentCmd = agentImage.keepalive.slice(1);
+    } else {
+      progress(`${baseImage} has no sleep or busybox; running its own command`);
+    }
+    const env = { ...TELEMETRY_ENV, ...(opts.agentEnv ?? {}), ...PROXY_ENV };
+    for (const k of Object.keys(env)) if (/^CAGED_SECRET_/i.test(k)) delete env[k];
+    return this.docker.createContainer({
+      name: names.agent(id),
+      Image: agentImage.tag,
+      ...(entrypoint ? { Entrypoint: entrypoint, Cmd: agentCmd } : {}),
+      Env: envList(env),
+      WorkingDir: workspaceInContainer,
+      Hostname: 'caged-agent',
+      Labels: {
+        ...labels('agent', id, workspace),
+        'caged-agent.policy': policyPath,
+        'caged-agent.base-image': baseImage,
+        'caged-agent.workspace-in-container': workspaceInContainer,
+      },
+      HostConfig: {
+        NetworkMode: names.network(id),
+        // The engine's embedded DNS still answers names on the cage network (caged-proxy); anything
+        // else it would forward goes to an address where nothing answers, so external lookups fail
+        // even on engines older than 25.0.5 (CVE-2024-29018).
+        Dns: ['127.0.0.1'],
+        DnsSearch: [],
+        // Lookups of outside names never succeed here: fail them in a second instead of hanging.
+        DnsOptions: ['timeout:1', 'attempts:1'],
+        Mounts: mounts,
+        Init: true,
+        PublishAllPorts: false,
+        // The agent may install packages as root in its own container, but needs no raw sockets (no
+        // crafted packets past the proxy) and no device nodes.
+        CapDrop: ['NET_RAW', 'MKNOD'],
+        RestartPolicy: { Name: 'no' },
+      },
+      NetworkingConfig: { EndpointsConfig: { [names.network(id)]: {} } },
+    } as any);
+  }
+
+  /** A command that cannot run (missing program, bad entrypoint) exits at once: report it as a failure. */
+  private async checkAgentStarted(agent: Docker.Container): Promise<void> {
+    await sleep(250);
+    const started = await agent.inspect();
+    if (!started.State.Running && started.State.ExitCode !== 0) {
+      const tail = await this.logTail(agent);
+      throw new StepError('agent-container', `the agent exited at once with code ${started.State.ExitCode}${started.State.Error ? ` (${started.State.Error})` : ''}${tail ? `. Its last output:\n${tail}` : ''}`);
     }
   }
 
