@@ -100,10 +100,11 @@ function echoHandler(secure: boolean) {
       };
       return pump();
     }
-    if (url.startsWith('/random/')) {
-      // /random/<bytes>/<seed>: that many pseudo-random bytes (randomBytes(), same seed → same bytes).
+    if (url.startsWith('/random/') || url.startsWith('/random-chunked/')) {
+      // /random/<bytes>/<seed>: that many pseudo-random bytes (randomBytes(), same seed → same bytes);
+      // /random-chunked/...: the same without Content-Length (a chunked response).
       const left = Number(url.split('/')[2]);
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(left) });
+      res.writeHead(200, url.startsWith('/random/') ? { 'Content-Type': 'application/octet-stream', 'Content-Length': String(left) } : { 'Content-Type': 'application/octet-stream' });
       const gen = randomBytes(url.split('/')[3] ?? '', left);
       const pump = () => {
         for (let c = gen.next(); !c.done; c = gen.next()) if (!res.write(c.value)) return void res.once('drain', pump);

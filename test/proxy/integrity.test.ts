@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
+import WebSocket from 'ws';
 import { connectTunnel, randomBytes, startTestProxy, startUpstream, tlsThroughProxy, web, type EchoReply, type TestProxy, type Upstream } from './helpers';
 
 let up: Upstream;
@@ -48,10 +49,11 @@ async function tunnelled(host: string): Promise<tls.TLSSocket> {
 }
 
 /** One exchange over `sock`; resolves with the status and the SHA-256 and length of the response body. */
-function exchange(sock: tls.TLSSocket | https.Agent, host: string, path: string, opts: { body?: { seed: string; size: number }; slow?: boolean } = {}): Promise<{ status: number; sha256: string; bytes: number; text: string }> {
+function exchange(sock: tls.TLSSocket | https.Agent, host: string, path: string, opts: { body?: { seed: string; size: number; chunked?: boolean }; slow?: boolean } = {}): Promise<{ status: number; sha256: string; bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const via = sock instanceof https.Agent ? { agent: sock } : { createConnection: () => sock };
-    const req = https.request({ host, port: up.port, path, method: opts.body ? 'POST' : 'GET', ...via, headers: opts.body ? { 'Content-Length': String(opts.body.size) } : {} }, (res) => {
+    const headers: Record<string, string> = opts.body && !opts.body.chunked ? { 'Content-Length': String(opts.body.size) } : {};
+    const req = https.request({ host, port: up.port, path, method: opts.body ? 'POST' : 'GET', ...via, headers }, (res) => {
       const h = crypto.createHash('sha256');
       let bytes = 0;
       let text = '';
@@ -82,22 +84,22 @@ function exchange(sock: tls.TLSSocket | https.Agent, host: string, path: string,
 
 async function everythingAtOnce(tag: string): Promise<void> {
   const jobs: Array<Promise<void>> = [];
-  const download = (host: string, open: (h: string) => Promise<tls.TLSSocket>, seed: string, slow = false) =>
+  const download = (host: string, open: (h: string) => Promise<tls.TLSSocket>, seed: string, slow = false, chunked = false) =>
     jobs.push(
       (async () => {
         const s = await open(host);
-        const r = await exchange(s, host, `/random/${SIZE}/${seed}`, { slow });
+        const r = await exchange(s, host, `/${chunked ? 'random-chunked' : 'random'}/${SIZE}/${seed}`, { slow });
         s.destroy();
         assert.equal(r.status, 200, `${seed}: status`);
         assert.equal(r.bytes, SIZE, `${seed}: length`);
         assert.equal(r.sha256, sha256Of(seed, SIZE), `${seed}: the bytes arrived intact`);
       })(),
     );
-  const upload = (host: string, open: (h: string) => Promise<tls.TLSSocket>, seed: string) =>
+  const upload = (host: string, open: (h: string) => Promise<tls.TLSSocket>, seed: string, chunked = false) =>
     jobs.push(
       (async () => {
         const s = await open(host);
-        const r = await exchange(s, host, '/upload', { body: { seed, size: SIZE } });
+        const r = await exchange(s, host, '/upload', { body: { seed, size: SIZE, chunked } });
         s.destroy();
         assert.equal(r.status, 200, `${seed}: status`);
         const reply = JSON.parse(r.text) as EchoReply;
@@ -109,11 +111,27 @@ async function everythingAtOnce(tag: string): Promise<void> {
   download('api.test', intercepted, `${tag}-down-1`);
   download('api.test', intercepted, `${tag}-down-2`);
   download('api.test', intercepted, `${tag}-down-slow`, true);
+  download('api.test', intercepted, `${tag}-down-chunked`, false, true);
   upload('api.test', intercepted, `${tag}-up-1`);
-  upload('api.test', intercepted, `${tag}-up-2`);
+  upload('api.test', intercepted, `${tag}-up-chunked`, true);
+  jobs.push(wsEcho(`${tag}-ws`));
   download('tunnel.test', tunnelled, `${tag}-tunnel-down`, true);
   upload('tunnel.test', tunnelled, `${tag}-tunnel-up`);
   await Promise.all(jobs);
+}
+
+/** A 2 MiB random binary WebSocket message through an intercepted wss:// connection, echoed back. */
+async function wsEcho(seed: string): Promise<void> {
+  const s = await tlsThroughProxy(proxy.address.port, 'api.test', up.port);
+  const ws = new WebSocket(`wss://api.test:${up.port}/echo`, { createConnection: () => s } as WebSocket.ClientOptions);
+  const msg = Buffer.concat([...randomBytes(seed, 2 * 1024 * 1024)]);
+  const back = await new Promise<Buffer>((resolve, reject) => {
+    ws.once('open', () => ws.send(msg, { binary: true }));
+    ws.once('message', (m) => resolve(Buffer.isBuffer(m) ? m : Buffer.concat(m as Buffer[])));
+    ws.once('error', reject);
+  });
+  ws.close();
+  assert.equal(crypto.createHash('sha256').update(back).digest('hex'), crypto.createHash('sha256').update(msg).digest('hex'), `${seed}: the echo came back intact`);
 }
 
 describe('relayed bytes arrive intact', () => {
