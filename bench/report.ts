@@ -115,8 +115,9 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     const extra: string[] = [];
     if (ka.intercept && ka.mitmproxy) extra.push(`intercepting vs mitmproxy: ${fmt(ratio(ka.intercept.rps, ka.mitmproxy.rps), 1)}× req/s`);
     if (ka.tunnel && ka.tinyproxy) extra.push(`tunnel vs tinyproxy: ${fmt(ratio(ka.tunnel.rps, ka.tinyproxy.rps))}× req/s`);
-    if (d?.runsRps) extra.push(`direct = mean of the runs before and after the others (${d.runsRps.map((x) => fmt(x, 0)).join(' and ')} req/s)`);
     if (extra.length) parts.push(extra.join('; '));
+    const runs = names.filter(([k]) => ka[k]?.runsRps).map(([k, label]) => `${label.split(' (')[0]} ${ka[k]!.runsRps!.map((x) => fmt(x, 0)).join(' / ')}`);
+    if (runs.length) parts.push(`Each row is the mean of its runs, interleaved (req/s of each): ${runs.join('; ')}.`);
     const busiest = Math.max(...Object.values(ka).map((x) => x?.cpu.otherCorePct ?? 0));
     if (busiest > 50) {
       parts.push(`WARNING: other processes on this machine used up to ${busiest.toFixed(0)}% of a core during the keep-alive phases; the figures are unreliable. Rerun on a quiet machine.`);

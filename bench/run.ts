@@ -70,7 +70,7 @@ export interface KeepAliveResult {
   /** Our proxy's event-loop delay during the measuring window (ms, 1 ms resolution). */
   eventLoopDelay?: EventLoopDelay;
   note?: string;
-  /** Direct only: req/s of the run before and of the run after the proxied rows (rps is their mean). */
+  /** req/s of each run when the row was measured more than once (rps is their mean). */
   runsRps?: number[];
 }
 
@@ -214,14 +214,16 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
     };
 
-    // Keep-alive order: direct, ours (intercepting, tunnelling), tinyproxy, mitmproxy, direct again. The
-    // direct baseline is the mean of the runs before and after (a shared VM drifts over a minute), and the
-    // tunnel and tinyproxy rows run next to each other.
-    let directBefore: KeepAliveResult | undefined;
+    // Keep-alive rounds: direct, then per round intercepting, tunnel, tinyproxy, (mitmproxy in the first
+    // round only: it is 30× slower and its figure is a ratio of 20+), direct again. Every row is the mean of
+    // its runs, so a shared VM drifting over the phase (the same direct row moved by up to 35% within a
+    // minute) affects all rows alike, and the tunnel runs next to tinyproxy.
+    type KaKey = keyof Results['keepalive'];
+    const kaRuns: Partial<Record<KaKey, KeepAliveResult[]>> = {};
+    const addRun = (k: KaKey, r: KeepAliveResult): void => void (kaRuns[k] ??= []).push(r);
+    const kaRounds = o.quick ? 1 : 2;
     if (want(o, 'keepalive')) {
-      await phase('keep-alive direct', async () => {
-        directBefore = await keepAlive(c, directTarget(c, 'localhost'), undefined);
-      });
+      await phase('keep-alive direct', async () => addRun('direct', await keepAlive(c, directTarget(c, 'localhost'), undefined)));
     }
 
     if (process.env.CAGED_BENCH_AB) await abRounds(c, process.env.CAGED_BENCH_AB);
@@ -231,34 +233,31 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     try {
       if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
       if (ours && want(o, 'keepalive')) {
-        await phase('keep-alive our proxy intercepting', async () => {
-          res.keepalive.intercept = await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours);
-        });
-        await phase('keep-alive our proxy tunnelling', async () => {
-          res.keepalive.tunnel = await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours);
-        });
-      }
-      if (want(o, 'keepalive')) {
-        await phase('keep-alive tinyproxy', async () => {
-          const tp = await startTinyproxy(dir, [c.httpsPort]);
-          try {
-            res.keepalive.tinyproxy = await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc);
-          } finally {
-            await stop(tp.proc);
+        for (let round = 1; round <= kaRounds; round++) {
+          const of = ` (round ${round}/${kaRounds})`;
+          await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
+          await phase(`keep-alive our proxy tunnelling${of}`, async () => addRun('tunnel', await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours)));
+          await phase(`keep-alive tinyproxy${of}`, async () => {
+            const tp = await startTinyproxy(dir, [c.httpsPort]);
+            try {
+              addRun('tinyproxy', await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc));
+            } finally {
+              await stop(tp.proc);
+            }
+          });
+          if (round === 1) {
+            await phase('keep-alive mitmproxy', async () => {
+              const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
+              try {
+                addRun('mitmproxy', await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc));
+              } finally {
+                await stop(mp.proc);
+              }
+            });
           }
-        });
-        await phase('keep-alive mitmproxy', async () => {
-          const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
-          try {
-            res.keepalive.mitmproxy = await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc);
-          } finally {
-            await stop(mp.proc);
-          }
-        });
-        await phase('keep-alive direct again', async () => {
-          const after = await keepAlive(c, directTarget(c, 'localhost'), undefined);
-          res.keepalive.direct = directBefore ? meanDirect(directBefore, after) : after;
-        });
+          await phase(`keep-alive direct again${of}`, async () => addRun('direct', await keepAlive(c, directTarget(c, 'localhost'), undefined)));
+        }
+        for (const [k, runs] of Object.entries(kaRuns) as Array<[KaKey, KeepAliveResult[]]>) res.keepalive[k] = meanOfRuns(runs);
       }
       if (ours) {
         if (want(o, 'first')) await phase('first request', async () => void (res.first = await firstRequests(c, ours)));
@@ -301,9 +300,33 @@ function viaTarget(c: Ctx, p: RunningPeer, host: string, caPem: string, serverna
 
 // ---------------------------------------------------------------------------------------------- keep-alive
 
-/** The direct baseline from runs before and after the others: mean req/s; latency and CPU of the first. */
-function meanDirect(a: KeepAliveResult, b: KeepAliveResult): KeepAliveResult {
-  return { ...a, rps: (a.rps + b.rps) / 2, requests: a.requests + b.requests, seconds: a.seconds + b.seconds, runsRps: [a.rps, b.rps] };
+/** One row from several runs: mean req/s and CPU figures; sequential latency and memory of the first run. */
+function meanOfRuns(runs: KeepAliveResult[]): KeepAliveResult {
+  if (runs.length === 1) return runs[0];
+  const mean = (f: (r: KeepAliveResult) => number | undefined): number | undefined => {
+    const xs = runs.map(f);
+    return xs.every((x) => x !== undefined) ? (xs as number[]).reduce((a, b) => a + b, 0) / xs.length : undefined;
+  };
+  const c = runs[0].cpu;
+  const cpu: CpuFigures = {
+    proxyUsPerReq: mean((r) => r.cpu.proxyUsPerReq),
+    proxyCorePct: mean((r) => r.cpu.proxyCorePct),
+    upstreamUsPerReq: mean((r) => r.cpu.upstreamUsPerReq) ?? c.upstreamUsPerReq,
+    upstreamCorePct: mean((r) => r.cpu.upstreamCorePct) ?? c.upstreamCorePct,
+    loadgenUsPerReq: mean((r) => r.cpu.loadgenUsPerReq) ?? c.loadgenUsPerReq,
+    loadgenCorePct: mean((r) => r.cpu.loadgenCorePct) ?? c.loadgenCorePct,
+    otherCorePct: mean((r) => r.cpu.otherCorePct) ?? c.otherCorePct,
+  };
+  return {
+    ...runs[0],
+    rps: mean((r) => r.rps)!,
+    requests: runs.reduce((a, r) => a + r.requests, 0),
+    seconds: runs.reduce((a, r) => a + r.seconds, 0),
+    errors: runs.reduce((a, r) => a + r.errors, 0),
+    reconnects: runs.reduce((a, r) => a + r.reconnects, 0),
+    cpu,
+    runsRps: runs.map((r) => r.rps),
+  };
 }
 
 async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, ours?: OurProxy): Promise<KeepAliveResult> {
