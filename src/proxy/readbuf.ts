@@ -12,10 +12,12 @@
 // Anything else (a plain TCP socket, where libuv may keep a pointer for a later write; a queued write) gets a
 // copy: `writeChunk`.
 //
-// `tls.connect` accepts `onread` publicly. A server-side TLSSocket built over an existing socket ignores it,
-// so for those the same state is set up through the socket's own fields (found by their symbol names, the
-// way net.Socket stores the option). Where a runtime lacks them, `readInto` says so and the caller falls back
-// to 'data' events: correct everywhere, faster on the runtime the proxy image ships.
+// The public `onread` option only exists for sockets Node creates itself (net.connect, tls.connect without
+// an existing socket); accepted sockets and server-side TLSSockets built over them cannot take it. So
+// `readInto` sets up the same state on any constructed socket through its own fields (found by their symbol
+// names, where net.Socket stores the option) and `useUserBuffer` on its handle. Where a runtime lacks them,
+// `readInto` says so and the caller falls back to 'data' events: correct everywhere, faster on the runtime
+// the proxy image ships. CAGED_PROXY_NO_READBUF=1 forces the fallback (the integrity tests run both).
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 
@@ -70,11 +72,6 @@ class Blocks {
 const small = new Blocks(SMALL_BLOCK, 64);
 const large = new Blocks(READ_BUF.length, 16);
 
-/** The `onread` option for tls.connect / net.connect. */
-export function onreadOption(handler: ChunkHandler): { buffer: Buffer; callback: (n: number, buf: Buffer) => boolean } {
-  return { buffer: READ_BUF, callback: (n, buf) => (handler(buf.subarray(0, n)), true) };
-}
-
 interface Keys {
   buffer: symbol;
   cb: symbol;
@@ -105,7 +102,8 @@ export function readInto(sock: net.Socket, handler: ChunkHandler): boolean {
   const fields = sock as unknown as Record<symbol, unknown>;
   if (fields[k.buffer] !== null) return false; // already reading into something else
   fields[k.buffer] = READ_BUF;
-  fields[k.cb] = onreadOption(handler).callback;
+  // Called with the byte count and the buffer; returning true keeps the socket reading.
+  fields[k.cb] = (n: number, buf: Buffer) => (handler(buf.subarray(0, n)), true);
   fields[k.gen] = null;
   handle.useUserBuffer(READ_BUF);
   return true;
