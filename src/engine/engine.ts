@@ -160,9 +160,7 @@ function versionLess(v: string, than: [number, number, number]): boolean {
 }
 
 /** The engine could not allocate a subnet for a new network from its address pools. */
-function isPoolExhausted(e: unknown): boolean {
-  return /non-overlapping IPv4 address pool|address pools have been fully subnetted/i.test(dockerMessage(e));
-}
+class PoolExhaustedError extends Error {}
 
 /**
  * The agent's mounts: the workspace read-write (at the same path, or /workspace for non-POSIX paths) and
@@ -584,25 +582,30 @@ export class CageEngine {
   private async createCageNetwork(id: string, workspace: string, progress: (m: string) => void): Promise<Docker.Network> {
     const base = { Name: names.network(id), Driver: 'bridge', Internal: true, CheckDuplicate: true, Labels: labels('network', id, workspace) };
     try {
-      return await this.docker.createNetwork({ ...base, Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' } } as any);
+      return await this.createNetwork({ ...base, Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' } });
     } catch (e) {
-      if (statusOf(e) === 409) throw e;
-      if (isPoolExhausted(e)) throw await this.poolExhausted(e);
+      if (statusOf(e) === 409 || e instanceof PoolExhaustedError) throw e;
       progress(`the engine refused a bridge without a host address (${dockerMessage(e)}); the agent may reach services on the engine host`);
-      return this.docker.createNetwork(base as any).catch(async (e2: unknown) => {
-        throw isPoolExhausted(e2) ? await this.poolExhausted(e2) : e2;
-      });
+      return this.createNetwork(base);
     }
   }
 
-  /** Every network needs an address range from the engine's pools; say so plainly when they are used up. */
-  private async poolExhausted(e: unknown): Promise<Error> {
-    const ours = await this.docker.listNetworks({ filters: { label: [`${LABEL}=1`] } }).catch(() => []);
-    return new Error(
-      `Docker has no free address range left for another network (${dockerMessage(e)}). ${ours.length} of its networks belong to Caged Agent. ` +
-        'Stop cages you no longer need (Caged Agent: Stop, or "caged-agent down" / "caged-agent gc"), remove other unused networks ("docker network prune"), ' +
-        'or give the engine more room with "default-address-pools" in its daemon.json.',
-    );
+  /**
+   * docker.createNetwork, except that used-up address pools (every network needs a range from them) become a
+   * PoolExhaustedError that says so plainly and what to do.
+   */
+  private async createNetwork(spec: object): Promise<Docker.Network> {
+    try {
+      return await this.docker.createNetwork(spec as any);
+    } catch (e) {
+      if (!/non-overlapping IPv4 address pool|address pools have been fully subnetted/i.test(dockerMessage(e))) throw e;
+      const ours = await this.docker.listNetworks({ filters: { label: [`${LABEL}=1`] } }).catch(() => []);
+      throw new PoolExhaustedError(
+        `Docker has no free address range left for another network (${dockerMessage(e)}). ${ours.length} of its networks belong to Caged Agent. ` +
+          'Stop cages you no longer need (Caged Agent: Stop, or "caged-agent down" / "caged-agent gc"), remove other unused networks ("docker network prune"), ' +
+          'or give the engine more room with "default-address-pools" in its daemon.json.',
+      );
+    }
   }
 
   /** Creates the shared egress network when missing (labelled; reused by every cage). */
@@ -619,10 +622,9 @@ export class CageEngine {
         if (!isNotFound(e)) throw e;
       }
       try {
-        await this.docker.createNetwork({ Name: EGRESS_NETWORK, Driver: 'bridge', CheckDuplicate: true, Labels: labels('egress') } as any);
+        await this.createNetwork({ Name: EGRESS_NETWORK, Driver: 'bridge', CheckDuplicate: true, Labels: labels('egress') });
         return;
       } catch (e) {
-        if (isPoolExhausted(e)) throw await this.poolExhausted(e);
         if (statusOf(e) !== 409) throw e; // created concurrently: inspect again
       }
     }

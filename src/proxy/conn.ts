@@ -9,7 +9,7 @@ import { classifyAddress, ruleLabel } from '../policy';
 import type { Decision, ReasonCode, Rule } from '../policy/types';
 import { findSecret, findSecretInBuffer } from './dlp';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
-import { isShared, own, readInto, writeChunk } from './readbuf';
+import { own, readInto, writeChunk } from './readbuf';
 import { isPrivateAddressError, type UpConn, type UpOwner, type UpstreamPool } from './upstream';
 import { blockText, display, hostPort, parseAbsolute, parseAuthority, safePath, secretEnvName, textResponse } from './util';
 
@@ -190,7 +190,6 @@ export class ClientConn implements UpOwner {
   private waitingUpDrain = false;
   private waitingClientDrain = false;
   private memo: { gen: number; host: string; port: number; method: string; target: string; d: Decision } | undefined;
-  private readonly viaReadBuf: boolean;
   private lastActive: number;
 
   constructor(
@@ -200,8 +199,7 @@ export class ClientConn implements UpOwner {
     initial?: Buffer,
   ) {
     // Intercepted TLS sessions read into the shared buffer (see readbuf.ts); everything else uses 'data'.
-    this.viaReadBuf = (sock as { encrypted?: boolean }).encrypted === true && readInto(sock, this.onData);
-    if (!this.viaReadBuf) sock.on('data', this.onData);
+    if (!((sock as { encrypted?: boolean }).encrypted === true && readInto(sock, this.onData))) sock.on('data', this.onData);
     sock.on('error', this.onSockError);
     sock.on('close', this.onSockClose);
     sock.on('end', this.onSockEnd);
@@ -231,7 +229,7 @@ export class ClientConn implements UpOwner {
         this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
         this.parseNext();
         // A partial head (or pipelined bytes) left over from a view: keep a copy.
-        if (this.buf && isShared(this.buf)) this.buf = Buffer.from(this.buf);
+        if (this.buf) this.buf = own(this.buf);
     }
   };
 

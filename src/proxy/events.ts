@@ -1,8 +1,9 @@
 // Writes proxy events as JSON lines. Lines are batched and written at most every FLUSH_MS (or at 512 lines),
 // so the hot path never does a synchronous write and a busy proxy pays one write(2) per batch, not per
-// event-loop turn. FLUSH_MS is far below anything a reader of the log notices (block → editor is ~10 ms). Decision events (one per request) skip the object and
-// JSON.stringify entirely: the line is built from a template, and only the free-text fields are escaped
-// (with a quick test first: host names, methods and normalised paths rarely need any escaping).
+// event-loop turn. FLUSH_MS is far below anything a reader of the log notices (block → editor is ~10 ms).
+// Decision events (one per request) skip the object and JSON.stringify entirely: the line is built from a
+// template, and only the free-text fields are escaped (with a quick test first: host names, methods and
+// normalised paths rarely need any escaping).
 import type { Writable } from 'node:stream';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
 
@@ -16,7 +17,7 @@ export function jsonString(s: string): string {
 }
 
 /** Longest time an event line waits in memory. */
-export const FLUSH_MS = 5;
+const FLUSH_MS = 5;
 
 export class EventLog {
   private pending: string[] = [];

@@ -33,11 +33,6 @@ export function own(b: Buffer): Buffer {
   return b.buffer === SHARED ? Buffer.from(b) : b;
 }
 
-/** True when `b` is a view of the shared read buffer. */
-export function isShared(b: Buffer): boolean {
-  return b.buffer === SHARED;
-}
-
 /**
  * Writes `b` to `sock`; a view of the shared buffer is copied first unless the write consumes it at once
  * (see the header). Small copies land in Buffer's pool; large ones in a recycled block that goes back to
