@@ -217,11 +217,12 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     // Keep-alive rounds: direct, then per round intercepting, tunnel, tinyproxy, (mitmproxy in the first
     // round only: it is 30× slower and its figure is a ratio of 20+), direct again. Every row is the mean of
     // its runs, so a shared VM drifting over the phase (the same direct row moved by up to 35% within a
-    // minute) affects all rows alike, and the tunnel runs next to tinyproxy.
+    // minute) affects all rows alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick):
+    // with two, one slow direct run still moved the intercepting ratio by ±0.05.
     type KaKey = keyof Results['keepalive'];
     const kaRuns: Partial<Record<KaKey, KeepAliveResult[]>> = {};
     const addRun = (k: KaKey, r: KeepAliveResult): void => void (kaRuns[k] ??= []).push(r);
-    const kaRounds = o.quick ? 1 : 2;
+    const kaRounds = o.quick ? 1 : 3;
     if (want(o, 'keepalive')) {
       await phase('keep-alive direct', async () => addRun('direct', await keepAlive(c, directTarget(c, 'localhost'), undefined)));
     }
