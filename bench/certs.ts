@@ -14,7 +14,8 @@ export interface BenchCerts {
   upstreamCaCert: string;
   upstreamCert: string;
   upstreamKey: string;
-  files: { cageCaCert: string; cageCaKey: string; upstreamCaCert: string; upstreamCert: string; upstreamKey: string };
+  /** floorCert/floorKey: one leaf for localhost signed by the cage CA, for the floor relay (floor.ts). */
+  files: { cageCaCert: string; cageCaKey: string; upstreamCaCert: string; upstreamCert: string; upstreamKey: string; floorCert: string; floorKey: string };
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -57,18 +58,23 @@ export function makeCerts(dir: string): BenchCerts {
   const cage = createCA({ commonName: 'Caged Agent Bench CA', days: 30 });
   const up = createCA({ commonName: 'Bench Upstream CA', days: 30 });
   const leaf = serverCert(up.certPem, up.keyPem);
+  const floor = serverCert(cage.certPem, cage.keyPem);
   const files = {
     cageCaCert: path.join(dir, 'cage-ca.pem'),
     cageCaKey: path.join(dir, 'cage-ca.key'),
     upstreamCaCert: path.join(dir, 'upstream-ca.pem'),
     upstreamCert: path.join(dir, 'upstream.pem'),
     upstreamKey: path.join(dir, 'upstream.key'),
+    floorCert: path.join(dir, 'floor.pem'),
+    floorKey: path.join(dir, 'floor.key'),
   };
   fs.writeFileSync(files.cageCaCert, cage.certPem);
   fs.writeFileSync(files.cageCaKey, cage.keyPem, { mode: 0o600 });
   fs.writeFileSync(files.upstreamCaCert, up.certPem);
   fs.writeFileSync(files.upstreamCert, leaf.certPem);
   fs.writeFileSync(files.upstreamKey, leaf.keyPem, { mode: 0o600 });
+  fs.writeFileSync(files.floorCert, floor.certPem);
+  fs.writeFileSync(files.floorKey, floor.keyPem, { mode: 0o600 });
   return {
     cageCaCert: cage.certPem,
     cageCaKey: cage.keyPem,

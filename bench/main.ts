@@ -1,10 +1,11 @@
 // `npm run bench`: one run on 127.0.0.1 comparing the caged proxy with a direct connection, mitmproxy and
 // tinyproxy. The same bundle (dist/bench.js) also runs the helper processes: `--role upstream` (the origin
-// server) and `--role loadgen` (the load generator, driven over IPC).
+// server), `--role loadgen` (the load generator, driven over IPC) and `--role floor` (the bare TLS relay).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runUpstream } from './upstream';
 import { runLoadgen } from './loadgen';
+import { runFloor } from './floor';
 import { PHASES, runBench, type BenchOptions, type Phase } from './run';
 import { checkTargets, renderTables } from './report';
 import { killAllSync, stopAll } from './procs';
@@ -14,7 +15,8 @@ const HELP = `Usage: npm run bench -- [--quick] [--only PHASE[,PHASE...]] [--doc
 
 Measures on 127.0.0.1 (each phase a few seconds, the whole run a few minutes):
   keepalive  HTTPS keep-alive req/s (16 connections) and sequential p50/p99 for direct, caged proxy
-             intercepting and tunnelling, mitmproxy (mitmdump) and tinyproxy
+             intercepting and tunnelling, a bare Node TLS relay (the floor), mitmproxy (mitmdump) and
+             tinyproxy
   first      first request to never-seen hosts (leaf minted) vs direct; concurrent burst to one host;
              leaf cache holding 1,000+ hosts
   bulk       large download and upload, direct vs intercepting vs tunnel (MB/s)
@@ -124,6 +126,10 @@ function main(): void {
   }
   if (role === 'loadgen') {
     runLoadgen();
+    return;
+  }
+  if (role === 'floor') {
+    runFloor(argv);
     return;
   }
   orchestrate().then(

@@ -171,3 +171,12 @@ export async function startTinyproxy(dir: string, upstreamPorts: number[]): Prom
   await waitForPort(proc, '127.0.0.1', port, 15000);
   return { name: 'tinyproxy', proc, port, startMs: nowMs() - t0 };
 }
+
+/** The bare Node TLS relay of the "floor" row (floor.ts), as its own process. */
+export async function startFloorRelay(benchJs: string, files: { floorCert: string; floorKey: string; upstreamCaCert: string }): Promise<RunningPeer> {
+  const port = await freePort();
+  const t0 = nowMs();
+  const proc = spawnTracked('floor', process.execPath, [benchJs, '--role', 'floor', '--port', String(port), '--cert', files.floorCert, '--key', files.floorKey, '--upstream-ca', files.upstreamCaCert]);
+  await waitForPort(proc, '127.0.0.1', port, 15000);
+  return { name: 'floor', proc, port, startMs: nowMs() - t0 };
+}

@@ -90,6 +90,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     const names: Array<[keyof typeof ka, string]> = [
       ['direct', 'direct (no proxy)'],
       ['intercept', 'caged proxy, intercepting'],
+      ['floor', 'bare Node TLS relay (floor, no proxy logic)'],
       ['tunnel', 'caged proxy, tunnel (intercept: false)'],
       ['mitmproxy', 'mitmproxy (mitmdump, regular)'],
       ['tinyproxy', 'tinyproxy (CONNECT tunnel)'],
@@ -114,6 +115,9 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     parts.push(table(rows));
     const extra: string[] = [];
     if (ka.intercept && ka.mitmproxy) extra.push(`intercepting vs mitmproxy: ${fmt(ratio(ka.intercept.rps, ka.mitmproxy.rps), 1)}× req/s`);
+    if (ka.intercept && ka.floor) {
+      extra.push(`intercepting vs the bare relay: ${fmt(ratio(ka.intercept.rps, ka.floor.rps))}× req/s, ${fmt(ratio(ka.intercept.cpu.proxyUsPerReq, ka.floor.cpu.proxyUsPerReq))}× its CPU per request`);
+    }
     if (ka.tunnel && ka.tinyproxy) extra.push(`tunnel vs tinyproxy: ${fmt(ratio(ka.tunnel.rps, ka.tinyproxy.rps))}× req/s`);
     if (extra.length) parts.push(extra.join('; '));
     const runs = names.filter(([k]) => ka[k]?.runsRps).map(([k, label]) => `${label.split(' (')[0]} ${ka[k]!.runsRps!.map((x) => fmt(x, 0)).join(' / ')}`);

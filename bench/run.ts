@@ -12,7 +12,7 @@ import { makeCerts, type BenchCerts } from './certs';
 import { ResponseParser, type ResponseDone } from './http1';
 import { LoadGen } from './lgclient';
 import type { BatchItemResult, KeepAliveSnap } from './loadgen';
-import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
+import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startFloorRelay, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
 import { Conn, openTls, requestBytes } from './client';
 import { fdCount, firstLine, machineBusyMs, registerTempDir, sample, spawnTracked, stop, type Started } from './procs';
 import { runDockerPhase, type DockerResult } from './docker';
@@ -94,7 +94,7 @@ export interface BulkResult {
 
 export interface Results {
   meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
-  keepalive: Partial<Record<'direct' | 'intercept' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  keepalive: Partial<Record<'direct' | 'intercept' | 'floor' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
   first?: {
     hosts: number;
     direct: Percentiles;
@@ -214,8 +214,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
     };
 
-    // Keep-alive rounds: direct, then per round intercepting, tunnel, tinyproxy, (mitmproxy in the first
-    // round only: it is 30× slower and its figure is a ratio of 20+), direct again. Every row is the mean of
+    // Keep-alive rounds: direct, then per round intercepting, the bare relay (floor.ts), tunnel, tinyproxy,
+    // (mitmproxy in the first round only: it is 30× slower and its figure is a ratio of 20+), direct again. Every row is the mean of
     // its runs, so a shared VM drifting over the phase (the same direct row moved by up to 35% within a
     // minute) affects all rows alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick):
     // with two, one slow direct run still moved the intercepting ratio by ±0.05.
@@ -234,29 +234,35 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     try {
       if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
       if (ours && want(o, 'keepalive')) {
-        for (let round = 1; round <= kaRounds; round++) {
-          const of = ` (round ${round}/${kaRounds})`;
-          await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
-          await phase(`keep-alive our proxy tunnelling${of}`, async () => addRun('tunnel', await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours)));
-          await phase(`keep-alive tinyproxy${of}`, async () => {
-            const tp = await startTinyproxy(dir, [c.httpsPort]);
-            try {
-              addRun('tinyproxy', await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc));
-            } finally {
-              await stop(tp.proc);
-            }
-          });
-          if (round === 1) {
-            await phase('keep-alive mitmproxy', async () => {
-              const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
+        const floor = await startFloorRelay(o.benchJs, certs.files);
+        try {
+          for (let round = 1; round <= kaRounds; round++) {
+            const of = ` (round ${round}/${kaRounds})`;
+            await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
+            await phase(`keep-alive bare TLS relay${of}`, async () => addRun('floor', await keepAlive(c, viaTarget(c, floor, 'localhost', certs.cageCaCert), floor.proc)));
+            await phase(`keep-alive our proxy tunnelling${of}`, async () => addRun('tunnel', await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours)));
+            await phase(`keep-alive tinyproxy${of}`, async () => {
+              const tp = await startTinyproxy(dir, [c.httpsPort]);
               try {
-                addRun('mitmproxy', await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc));
+                addRun('tinyproxy', await keepAlive(c, viaTarget(c, tp, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), tp.proc));
               } finally {
-                await stop(mp.proc);
+                await stop(tp.proc);
               }
             });
+            if (round === 1) {
+              await phase('keep-alive mitmproxy', async () => {
+                const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
+                try {
+                  addRun('mitmproxy', await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc));
+                } finally {
+                  await stop(mp.proc);
+                }
+              });
+            }
+            await phase(`keep-alive direct again${of}`, async () => addRun('direct', await keepAlive(c, directTarget(c, 'localhost'), undefined)));
           }
-          await phase(`keep-alive direct again${of}`, async () => addRun('direct', await keepAlive(c, directTarget(c, 'localhost'), undefined)));
+        } finally {
+          await stop(floor.proc);
         }
         for (const [k, runs] of Object.entries(kaRuns) as Array<[KaKey, KeepAliveResult[]]>) res.keepalive[k] = meanOfRuns(runs);
       }
