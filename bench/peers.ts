@@ -97,7 +97,8 @@ export interface OurProxyFiles {
 }
 
 export interface OurProxy extends RunningPeer {
-  eventsFile: string;
+  /** Event lines the proxy has written so far (null when they go to a file: CAGED_BENCH_EVENTS_TO=file). */
+  eventLines(): number | null;
   /** Written by the preload when the proxy gets its second SIGUSR2 (see eventLoopDelay in run.ts). */
   eldFile: string;
 }
@@ -106,9 +107,11 @@ export async function startOurProxy(name: string, f: OurProxyFiles): Promise<Our
   const shim = path.join(f.dir, 'bench-dns-shim.cjs');
   fs.writeFileSync(shim, DNS_SHIM);
   const port = await freePort();
-  const eventsFile = path.join(f.dir, `${name}-events.jsonl`);
   const eldFile = path.join(f.dir, `${name}-eld.json`);
-  const out = fs.openSync(eventsFile, 'w');
+  // The event lines go to a pipe that this process drains (counting lines), as in a cage, where the proxy's
+  // stdout is a pipe that Docker's shim drains. CAGED_BENCH_EVENTS_TO=file writes them to a file instead.
+  const toFile = process.env.CAGED_BENCH_EVENTS_TO === 'file';
+  const out = toFile ? fs.openSync(path.join(f.dir, `${name}-events.jsonl`), 'w') : 'pipe';
   const t0 = nowMs();
   const proc = spawnTracked(
     name,
@@ -116,9 +119,15 @@ export async function startOurProxy(name: string, f: OurProxyFiles): Promise<Our
     [...(f.nodeArgs ?? []), '-r', shim, f.proxyJs, '--policy', f.policyFile, '--ca-cert', f.caCertFile, '--ca-key', f.caKeyFile, '--listen', `127.0.0.1:${port}`, '--upstream-ca', f.upstreamCaFile],
     { stdio: ['ignore', out, 'pipe'], cwd: f.dir, env: { ...process.env, CAGED_BENCH_ELD_FILE: eldFile } },
   );
-  fs.closeSync(out);
+  let lines = 0;
+  if (typeof out === 'number') fs.closeSync(out);
+  else {
+    proc.proc.stdout!.on('data', (d: Buffer) => {
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++;
+    });
+  }
   await waitForPort(proc, '127.0.0.1', port, 15000);
-  return { name, proc, port, startMs: nowMs() - t0, eventsFile, eldFile };
+  return { name, proc, port, startMs: nowMs() - t0, eventLines: () => (toFile ? null : lines), eldFile };
 }
 
 export async function startMitmproxy(dir: string, upstreamCaFile: string): Promise<RunningPeer> {

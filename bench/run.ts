@@ -69,6 +69,8 @@ export interface KeepAliveResult {
   proxyRssKb?: number;
   /** Our proxy's event-loop delay during the measuring window (ms, 1 ms resolution). */
   eventLoopDelay?: EventLoopDelay;
+  /** Our proxy's event lines per completed request in the window (1 when intercepting: one per request). */
+  eventLinesPerReq?: number;
   note?: string;
   /** req/s of each run when the row was measured more than once (rps is their mean). */
   runsRps?: number[];
@@ -215,10 +217,10 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     };
 
     // Keep-alive rounds: direct, then per round intercepting, the bare relay (floor.ts), tunnel, tinyproxy,
-    // (mitmproxy in the first round only: it is 30× slower and its figure is a ratio of 20+), direct again. Every row is the mean of
-    // its runs, so a shared VM drifting over the phase (the same direct row moved by up to 35% within a
-    // minute) affects all rows alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick):
-    // with two, one slow direct run still moved the intercepting ratio by ±0.05.
+    // mitmproxy, direct again. Every row is the mean of its runs, so a shared VM drifting over the phase (the
+    // same direct row moved by up to 35% within a minute) affects all rows alike, and the tunnel runs next to
+    // tinyproxy. Three rounds (one with --quick): with two, one slow direct run still moved the intercepting
+    // ratio by ±0.05, and one mitmproxy run moved the mitmproxy ratio from 24× to 20×.
     type KaKey = keyof Results['keepalive'];
     const kaRuns: Partial<Record<KaKey, KeepAliveResult[]>> = {};
     const addRun = (k: KaKey, r: KeepAliveResult): void => void (kaRuns[k] ??= []).push(r);
@@ -249,16 +251,14 @@ export async function runBench(o: BenchOptions): Promise<Results> {
                 await stop(tp.proc);
               }
             });
-            if (round === 1) {
-              await phase('keep-alive mitmproxy', async () => {
-                const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
-                try {
-                  addRun('mitmproxy', await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc));
-                } finally {
-                  await stop(mp.proc);
-                }
-              });
-            }
+            await phase(`keep-alive mitmproxy${of}`, async () => {
+              const mp = await startMitmproxy(dir, certs.files.upstreamCaCert);
+              try {
+                addRun('mitmproxy', await keepAlive(c, viaTarget(c, mp, 'localhost', mp.caPem!), mp.proc));
+              } finally {
+                await stop(mp.proc);
+              }
+            });
             await phase(`keep-alive direct again${of}`, async () => addRun('direct', await keepAlive(c, directTarget(c, 'localhost'), undefined)));
           }
         } finally {
@@ -349,6 +349,7 @@ async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, our
   const p0 = proxy ? sample(proxy.pid) : undefined;
   const l0 = sample(lg.proc.pid);
   const m0 = machineBusyMs();
+  const e0 = ours?.eventLines();
   if (ours) eldStart(ours);
   await sleep(o.kaMs);
   const s1 = await lg.call<KeepAliveSnap & { lastError: string }>({ cmd: 'keepalive.snap' });
@@ -356,6 +357,7 @@ async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, our
   const p1 = proxy ? sample(proxy.pid) : undefined;
   const l1 = sample(lg.proc.pid);
   const m1 = machineBusyMs();
+  const e1 = ours?.eventLines();
   const eventLoopDelay = ours ? await eldStop(ours) : undefined;
   await lg.call({ cmd: 'keepalive.stop' });
   const n = s1.count - s0.count;
@@ -386,10 +388,12 @@ async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, our
     proxyRssKb: p1?.rssKb,
     eventLoopDelay,
   };
+  if (typeof e0 === 'number' && typeof e1 === 'number') r.eventLinesPerReq = (e1 - e0) / Math.max(1, n);
   if (r.errors) r.note = `last error: ${s1.lastError}`;
   o.log(
     `[bench]   ${target.name.padEnd(12)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${latency.p50.toFixed(3)} ms  p99 ${latency.p99.toFixed(3)} ms` +
       `  cpu/req: proxy ${cpu.proxyUsPerReq?.toFixed(0) ?? '-'} µs, upstream ${cpu.upstreamUsPerReq.toFixed(0)} µs, loadgen ${cpu.loadgenUsPerReq.toFixed(0)} µs (${cpu.loadgenCorePct.toFixed(0)}% core)` +
+      (r.eventLinesPerReq !== undefined ? `, event lines/req ${r.eventLinesPerReq.toFixed(2)}` : '') +
       (r.errors ? `  errors ${r.errors}` : ''),
   );
   return r;
