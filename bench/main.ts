@@ -25,7 +25,7 @@ Measures on 127.0.0.1 (each phase a few seconds, the whole run a few minutes):
   docker     (only with --docker or --only docker) real cage start and block → event via dist/cli.js
 
 Options:
-  --quick           short phases and small sizes (CI smoke, ~40 s)
+  --quick           short phases and small sizes (CI runs it, ~40 s)
   --only LIST       run only these phases (comma-separated)
   --docker          include the docker phase
   --profile         instead of the bench: run the caged proxy under node --cpu-prof with the keep-alive
