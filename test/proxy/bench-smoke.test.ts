@@ -41,7 +41,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.ok(r.keepalive.intercept.cpu.proxyUsPerReq > 0);
     // The proxy's stdout is a pipe the bench drains, as Docker's shim does: one decision line per request.
     const lines = r.keepalive.intercept.eventLinesPerReq;
-    assert.ok(Math.abs(lines - 1) < 0.05, `event lines per intercepted request: ${lines}`);
+    assert.ok(Math.abs(lines - 1) < 0.1, `event lines per intercepted request: ${lines}`);
     assert.ok(r.first.interceptNewHost.p50 > 0 && r.first.direct.p50 > 0);
     assert.equal(r.first.burst.distinctCerts, 1, 'a burst to one new host shares one leaf');
     for (const row of ['direct', 'intercept', 'tunnel']) assert.ok(r.bulk[row].down.mbPerS > 0 && r.bulk[row].up.mbPerS > 0, `bulk ${row}`);
