@@ -14,13 +14,15 @@ const root = path.resolve(__dirname, '../../..');
 test('npm run bench -- --quick measures every row against its baselines and cleans up', { timeout: 300_000 }, async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-bench-smoke-'));
   const jsonFile = path.join(dir, 'bench.json');
+  let proc: ReturnType<typeof spawn> | undefined;
   try {
-    const proc = spawn(process.execPath, [path.join(root, 'dist/bench.js'), '--quick', '--json', jsonFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc = spawn(process.execPath, [path.join(root, 'dist/bench.js'), '--quick', '--json', jsonFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    proc.stdout.on('data', (d) => (out += d));
-    proc.stderr.on('data', (d) => (err += d));
-    const code = await new Promise<number | null>((resolve) => proc.on('close', resolve));
+    proc.stdout!.on('data', (d) => (out += d));
+    proc.stderr!.on('data', (d) => (err += d));
+    const running = proc;
+    const code = await new Promise<number | null>((resolve) => running.on('close', resolve));
     assert.equal(code, 0, `bench exited ${code}\n${err.slice(-3000)}`);
 
     // The table a user reads, and the JSON line a script reads.
@@ -55,7 +57,8 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.ok(targets.length >= 16);
     assert.deepEqual(missing.sort(), ['block-event', 'cache-1000', 'cage-start']);
 
-    // Nothing it started is left running.
+    // Nothing it started is left running: its helper roles, and the mitmdump and tinyproxy it configured in
+    // its own temp dir (caged-bench-*).
     const leftovers = fs
       .readdirSync('/proc')
       .filter((p) => /^\d+$/.test(p))
@@ -66,9 +69,11 @@ test('npm run bench -- --quick measures every row against its baselines and clea
           return '';
         }
       })
-      .filter((c) => c.includes(dir) || /dist\/bench\.js --role|mitmdump|tinyproxy -d/.test(c));
+      .filter((c) => /dist\/bench\.js --role/.test(c) || (/mitmdump|tinyproxy/.test(c) && c.includes(`${os.tmpdir()}/caged-bench-`)));
     assert.deepEqual(leftovers, []);
   } finally {
+    // A timed-out run: SIGTERM lets the bench stop what it started.
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
