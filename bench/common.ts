@@ -60,3 +60,17 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
     }),
   ]);
 }
+
+/** The value after `name` in a helper role's argv; throws `who: name is required` when it is missing. */
+export function requiredArg(argv: string[], name: string, who: string): string {
+  const i = argv.indexOf(name);
+  if (i < 0 || !argv[i + 1]) throw new Error(`${who}: ${name} is required`);
+  return argv[i + 1];
+}
+
+/** Watchdog for a helper role: the orchestrator holds our stdin; when it goes away, so do we. */
+export function exitWhenStdinCloses(): void {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.on('error', () => process.exit(0));
+  process.stdin.resume();
+}

@@ -7,13 +7,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { exitWhenStdinCloses, requiredArg } from './common';
 
 export function runFloor(argv: string[]): void {
-  const arg = (name: string) => {
-    const i = argv.indexOf(name);
-    if (i < 0 || !argv[i + 1]) throw new Error(`floor: ${name} is required`);
-    return argv[i + 1];
-  };
+  const arg = (name: string) => requiredArg(argv, name, 'floor');
   const secureContext = tls.createSecureContext({ cert: fs.readFileSync(arg('--cert'), 'utf8'), key: fs.readFileSync(arg('--key'), 'utf8') });
   const upstreamCa = fs.readFileSync(arg('--upstream-ca'), 'utf8');
   const server = net.createServer((sock) => {
@@ -41,8 +38,5 @@ export function runFloor(argv: string[]): void {
     sock.on('data', onHead);
   });
   server.listen(Number(arg('--port')), '127.0.0.1');
-  // Watchdog: the orchestrator holds our stdin; when it goes away, so do we.
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.on('error', () => process.exit(0));
-  process.stdin.resume();
+  exitWhenStdinCloses();
 }

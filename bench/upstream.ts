@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { exitWhenStdinCloses, requiredArg } from './common';
 
 const BULK_CHUNK = Buffer.alloc(256 * 1024, 0x61);
 const TINY = Buffer.from('ok');
@@ -62,11 +63,7 @@ function tune(s: http.Server): void {
 }
 
 export async function runUpstream(argv: string[]): Promise<void> {
-  const arg = (name: string) => {
-    const i = argv.indexOf(name);
-    if (i < 0 || !argv[i + 1]) throw new Error(`upstream: ${name} is required`);
-    return argv[i + 1];
-  };
+  const arg = (name: string) => requiredArg(argv, name, 'upstream');
   const cert = fs.readFileSync(arg('--cert'), 'utf8');
   const key = fs.readFileSync(arg('--key'), 'utf8');
   const tlsServer = https.createServer({ cert, key, ALPNProtocols: ['http/1.1'] }, handler);
@@ -78,8 +75,5 @@ export async function runUpstream(argv: string[]): Promise<void> {
     new Promise<void>((r) => plain.listen(0, '127.0.0.1', r)),
   ]);
   process.stdout.write(JSON.stringify({ httpsPort: (tlsServer.address() as AddressInfo).port, httpPort: (plain.address() as AddressInfo).port }) + '\n');
-  // Watchdog: the orchestrator holds our stdin; when it goes away, so do we.
-  process.stdin.on('end', () => process.exit(0));
-  process.stdin.on('error', () => process.exit(0));
-  process.stdin.resume();
+  exitWhenStdinCloses();
 }

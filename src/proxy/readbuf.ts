@@ -22,7 +22,7 @@ import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 
 /** TLS delivers at most one record (16 KiB) per callback; plain TCP reads fill what they are given. */
-export const READ_BUF = Buffer.allocUnsafe(64 * 1024);
+const READ_BUF = Buffer.allocUnsafe(64 * 1024);
 const SHARED = READ_BUF.buffer;
 
 /** The callback the socket calls with each chunk: a view of READ_BUF, valid until it returns. */
