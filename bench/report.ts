@@ -133,7 +133,10 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     rows.push(['direct', fmt(f.direct.p50), fmt(f.direct.p90), fmt(f.direct.max), '']);
     rows.push(['via caged proxy, never-seen host (leaf minted)', fmt(f.interceptNewHost.p50), fmt(f.interceptNewHost.p90), fmt(f.interceptNewHost.max), fmt(f.interceptNewHost.p50 - f.direct.p50)]);
     rows.push(['via caged proxy, same host again (leaf cached)', fmt(f.interceptSeenHost.p50), fmt(f.interceptSeenHost.p90), fmt(f.interceptSeenHost.max), fmt(f.interceptSeenHost.p50 - f.direct.p50)]);
+    const rc = f.interceptReconnect;
+    if (rc) rows.push(['via caged proxy, same host, new upstream connection', fmt(rc.p50), fmt(rc.p90), fmt(rc.max), fmt(rc.p50 - f.direct.p50)]);
     parts.push(table(rows));
+    if (rc) parts.push(`New upstream connections to a seen host (${rc.n}, after the upstream closed the pooled ones): the upstream saw ${rc.upstream.handshakes} TLS handshakes, ${rc.upstream.resumed} of them resumed sessions the proxy kept; proxy CPU ${fmt(rc.proxyCpuMs)} ms per such request (both TLS handshakes and the request).`);
     const bd = f.breakdownP50;
     parts.push(
       `${f.hosts} hosts. Longest synchronous new-host step (CertCache, timed in-process, CPU time): p50 ${fmt(f.mintStep.p50)} ms, p99 ${fmt(f.mintStep.p99)} ms, max ${fmt(f.mintStep.max)} ms ` +

@@ -2,6 +2,7 @@
 // and runs the phases. Every figure is measured in this one run, next to its baseline.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -102,6 +103,11 @@ export interface Results {
     direct: Percentiles;
     interceptNewHost: Percentiles;
     interceptSeenHost: Percentiles;
+    /**
+     * A seen host again after the upstream closed the proxy's pooled connections: leaf cached, new upstream
+     * TLS connection. `upstream` counts the handshakes the upstream saw meanwhile and how many resumed.
+     */
+    interceptReconnect?: Percentiles & { proxyCpuMs: number; upstream: { handshakes: number; resumed: number } };
     /** Breakdown of the new-host requests through the proxy (p50 ms). */
     breakdownP50: { tcp: number; connect: number; tls: number; request: number };
     errors: string[];
@@ -508,6 +514,27 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
     request: p50(pNew.map((r) => r.ms - r.timings!.tcpMs - r.timings!.connectMs - r.timings!.tlsMs)),
   };
 
+  // A seen host whose pooled upstream connection the upstream has closed (as servers do with idle
+  // keep-alive connections): the leaf is cached, the upstream connection is new, and the proxy resumes the
+  // TLS session it kept for that host. The upstream counts its handshakes and the resumed ones.
+  const pReconnect: number[] = [];
+  const seen0 = await closeUpstreamIdle(c);
+  const rc0 = sample(ours.proc.pid!);
+  for (let i = 0; i < Math.min(o.firstHosts, 100); i++) {
+    await sleep(20); // the proxy sees the close before the next CONNECT
+    const [r] = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: [via(name(`h${i}`))], concurrency: 1, path: '/tiny' });
+    if (r.ok) pReconnect.push(r.ms);
+    else errors.push(`reconnect h${i}: ${r.error ?? r.status}`);
+    await closeUpstreamIdle(c);
+  }
+  const seen1 = await closeUpstreamIdle(c);
+  const rc1 = sample(ours.proc.pid!);
+  const interceptReconnect = {
+    ...percentiles(pReconnect),
+    proxyCpuMs: (rc1.cpuMs - rc0.cpuMs) / Math.max(1, pReconnect.length),
+    upstream: { handshakes: seen1.handshakes - seen0.handshakes, resumed: seen1.resumed - seen0.resumed },
+  };
+
   // Burst: concurrent first connections to one never-seen host must all see the same (single) leaf.
   // Baseline: the same number of concurrent new connections straight to the upstream.
   const bd = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: Array.from({ length: o.burst }, () => direct(name('burst-d'))), concurrency: o.burst, path: '/tiny' });
@@ -581,6 +608,7 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
     direct: percentiles(d),
     interceptNewHost: percentiles(pNew.map((r) => r.ms)),
     interceptSeenHost: percentiles(pSeen),
+    interceptReconnect,
     breakdownP50,
     errors: errors.slice(0, 10),
     stallProbe,
@@ -591,11 +619,32 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
   };
   o.log(
     `[bench]   first request p50: direct ${result.direct.p50.toFixed(2)} ms, new host via proxy ${result.interceptNewHost.p50.toFixed(2)} ms, ` +
-      `seen host ${result.interceptSeenHost.p50.toFixed(2)} ms; proxy event-loop delay max ${eventLoopDelay?.max.toFixed(1) ?? '-'} ms; ` +
+      `seen host ${result.interceptSeenHost.p50.toFixed(2)} ms, seen host with a new upstream connection ${interceptReconnect.p50.toFixed(2)} ms ` +
+      `(${interceptReconnect.upstream.resumed}/${interceptReconnect.upstream.handshakes} upstream handshakes resumed, proxy CPU ${interceptReconnect.proxyCpuMs.toFixed(2)} ms each); proxy event-loop delay max ${eventLoopDelay?.max.toFixed(1) ?? '-'} ms; ` +
       `burst ${burst.n} → ${burst.distinctCerts} cert(s), p50 ${burst.ms.p50.toFixed(1)} ms (direct ${burst.directMs.p50.toFixed(1)} ms)` +
       (cache ? `; cache ${cache.sameCert}/${cache.revisited} kept after ${cache.filled} more hosts` : ''),
   );
   return result;
+}
+
+/** Asks the upstream to close its idle TLS connections; answers its handshake counters. */
+function closeUpstreamIdle(c: Ctx): Promise<{ handshakes: number; resumed: number }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: c.httpPort, path: '/close-idle', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(body) as { handshakes: number; resumed: number });
+          } catch (e) {
+            reject(e as Error);
+          }
+        });
+      })
+      .on('error', reject);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------- bulk

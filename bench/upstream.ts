@@ -1,6 +1,8 @@
 // The upstream origin (its own process): a Node HTTPS server with keep-alive and a tiny fixed body, plus
 // a bulk download and an upload sink; and a plain-HTTP listener with the same routes (used to poll policy
-// reloads cheaply). Prints {"httpsPort","httpPort"} on stdout, exits when its stdin closes.
+// reloads cheaply). Prints {"httpsPort","httpPort"} on stdout, exits when its stdin closes. On the plain
+// listener, GET /close-idle closes the TLS listener's idle keep-alive connections (a proxy's pooled ones) and
+// answers how many TLS handshakes it has seen and how many of them resumed a session.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -67,7 +69,17 @@ export async function runUpstream(argv: string[]): Promise<void> {
   const cert = fs.readFileSync(arg('--cert'), 'utf8');
   const key = fs.readFileSync(arg('--key'), 'utf8');
   const tlsServer = https.createServer({ cert, key, ALPNProtocols: ['http/1.1'] }, handler);
-  const plain = http.createServer(handler);
+  const seen = { handshakes: 0, resumed: 0 };
+  tlsServer.on('secureConnection', (s: import('node:tls').TLSSocket) => {
+    seen.handshakes++;
+    if (s.isSessionReused()) seen.resumed++;
+  });
+  const plain = http.createServer((req, res) => {
+    if (req.url !== '/close-idle') return handler(req, res);
+    tlsServer.closeIdleConnections();
+    const body = JSON.stringify(seen);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
+  });
   tune(tlsServer);
   tune(plain);
   await Promise.all([

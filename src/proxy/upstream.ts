@@ -202,9 +202,41 @@ export interface UpstreamOptions {
 }
 
 const MAX_IDLE_PER_KEY = 256;
+/** Upstream servers whose latest TLS session is kept for resumption (an entry is ~1-2 KB: it holds the leaf). */
+const MAX_SESSIONS = 256;
+
+/**
+ * The latest TLS session (TLS 1.3 ticket or TLS 1.2 session) of each upstream server name and port, least
+ * recently stored first out. A new connection to a server already seen resumes: no certificate chain is
+ * sent or verified again (Node still checks the host name against the certificate kept in the session),
+ * and the server skips its signature. A server that declines the ticket simply runs a full handshake.
+ */
+export class SessionCache {
+  private readonly map = new Map<string, Buffer>();
+  constructor(private readonly max = MAX_SESSIONS) {}
+
+  get(key: string): Buffer | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: string, session: Buffer): void {
+    this.map.delete(key);
+    this.map.set(key, session);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+
+  delete(key: string): void {
+    this.map.delete(key);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
 
 export class UpstreamPool {
   readonly secureContext: tls.SecureContext;
+  readonly sessions = new SessionCache();
   private readonly idle = new Map<string, UpConn[]>();
   private readonly warming = new Map<string, Promise<UpConn>>();
   private readonly lookups: ReturnType<typeof checkedLookup>[];
@@ -317,10 +349,15 @@ export class UpstreamPool {
     return new Promise((resolve, reject) => {
       let sock: net.Socket;
       const servername = net.isIP(host) ? undefined : host;
+      // Sessions are only ever offered to the server name (and port) they came from.
+      const sessionKey = `${host}|${port}`;
       if (secure) {
+        const session = this.sessions.get(sessionKey);
         sock = raw
-          ? tls.connect({ socket: raw, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM } as tls.ConnectionOptions)
-          : tls.connect({ host, port, servername, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM, lookup: this.lookups[allowPrivate ? 1 : 0] as any } as tls.ConnectionOptions);
+          ? tls.connect({ socket: raw, servername, session, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM } as tls.ConnectionOptions)
+          : tls.connect({ host, port, servername, session, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM, lookup: this.lookups[allowPrivate ? 1 : 0] as any } as tls.ConnectionOptions);
+        // Every ticket the server sends replaces the last one: the newest is the one most likely accepted.
+        sock.on('session', (s: Buffer) => this.sessions.set(sessionKey, s));
         const slot: SinkSlot = {};
         if (readInto(sock, (d) => (slot.fn ? slot.fn(d) : sock.destroy()))) (sock as unknown as Record<symbol, SinkSlot>)[SINK] = slot;
       } else sock = raw ?? net.connect({ host, port, lookup: this.lookups[allowPrivate ? 1 : 0] as any });
@@ -329,6 +366,8 @@ export class UpstreamPool {
       const fail = (e: Error) => {
         clearTimeout(timer);
         sock.destroy();
+        // A handshake that failed never offers that session again.
+        if (secure) this.sessions.delete(sessionKey);
         reject(e);
       };
       sock.once('error', fail);

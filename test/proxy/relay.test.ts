@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SessionCache } from '../../src/proxy/upstream';
 import { curl, nodeHttps, rawExchange, startTestProxy, startUpstream, tlsThroughProxy, tmpDir, type TestProxy, type Upstream } from './helpers';
 
 let proxy: TestProxy;
@@ -226,4 +227,56 @@ allow:
       await short.close(300);
     }
   });
+});
+
+describe('upstream TLS sessions', () => {
+  test('a new upstream connection to a server seen before resumes its TLS session, and only for that name', async () => {
+    const up = await startUpstream(true);
+    const seen: Array<{ name: string; reused: boolean }> = [];
+    up.server.on('secureConnection', (s: import('node:tls').TLSSocket) => seen.push({ name: String((s as unknown as { servername?: string }).servername), reused: s.isSessionReused() }));
+    const p = await startTestProxy(`version: 1
+allow:
+  - host: api.test:${up.port}
+    private: true
+  - host: other.test:${up.port}
+    private: true
+`);
+    // The upstream drops its idle keep-alive connections: the proxy's next request needs a new one.
+    const dropPooled = async () => {
+      up.server.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 100));
+    };
+    try {
+      const one = await curl(p.url, `https://api.test:${up.port}/one`);
+      assert.equal(one.status, 200, one.stderr);
+      await dropPooled();
+      const two = await curl(p.url, `https://api.test:${up.port}/two`);
+      assert.equal(two.status, 200, two.stderr);
+      assert.equal(JSON.parse(two.body).url, '/two');
+      await dropPooled();
+      const other = await curl(p.url, `https://other.test:${up.port}/three`);
+      assert.equal(other.status, 200, other.stderr);
+      assert.deepEqual(seen, [
+        { name: 'api.test', reused: false },
+        { name: 'api.test', reused: true },
+        { name: 'other.test', reused: false },
+      ]);
+    } finally {
+      await p.close(300);
+      await up.close();
+    }
+  });
+});
+
+test('the session cache keeps the newest session per server and drops the least recently stored', () => {
+  const c = new SessionCache(2);
+  c.set('a|443', Buffer.from('a1'));
+  c.set('b|443', Buffer.from('b1'));
+  c.set('a|443', Buffer.from('a2')); // a newer ticket for a: a becomes the most recent
+  c.set('c|443', Buffer.from('c1')); // over capacity: b goes
+  assert.equal(c.size, 2);
+  assert.equal(c.get('a|443')?.toString(), 'a2');
+  assert.equal(c.get('b|443'), undefined);
+  c.delete('a|443');
+  assert.equal(c.get('a|443'), undefined);
 });
