@@ -48,8 +48,8 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.equal(r.first.burst.distinctCerts, 1, 'a burst to one new host shares one leaf');
     // New upstream connections to hosts seen before resume the TLS sessions the proxy kept.
     const rc = r.first.interceptReconnect;
-    assert.ok(rc.p50 > 0 && rc.upstream.handshakes === rc.n, `one upstream handshake per reconnect: ${JSON.stringify(rc)}`);
-    assert.equal(rc.upstream.resumed, rc.upstream.handshakes, 'every one resumed');
+    assert.ok(rc.p50 > 0 && rc.upstream.handshakes > 0, `new upstream connections: ${JSON.stringify(rc)}`);
+    assert.equal(rc.upstream.resumed, rc.upstream.handshakes, 'every upstream handshake resumed');
     assert.match(out, /\| via caged proxy, same host, new upstream connection +\|/);
     for (const row of ['direct', 'intercept', 'tunnel']) assert.ok(r.bulk[row].down.mbPerS > 0 && r.bulk[row].up.mbPerS > 0, `bulk ${row}`);
     assert.ok(r.memory.idleStartKb > 0 && r.memory.withIdleKb > r.memory.idleStartKb);
