@@ -147,6 +147,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
         `${fmt((f.eventLoopDelay?.over5Fraction ?? NaN) * 100)}% of ticks > 5 ms late (reference process: max ${fmt(f.referenceEventLoopDelay.max)} ms, p99 ${fmt(f.referenceEventLoopDelay.p99)} ms); ` +
         `a paced request on a warm connection through the proxy: p50 ${fmt(f.stallProbe.p50)} ms, max ${fmt(f.stallProbe.max)} ms. ` +
         `Burst of ${f.burst.n} concurrent first requests to one new host: ${f.burst.ok} ok, ${f.burst.distinctCerts} distinct leaf cert(s), ` +
+        (f.burst.upstream ? `${f.burst.upstream.handshakes} upstream TLS connections (${f.burst.upstream.resumed} resumed), ` : '') +
         `p50 ${fmt(f.burst.ms.p50)} ms, max ${fmt(f.burst.ms.max)} ms (same burst direct: p50 ${fmt(f.burst.directMs.p50)} ms, max ${fmt(f.burst.directMs.max)} ms).` +
         (f.cache ? ` Cache: ${f.cache.sameCert}/${f.cache.revisited} hosts kept their leaf after ${f.cache.filled} other hosts.` : ''),
     );

@@ -127,7 +127,8 @@ export interface Results {
     mintSteps: Partial<Record<'template' | 'assemble' | 'context' | 'cert' | 'key', Percentiles>>;
     /** The same measured in the bench orchestrator meanwhile: the machine's scheduling noise. */
     referenceEventLoopDelay: EventLoopDelay;
-    burst: { n: number; distinctCerts: number; ok: number; ms: Percentiles; directMs: Percentiles; errors: string[] };
+    /** `upstream`: the TLS handshakes the upstream saw for the burst through the proxy, and the resumed ones. */
+    burst: { n: number; distinctCerts: number; ok: number; ms: Percentiles; directMs: Percentiles; errors: string[]; upstream?: { handshakes: number; resumed: number } };
     cache?: { filled: number; revisited: number; sameCert: number };
   };
   bulk?: Partial<Record<'direct' | 'intercept' | 'tunnel', { down: BulkResult; up: BulkResult }>>;
@@ -539,9 +540,12 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
   // Baseline: the same number of concurrent new connections straight to the upstream.
   const bd = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: Array.from({ length: o.burst }, () => direct(name('burst-d'))), concurrency: o.burst, path: '/tiny' });
   const bh = name('burst');
+  const tls0 = await upstreamTls(c, '/tls-stats');
   const bout = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: Array.from({ length: o.burst }, () => via(bh)), concurrency: o.burst, path: '/tiny' });
+  const tls1 = await upstreamTls(c, '/tls-stats');
   const burst = {
     n: o.burst,
+    upstream: { handshakes: tls1.handshakes - tls0.handshakes, resumed: tls1.resumed - tls0.resumed },
     ok: bout.filter((r) => r.ok).length,
     distinctCerts: new Set(bout.filter((r) => r.fingerprint).map((r) => r.fingerprint)).size,
     ms: percentiles(bout.map((r) => r.ms)),
@@ -621,7 +625,7 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
     `[bench]   first request p50: direct ${result.direct.p50.toFixed(2)} ms, new host via proxy ${result.interceptNewHost.p50.toFixed(2)} ms, ` +
       `seen host ${result.interceptSeenHost.p50.toFixed(2)} ms, seen host with a new upstream connection ${interceptReconnect.p50.toFixed(2)} ms ` +
       `(${interceptReconnect.upstream.resumed}/${interceptReconnect.upstream.handshakes} upstream handshakes resumed, proxy CPU ${interceptReconnect.proxyCpuMs.toFixed(2)} ms each); proxy event-loop delay max ${eventLoopDelay?.max.toFixed(1) ?? '-'} ms; ` +
-      `burst ${burst.n} → ${burst.distinctCerts} cert(s), p50 ${burst.ms.p50.toFixed(1)} ms (direct ${burst.directMs.p50.toFixed(1)} ms)` +
+      `burst ${burst.n} → ${burst.distinctCerts} cert(s), ${burst.upstream.handshakes} upstream handshakes (${burst.upstream.resumed} resumed), p50 ${burst.ms.p50.toFixed(1)} ms (direct ${burst.directMs.p50.toFixed(1)} ms)` +
       (cache ? `; cache ${cache.sameCert}/${cache.revisited} kept after ${cache.filled} more hosts` : ''),
   );
   return result;
@@ -629,9 +633,14 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
 
 /** Asks the upstream to close its idle TLS connections; answers its handshake counters. */
 function closeUpstreamIdle(c: Ctx): Promise<{ handshakes: number; resumed: number }> {
+  return upstreamTls(c, '/close-idle');
+}
+
+/** The upstream's TLS handshake counters (`/tls-stats`), or after closing its idle connections (`/close-idle`). */
+function upstreamTls(c: Ctx, path: '/tls-stats' | '/close-idle'): Promise<{ handshakes: number; resumed: number }> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port: c.httpPort, path: '/close-idle', agent: false }, (res) => {
+      .get({ host: '127.0.0.1', port: c.httpPort, path, agent: false }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (body += d));

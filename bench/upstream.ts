@@ -1,8 +1,8 @@
 // The upstream origin (its own process): a Node HTTPS server with keep-alive and a tiny fixed body, plus
 // a bulk download and an upload sink; and a plain-HTTP listener with the same routes (used to poll policy
 // reloads cheaply). Prints {"httpsPort","httpPort"} on stdout, exits when its stdin closes. On the plain
-// listener, GET /close-idle closes the TLS listener's idle keep-alive connections (a proxy's pooled ones) and
-// answers how many TLS handshakes it has seen and how many of them resumed a session.
+// listener, GET /tls-stats answers how many TLS handshakes the TLS listener has seen and how many of them
+// resumed a session; GET /close-idle also closes its idle keep-alive connections (a proxy's pooled ones).
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -75,8 +75,8 @@ export async function runUpstream(argv: string[]): Promise<void> {
     if (s.isSessionReused()) seen.resumed++;
   });
   const plain = http.createServer((req, res) => {
-    if (req.url !== '/close-idle') return handler(req, res);
-    tlsServer.closeIdleConnections();
+    if (req.url !== '/close-idle' && req.url !== '/tls-stats') return handler(req, res);
+    if (req.url === '/close-idle') tlsServer.closeIdleConnections();
     const body = JSON.stringify(seen);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   });

@@ -202,6 +202,22 @@ export interface UpstreamOptions {
 }
 
 const MAX_IDLE_PER_KEY = 256;
+/** Connections to one key being opened at once (see acquire). */
+const MAX_CONNECTING_PER_KEY = 6;
+
+type AcquireCallback = (err: NodeJS.ErrnoException | null, c?: UpConn) => void;
+
+interface KeyState {
+  key: string;
+  secure: boolean;
+  host: string;
+  port: number;
+  allowPrivate: boolean;
+  /** Requests waiting for a connection, first come first served. */
+  waiters: AcquireCallback[];
+  /** Connects under way (for waiters, or ahead of a request). */
+  connecting: number;
+}
 /** Upstream servers whose latest TLS session is kept for resumption (an entry is ~1-2 KB: it holds the leaf). */
 const MAX_SESSIONS = 256;
 
@@ -238,7 +254,8 @@ export class UpstreamPool {
   readonly secureContext: tls.SecureContext;
   readonly sessions = new SessionCache();
   private readonly idle = new Map<string, UpConn[]>();
-  private readonly warming = new Map<string, Promise<UpConn>>();
+  /** Keys with requests waiting for a connection or connects under way. */
+  private readonly pending = new Map<string, KeyState>();
   private readonly lookups: ReturnType<typeof checkedLookup>[];
   private readonly sweep: NodeJS.Timeout;
   private readonly idleMs: number;
@@ -265,9 +282,15 @@ export class UpstreamPool {
 
   /**
    * A connection for (secure, host, port), checked against private addresses unless allowPrivate.
-   * Calls back synchronously when an idle pooled connection is available.
+   * Calls back synchronously when an idle pooled connection is available. Otherwise the request waits for
+   * the first connection of that key to become free: one it opened itself, one opened earlier (at CONNECT,
+   * or for another request that got served meanwhile), or one another exchange released. At most
+   * MAX_CONNECTING_PER_KEY connections to one key are being opened at a time, so a burst of short requests
+   * reuses connections as they free up instead of paying a TLS handshake each, and the connections opened
+   * after the first can resume its TLS session. Waits are short: a connect in progress ends in one
+   * handshake, and another starts as soon as one ends while requests are still waiting.
    */
-  acquire(secure: boolean, host: string, port: number, allowPrivate: boolean, cb: (err: NodeJS.ErrnoException | null, c?: UpConn) => void): void {
+  acquire(secure: boolean, host: string, port: number, allowPrivate: boolean, cb: AcquireCallback): void {
     // A keep-alive client asks for the same key request after request: reuse the last key string.
     const k = this.lastKey;
     if (k.secure !== secure || k.host !== host || k.port !== port || k.allowPrivate !== allowPrivate) {
@@ -283,51 +306,72 @@ export class UpstreamPool {
         return cb(null, c);
       }
     }
-    const warm = this.warming.get(key);
-    if (warm) {
-      // A connection opened ahead of time (at CONNECT) and not yet claimed: take it over.
-      this.warming.delete(key);
-      return void warm.then(
-        (c) => cb(null, c),
-        (err: NodeJS.ErrnoException) => cb(err),
-      );
-    }
-    this.connect(secure, host, port, allowPrivate).then(
-      (sock) => cb(null, new UpConn(sock, key, this)),
-      (err: NodeJS.ErrnoException) => cb(err),
-    );
+    if (this.closed) return cb(Object.assign(new Error('the proxy is shutting down'), { code: 'ECAGEDCLOSED' }));
+    const st = this.keyState(key, secure, host, port, allowPrivate);
+    st.waiters.push(cb);
+    this.fill(st);
   }
 
   /**
    * Opens a connection ahead of the first request (e.g. while the client's TLS handshake with the proxy
-   * runs), unless one is idle or already being opened. Errors are left for the real request to report.
+   * runs), unless one is idle or already being opened. A failure goes to a request waiting by then, if any.
    */
   preconnect(secure: boolean, host: string, port: number, allowPrivate: boolean): void {
     if (this.closed) return;
     const key = `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
-    if (this.warming.has(key) || (this.idle.get(key)?.length ?? 0) > 0) return;
-    const p = this.connect(secure, host, port, allowPrivate).then((sock) => new UpConn(sock, key, this));
-    this.warming.set(key, p);
-    p.then(
-      (c) => {
-        // Not claimed by a request yet: park it in the pool.
-        if (this.warming.get(key) === p) {
-          this.warming.delete(key);
-          this.release(c);
-        }
+    if ((this.idle.get(key)?.length ?? 0) > 0 || (this.pending.get(key)?.connecting ?? 0) > 0) return;
+    this.open(this.keyState(key, secure, host, port, allowPrivate));
+  }
+
+  private keyState(key: string, secure: boolean, host: string, port: number, allowPrivate: boolean): KeyState {
+    let st = this.pending.get(key);
+    if (!st) this.pending.set(key, (st = { key, secure, host, port, allowPrivate, waiters: [], connecting: 0 }));
+    return st;
+  }
+
+  /** Starts connects while requests wait and fewer than MAX_CONNECTING_PER_KEY are under way. */
+  private fill(st: KeyState): void {
+    while (!this.closed && st.connecting < Math.min(MAX_CONNECTING_PER_KEY, st.waiters.length)) this.open(st);
+  }
+
+  private open(st: KeyState): void {
+    st.connecting++;
+    this.connect(st.secure, st.host, st.port, st.allowPrivate).then(
+      (sock) => {
+        st.connecting--;
+        const c = new UpConn(sock, st.key, this);
+        const w = st.waiters.shift();
+        if (w) w(null, c);
+        else this.release(c);
+        this.settle(st);
       },
-      () => {
-        if (this.warming.get(key) === p) this.warming.delete(key);
+      (err: NodeJS.ErrnoException) => {
+        st.connecting--;
+        // Each waiting request gets its own attempt: the first one gets this failure, the next a new connect.
+        st.waiters.shift()?.(err);
+        this.settle(st);
       },
     );
   }
 
-  /** Back to the pool after a complete exchange. */
+  /** After a connect ended: more connects for requests still waiting, or forget the key. */
+  private settle(st: KeyState): void {
+    this.fill(st);
+    if (st.connecting === 0 && st.waiters.length === 0 && this.pending.get(st.key) === st) this.pending.delete(st.key);
+  }
+
+  /** Back to the pool after a complete exchange: to the first request waiting for this key, or idle. */
   release(c: UpConn): void {
     c.owner = undefined;
     if (c.dead || this.closed || c.sock.destroyed) return c.destroy();
     // A relay may have paused reading for back-pressure; an idle pooled socket must notice a close.
     if (c.sock.isPaused()) c.sock.resume();
+    // (Keep-alive traffic in steady state never waits: skip the lookup when nobody does.)
+    const w = this.pending.size > 0 ? this.pending.get(c.key)?.waiters.shift() : undefined;
+    if (w) {
+      c.reused = true;
+      return w(null, c);
+    }
     let list = this.idle.get(c.key);
     if (!list) this.idle.set(c.key, (list = []));
     if (list.length >= MAX_IDLE_PER_KEY) return c.destroy();
@@ -395,6 +439,10 @@ export class UpstreamPool {
   destroy(): void {
     this.closed = true;
     clearInterval(this.sweep);
+    for (const st of [...this.pending.values()]) {
+      for (const w of st.waiters.splice(0)) w(Object.assign(new Error('the proxy is shutting down'), { code: 'ECAGEDCLOSED' }));
+    }
+    this.pending.clear();
     for (const list of [...this.idle.values()]) for (const c of [...list]) c.destroy();
     this.idle.clear();
   }

@@ -46,6 +46,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.ok(Math.abs(lines - 1) < 0.1, `event lines per intercepted request: ${lines}`);
     assert.ok(r.first.interceptNewHost.p50 > 0 && r.first.direct.p50 > 0);
     assert.equal(r.first.burst.distinctCerts, 1, 'a burst to one new host shares one leaf');
+    assert.ok(r.first.burst.upstream.handshakes >= 1 && r.first.burst.upstream.handshakes <= r.first.burst.n, JSON.stringify(r.first.burst.upstream));
     // New upstream connections to hosts seen before resume the TLS sessions the proxy kept.
     const rc = r.first.interceptReconnect;
     assert.ok(rc.p50 > 0 && rc.upstream.handshakes > 0, `new upstream connections: ${JSON.stringify(rc)}`);

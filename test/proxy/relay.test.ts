@@ -280,3 +280,89 @@ test('the session cache keeps the newest session per server and drops the least 
   c.delete('a|443');
   assert.equal(c.get('a|443'), undefined);
 });
+
+describe('upstream connections under concurrency', () => {
+  // A TLS upstream of our own: counts TCP connections, TLS handshakes in progress (max) and resumed ones.
+  async function countingUpstream(onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
+    const up = await startUpstream(true);
+    up.server.removeAllListeners('request');
+    up.server.on('request', onRequest);
+    const st = { connections: 0, handshaking: 0, maxHandshaking: 0, handshakes: 0, resumed: 0 };
+    up.server.on('connection', () => {
+      st.connections++;
+      st.maxHandshaking = Math.max(st.maxHandshaking, ++st.handshaking);
+    });
+    up.server.on('secureConnection', (s: import('node:tls').TLSSocket) => {
+      st.handshaking--;
+      st.handshakes++;
+      if (s.isSessionReused()) st.resumed++;
+    });
+    return { up, st };
+  }
+  const policyFor = (port: number) => `version: 1
+allow:
+  - host: api.test:${port}
+    private: true
+`;
+
+  test('requests that all stay open at once each get an upstream connection (no request waits for another)', { timeout: 20000 }, async () => {
+    const N = 10;
+    const held: http.ServerResponse[] = [];
+    const { up, st } = await countingUpstream((req, res) => {
+      held.push(res);
+      // Nothing is answered until all N requests are at the upstream at the same time.
+      if (held.length === N) for (const r of held) r.end('released');
+    });
+    const p = await startTestProxy(policyFor(up.port));
+    try {
+      const replies = await Promise.all(Array.from({ length: N }, (_, i) => nodeHttps(p.address.port, 'api.test', up.port, `/held/${i}`)));
+      assert.deepEqual(
+        replies.map((r) => `${r.status} ${r.body}`),
+        Array.from({ length: N }, () => '200 released'),
+      );
+      assert.equal(st.handshakes, N, 'one upstream connection per open request');
+      assert.ok(st.maxHandshaking <= 6, `at most 6 upstream handshakes at once, saw ${st.maxHandshaking}`);
+    } finally {
+      await p.close(300);
+      await up.close();
+    }
+  });
+
+  test('a burst of short requests to one host reuses upstream connections as they free up', { timeout: 20000 }, async () => {
+    const N = 40;
+    const { up, st } = await countingUpstream((req, res) => res.end('ok'));
+    const p = await startTestProxy(policyFor(up.port));
+    try {
+      const replies = await Promise.all(Array.from({ length: N }, (_, i) => nodeHttps(p.address.port, 'api.test', up.port, `/burst/${i}`)));
+      assert.ok(replies.every((r) => r.status === 200 && r.body === 'ok'));
+      assert.ok(st.maxHandshaking <= 6, `at most 6 upstream handshakes at once, saw ${st.maxHandshaking}`);
+      assert.ok(st.handshakes < N, `${N} requests on ${st.handshakes} upstream connections`);
+      // Connects started before the first session ticket arrived cannot resume; later ones do.
+      assert.ok(st.handshakes <= 6 || st.resumed > 0, `${st.resumed} of ${st.handshakes} upstream handshakes resumed`);
+    } finally {
+      await p.close(300);
+      await up.close();
+    }
+  });
+});
+
+test('concurrent requests to an upstream that refuses connections each get a 502, none hangs', { timeout: 20000 }, async () => {
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const port = (closed.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => closed.close(() => r()));
+  const p = await startTestProxy(`version: 1
+allow:
+  - host: api.test:${port}
+    private: true
+`);
+  try {
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => rawExchange(p.address.port, `GET http://api.test:${port}/r${i} HTTP/1.1\r\nHost: api.test:${port}\r\nConnection: close\r\n\r\n`)));
+    for (const r of replies) {
+      assert.match(r, /^HTTP\/1\.1 502 /);
+      assert.match(r, /ECONNREFUSED/);
+    }
+  } finally {
+    await p.close(300);
+  }
+});
