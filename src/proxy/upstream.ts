@@ -204,6 +204,8 @@ export interface UpstreamOptions {
 const MAX_IDLE_PER_KEY = 256;
 /** Connections to one key being opened at once (see acquire). */
 const MAX_CONNECTING_PER_KEY = 6;
+/** A connect taking longer than this no longer counts toward MAX_CONNECTING_PER_KEY. */
+const SLOW_CONNECT_MS = 1000;
 
 type AcquireCallback = (err: NodeJS.ErrnoException | null, c?: UpConn) => void;
 
@@ -288,7 +290,9 @@ export class UpstreamPool {
    * MAX_CONNECTING_PER_KEY connections to one key are being opened at a time, so a burst of short requests
    * reuses connections as they free up instead of paying a TLS handshake each, and the connections opened
    * after the first can resume its TLS session. Waits are short: a connect in progress ends in one
-   * handshake, and another starts as soon as one ends while requests are still waiting.
+   * handshake, another starts as soon as one ends while requests are still waiting, and a connect still
+   * under way after SLOW_CONNECT_MS stops counting, so a stalled server does not queue requests behind its
+   * timeouts.
    */
   acquire(secure: boolean, host: string, port: number, allowPrivate: boolean, cb: AcquireCallback): void {
     // A keep-alive client asks for the same key request after request: reuse the last key string.
@@ -336,9 +340,21 @@ export class UpstreamPool {
 
   private open(st: KeyState): void {
     st.connecting++;
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return false;
+      counted = false;
+      st.connecting--;
+      return true;
+    };
+    // A connect still under way after SLOW_CONNECT_MS (a stalled server, a lost SYN) stops counting toward
+    // the limit: requests waiting behind it get connects of their own instead of waiting out its timeout.
+    const slow = setTimeout(() => uncount() && this.fill(st), SLOW_CONNECT_MS);
+    slow.unref();
     this.connect(st.secure, st.host, st.port, st.allowPrivate).then(
       (sock) => {
-        st.connecting--;
+        clearTimeout(slow);
+        uncount();
         const c = new UpConn(sock, st.key, this);
         const w = st.waiters.shift();
         if (w) w(null, c);
@@ -346,7 +362,8 @@ export class UpstreamPool {
         this.settle(st);
       },
       (err: NodeJS.ErrnoException) => {
-        st.connecting--;
+        clearTimeout(slow);
+        uncount();
         // Each waiting request gets its own attempt: the first one gets this failure, the next a new connect.
         st.waiters.shift()?.(err);
         this.settle(st);

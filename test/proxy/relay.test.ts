@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SessionCache } from '../../src/proxy/upstream';
+import { SessionCache, UpstreamPool } from '../../src/proxy/upstream';
 import { curl, nodeHttps, rawExchange, startTestProxy, startUpstream, tlsThroughProxy, tmpDir, type TestProxy, type Upstream } from './helpers';
 
 let proxy: TestProxy;
@@ -364,5 +364,28 @@ allow:
     }
   } finally {
     await p.close(300);
+  }
+});
+
+test('requests waiting behind stalled upstream connects get connects of their own after a second', { timeout: 20000 }, async () => {
+  // Accepts TCP and never answers the TLS ClientHello.
+  const held: net.Socket[] = [];
+  const stall = net.createServer((sk) => void held.push(sk.on('error', () => undefined)));
+  await new Promise<void>((r) => stall.listen(0, '127.0.0.1', r));
+  const port = (stall.address() as net.AddressInfo).port;
+  const pool = new UpstreamPool({ resolver: async () => [{ address: '127.0.0.1', family: 4 }], connectTimeoutMs: 4000 });
+  try {
+    const t0 = Date.now();
+    // Ten at once, six connects at a time: the four behind them start once the first six are a second old
+    // and time out about 5 s after the start, not 8 s (two timeouts in a row).
+    const took = await Promise.all(
+      Array.from({ length: 10 }, () => new Promise<number>((resolve) => pool.acquire(true, 'api.test', port, true, (err) => resolve(err ? Date.now() - t0 : -1)))),
+    );
+    assert.ok(took.every((ms) => ms > 0), 'every request failed (timed out)');
+    assert.ok(Math.max(...took) < 6500, `the last request waited ${Math.max(...took)} ms`);
+  } finally {
+    pool.destroy();
+    for (const sk of held) sk.destroy();
+    stall.close();
   }
 });
