@@ -67,6 +67,9 @@ export async function runDockerPhase(o: { root: string; dir: string; log: (s: st
   const up = ['up', '--workspace', ws, '--image', AGENT_IMAGE, '--proxy-base-image', PROXY_BASE_IMAGE];
   const r: DockerResult = { agentImage: AGENT_IMAGE, proxyBaseImage: PROXY_BASE_IMAGE, notes: [] };
   let cage: string | undefined;
+  // The cage's derived images (caged-agent/agent:…, caged-agent/proxy:…, built on the test bases) that this
+  // phase creates are removed at the end; those that were there before stay.
+  const before = new Set(derivedTestImages());
   try {
     const first = await runCli(cli, up, 300000);
     if (first.code !== 0) throw new Error(`up failed (${first.code}): ${first.stderr.slice(-1500)}`);
@@ -121,5 +124,27 @@ export async function runDockerPhase(o: { root: string; dir: string; log: (s: st
       if (d.code !== 0) o.log(`[bench] docker: down ${cage} failed: ${d.stderr.slice(-500)}`);
     }
     delete process.env.CAGED_AGENT_STATE_DIR;
+    const made = derivedTestImages().filter((id) => !before.has(id));
+    if (made.length) {
+      try {
+        child.execFileSync('docker', ['image', 'rm', ...made], { stdio: 'pipe', timeout: 60000 });
+      } catch (e) {
+        o.log(`[bench] docker: could not remove the images this phase built (${made.join(' ')}): ${String((e as { stderr?: Buffer }).stderr ?? e).slice(-300)}`);
+      }
+    }
   }
+}
+
+/** IDs of the cage images (caged-agent/*) built on the test base images (they carry caged-agent.test=1). */
+function derivedTestImages(): string[] {
+  const out = child.execFileSync('docker', ['image', 'ls', '--filter', 'label=caged-agent.test=1', '--format', '{{.ID}} {{.Repository}}'], { encoding: 'utf8', timeout: 10000 });
+  return [
+    ...new Set(
+      out
+        .split('\n')
+        .map((l) => l.trim().split(' '))
+        .filter(([id, repo]) => id && repo?.startsWith('caged-agent/'))
+        .map(([id]) => id),
+    ),
+  ];
 }

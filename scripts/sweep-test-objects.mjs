@@ -55,4 +55,4 @@ for (const img of await docker.listImages({ filters: { label: ['caged-agent.test
   if (used.has(img.Id)) continue;
   if (await docker.getImage(img.Id).remove().then(() => true, () => false)) removed.push(`image ${img.Id.slice(7, 19)}`);
 }
-if (removed.length) console.log(`[sweep] removed leftovers of interrupted tests: ${removed.join(', ')}`);
+if (removed.length) console.log(`[sweep] removed test objects no longer in use (interrupted tests, or runs that built on the test images): ${removed.join(', ')}`);
