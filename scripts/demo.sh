@@ -36,7 +36,8 @@ cleanup() {
   set +e
   if [ "$KEEP" = 0 ]; then
     say "Tearing down"
-    [ -n "$CAGE" ] && node dist/cli.js down "$CAGE"
+    # --images: the agent image embeds this run's CA, which goes away with $WORK.
+    [ -n "$CAGE" ] && node dist/cli.js down --images "$CAGE"
     docker rm -f "$UP" >/dev/null 2>&1
     rm -rf "$WORK"
   else

@@ -26,7 +26,9 @@ Commands:
                       stderr; the cage id is the last line of stdout. Exits 0 once the agent runs.
                       --secret NAME passes $CAGED_SECRET_NAME from this environment to the proxy
                       only (for policy entries with auth: {secret: NAME}).
-  down [CAGE]         stop the cage and remove its containers, network and volume (idempotent)
+  down [CAGE] [--images]
+                      stop the cage and remove its containers, network and volume (idempotent);
+                      --images: also its agent image (it embeds the cage's CA; a restart rebuilds it)
   status [--json]     list cages and their health
   verify [CAGE] [--allowed-url URL] [--blocked-url URL] [--external-name NAME] [--json]
                       run the isolation checks from inside the agent; exits 0 only if all pass
@@ -181,10 +183,10 @@ async function cmdUp(a: Args): Promise<number> {
 }
 
 async function cmdDown(a: Args): Promise<number> {
-  checkFlags(a, []);
+  checkFlags(a, ['--images']);
   const engine = makeEngine();
   const id = await resolveCage(engine, a.positional[0]);
-  await engine.down(id);
+  await engine.down(id, { images: !!flag(a, '--images') });
   err(`cage ${id} is down`);
   return 0;
 }

@@ -117,10 +117,13 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
     assert.equal(code, 0);
   });
 
-  it('down removes the cage and is idempotent', async () => {
-    const d = await cli(['down', cageId]);
+  it('down removes the cage (with --images, its agent image too) and is idempotent', async () => {
+    const cageImages = () => docker.listImages({ filters: { label: ['caged-agent=1', `caged-agent.cage=${cageId}`] } });
+    assert.ok((await cageImages()).length >= 1, 'the cage has its own agent image (it embeds the CA)');
+    const d = await cli(['down', '--images', cageId]);
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(await leftovers(docker, [cageId]), []);
+    assert.deepEqual(await cageImages(), [], 'down --images removed the agent image');
     const again = await cli(['down', cageId]);
     assert.equal(again.code, 0, again.stderr);
     const s = await cli(['status']);
