@@ -220,6 +220,7 @@ interface KeyState {
   /** Connects under way (for waiters, or ahead of a request). */
   connecting: number;
 }
+
 /** Upstream servers whose latest TLS session is kept for resumption (an entry is ~1-2 KB: it holds the leaf). */
 const MAX_SESSIONS = 256;
 
