@@ -1,5 +1,7 @@
 // HTTP/1.1 relay edge cases through the proxy: chunked and close-delimited responses, HEAD/204/304,
-// pipelining, Expect: 100-continue, upstream connection reuse and stale pooled connections.
+// pipelining, Expect: 100-continue, upstream connection reuse and stale pooled connections; upstream TLS
+// session resumption, and how requests share upstream connections under concurrency (bursts, held-open
+// requests, refusing and stalled servers).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
