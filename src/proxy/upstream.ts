@@ -207,6 +207,11 @@ const MAX_CONNECTING_PER_KEY = 6;
 /** A connect taking longer than this no longer counts toward MAX_CONNECTING_PER_KEY. */
 const SLOW_CONNECT_MS = 1000;
 
+/** The pool's key: requests and preconnects for the same scheme, address check, host and port meet here. */
+function poolKey(secure: boolean, host: string, port: number, allowPrivate: boolean): string {
+  return `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
+}
+
 type AcquireCallback = (err: NodeJS.ErrnoException | null, c?: UpConn) => void;
 
 interface KeyState {
@@ -299,7 +304,7 @@ export class UpstreamPool {
     // A keep-alive client asks for the same key request after request: reuse the last key string.
     const k = this.lastKey;
     if (k.secure !== secure || k.host !== host || k.port !== port || k.allowPrivate !== allowPrivate) {
-      this.lastKey = { secure, host, port, allowPrivate, key: `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}` };
+      this.lastKey = { secure, host, port, allowPrivate, key: poolKey(secure, host, port, allowPrivate) };
     }
     const key = this.lastKey.key;
     const list = this.idle.get(key);
@@ -323,7 +328,7 @@ export class UpstreamPool {
    */
   preconnect(secure: boolean, host: string, port: number, allowPrivate: boolean): void {
     if (this.closed) return;
-    const key = `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
+    const key = poolKey(secure, host, port, allowPrivate);
     if ((this.idle.get(key)?.length ?? 0) > 0 || (this.pending.get(key)?.connecting ?? 0) > 0) return;
     this.open(this.keyState(key, secure, host, port, allowPrivate));
   }
