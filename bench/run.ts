@@ -519,16 +519,16 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
   // keep-alive connections): the leaf is cached, the upstream connection is new, and the proxy resumes the
   // TLS session it kept for that host. The upstream counts its handshakes and the resumed ones.
   const pReconnect: number[] = [];
-  const seen0 = await closeUpstreamIdle(c);
+  const seen0 = await upstreamTls(c, '/tls-stats');
   const rc0 = sample(ours.proc.pid!);
   for (let i = 0; i < Math.min(o.firstHosts, 100); i++) {
+    await upstreamTls(c, '/close-idle');
     await sleep(20); // the proxy sees the close before the next CONNECT
     const [r] = await lg.call<BatchItemResult[]>({ cmd: 'batch', items: [via(name(`h${i}`))], concurrency: 1, path: '/tiny' });
     if (r.ok) pReconnect.push(r.ms);
     else errors.push(`reconnect h${i}: ${r.error ?? r.status}`);
-    await closeUpstreamIdle(c);
   }
-  const seen1 = await closeUpstreamIdle(c);
+  const seen1 = await upstreamTls(c, '/tls-stats');
   const rc1 = sample(ours.proc.pid!);
   const interceptReconnect = {
     ...percentiles(pReconnect),
@@ -629,11 +629,6 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
       (cache ? `; cache ${cache.sameCert}/${cache.revisited} kept after ${cache.filled} more hosts` : ''),
   );
   return result;
-}
-
-/** Asks the upstream to close its idle TLS connections; answers its handshake counters. */
-function closeUpstreamIdle(c: Ctx): Promise<{ handshakes: number; resumed: number }> {
-  return upstreamTls(c, '/close-idle');
 }
 
 /** The upstream's TLS handshake counters (`/tls-stats`), or after closing its idle connections (`/close-idle`). */
