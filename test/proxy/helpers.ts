@@ -112,6 +112,19 @@ function echoHandler(secure: boolean) {
       };
       return pump();
     }
+    if (url.startsWith('/sse/')) {
+      // /sse/<n>/<ms>: a server-sent event stream (chunked, no length), n events ms apart, each carrying
+      // the moment it was written (performance.now() of this process) so a client can tell when it arrived.
+      const [n, ms] = url.split('/').slice(2).map(Number);
+      res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+      let i = 0;
+      const tick = () => {
+        res.write(`id: ${i}\ndata: ${performance.now()}\n\n`);
+        if (++i < n) setTimeout(tick, ms);
+        else res.end();
+      };
+      return tick();
+    }
     let bodyBytes = 0;
     const hash = crypto.createHash('sha256');
     req.on('data', (d: Buffer) => {

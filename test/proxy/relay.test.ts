@@ -1,10 +1,11 @@
-// HTTP/1.1 relay edge cases through the proxy: chunked and close-delimited responses, HEAD/204/304,
-// pipelining, Expect: 100-continue, upstream connection reuse and stale pooled connections; upstream TLS
-// session resumption, and how requests share upstream connections under concurrency (bursts, held-open
+// HTTP/1.1 relay edge cases through the proxy: chunked and close-delimited responses, server-sent event
+// streams, HEAD/204/304, pipelining, Expect: 100-continue, upstream connection reuse and stale pooled
+// connections; upstream TLS session resumption, and how requests share upstream connections under concurrency (bursts, held-open
 // requests, refusing and stalled servers).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -183,6 +184,40 @@ describe('relay', () => {
       tlsUp.server.removeListener('secureConnection', count);
     }
     assert.ok(tlsConns <= 1, `${tlsConns} upstream TLS connections for 5 requests`);
+  });
+
+  test('a server-sent event stream reaches the client event by event, not at its end', async () => {
+    // How an agent's model API answers: one long chunked response, a few bytes at a time. Each event must
+    // come through as it is written; a proxy that held bytes back would show them all at the end.
+    const s = await tlsThroughProxy(proxy.address.port, 'api.test', tlsUp.port);
+    const lags: number[] = [];
+    const arrivals: number[] = [];
+    let head = '';
+    await new Promise<void>((resolve, reject) => {
+      const req = https.request({ host: 'api.test', port: tlsUp.port, path: '/sse/6/150', createConnection: () => s }, (res) => {
+        head = `${res.statusCode} ${res.headers['content-type']}`;
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          const at = performance.now();
+          text += d;
+          for (let i = text.indexOf('\n\n'); i >= 0; i = text.indexOf('\n\n')) {
+            const sent = Number(/data: ([\d.]+)/.exec(text.slice(0, i))?.[1]);
+            lags.push(at - sent);
+            arrivals.push(at);
+            text = text.slice(i + 2);
+          }
+        });
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    s.destroy();
+    assert.equal(head, '200 text/event-stream');
+    assert.equal(lags.length, 6, 'six events');
+    assert.ok(Math.max(...lags) < 100, `each event arrives within 100 ms of being written (lags ${lags.map((l) => l.toFixed(1)).join(', ')} ms)`);
+    assert.ok(arrivals[5] - arrivals[0] > 600, `the events arrive spread out as they were written (${(arrivals[5] - arrivals[0]).toFixed(0)} ms)`);
   });
 
   test('an intercepted keep-alive session idle past the timeout is closed; one in use is not', async () => {
