@@ -1,5 +1,7 @@
 // Starting the proxies under test, each as its own process on 127.0.0.1: ours (dist/proxy.js, the program
-// that ships), mitmdump (regular mode) and tinyproxy (CONNECT tunnel). Each gets its own temp config.
+// that ships), mitmdump (regular mode) and tinyproxy (CONNECT tunnel), and the two reference relays: the bare
+// Node TLS relay (floor.ts) and the C byte relay (hop.c). Each gets its own temp config.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { nowMs, sleep } from './common';
@@ -179,6 +181,29 @@ export async function startTinyproxy(dir: string, upstreamPorts: number[]): Prom
   const proc = spawnTracked('tinyproxy', 'tinyproxy', ['-d', '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir });
   await waitForPort(proc, '127.0.0.1', port, 15000);
   return { name: 'tinyproxy', proc, port, startMs: nowMs() - t0 };
+}
+
+/**
+ * The C byte relay of the "one hop" row (bench/hop.c): compiled with the system C compiler ($CC, else cc)
+ * into the bench's temp dir, then run as its own process.
+ */
+export async function startHop(root: string, dir: string): Promise<RunningPeer> {
+  const bin = path.join(dir, 'hop');
+  if (!fs.existsSync(bin)) {
+    const cc = process.env.CC || 'cc';
+    try {
+      execFileSync(cc, ['-O2', '-o', bin, path.join(root, 'bench', 'hop.c')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException & { stderr?: Buffer };
+      const why = err.code === 'ENOENT' ? `no C compiler (${cc}) on PATH: install gcc and libc6-dev (scripts/install-system-deps.sh does)` : String(err.stderr ?? err.message).trim();
+      throw new Error(`the one-hop relay (bench/hop.c) could not be compiled: ${why}`);
+    }
+  }
+  const port = await freePort();
+  const t0 = nowMs();
+  const proc = spawnTracked('hop', bin, [String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  await waitForPort(proc, '127.0.0.1', port, 15000);
+  return { name: 'hop', proc, port, startMs: nowMs() - t0 };
 }
 
 /** The bare Node TLS relay of the "floor" row (floor.ts), as its own process. */

@@ -91,6 +91,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
       ['direct', 'direct (no proxy)'],
       ['intercept', 'caged proxy, intercepting'],
       ['floor', 'bare Node TLS relay (floor, no proxy logic)'],
+      ['hop', 'one hop: C byte relay (no TLS, no logic)'],
       ['tunnel', 'caged proxy, tunnel (intercept: false)'],
       ['mitmproxy', 'mitmproxy (mitmdump, regular)'],
       ['tinyproxy', 'tinyproxy (CONNECT tunnel)'],
@@ -118,6 +119,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     if (ka.intercept && ka.floor) {
       extra.push(`intercepting vs the bare relay: ${fmt(ratio(ka.intercept.rps, ka.floor.rps))}× req/s, ${fmt(ratio(ka.intercept.cpu.proxyUsPerReq, ka.floor.cpu.proxyUsPerReq))}× its CPU per request`);
     }
+    if (ka.hop) extra.push(`one more process in the path, doing nothing but copy bytes: ${fmt(ratio(ka.hop.rps, d?.rps))}× direct`);
     if (ka.tunnel && ka.tinyproxy) extra.push(`tunnel vs tinyproxy: ${fmt(ratio(ka.tunnel.rps, ka.tinyproxy.rps))}× req/s`);
     if (extra.length) parts.push(extra.join('; '));
     const runs = names.filter(([k]) => ka[k]?.runsRps).map(([k, label]) => `${label.split(' (')[0]} ${ka[k]!.runsRps!.map((x) => fmt(x, 0)).join(' / ')}`);

@@ -13,7 +13,7 @@ import { makeCerts, type BenchCerts } from './certs';
 import { ResponseParser, type ResponseDone } from './http1';
 import { LoadGen } from './lgclient';
 import type { BatchItemResult, KeepAliveSnap } from './loadgen';
-import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startFloorRelay, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
+import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startFloorRelay, startHop, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
 import { Conn, openTls, requestBytes } from './client';
 import { fdCount, firstLine, machineBusyMs, registerTempDir, sample, spawnTracked, stop, type Started } from './procs';
 import { runDockerPhase, type DockerResult } from './docker';
@@ -97,7 +97,7 @@ export interface BulkResult {
 
 export interface Results {
   meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
-  keepalive: Partial<Record<'direct' | 'intercept' | 'floor' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  keepalive: Partial<Record<'direct' | 'intercept' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
   first?: {
     hosts: number;
     direct: Percentiles;
@@ -223,8 +223,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
     };
 
-    // Keep-alive rounds: direct, then per round intercepting, the bare relay (floor.ts), tunnel, tinyproxy,
-    // mitmproxy, direct again. Every row is the mean of its runs, so a shared VM drifting over the phase (the
+    // Keep-alive rounds: direct, then per round intercepting, the bare relay (floor.ts), the C byte relay
+    // (hop.c), tunnel, tinyproxy, mitmproxy, direct again. Every row is the mean of its runs, so a shared VM drifting over the phase (the
     // same direct row moved by up to 35% within a minute) affects all rows alike, and the tunnel runs next to
     // tinyproxy. Three rounds (one with --quick): with two, one slow direct run still moved the intercepting
     // ratio by ±0.05, and one mitmproxy run moved the mitmproxy ratio from 24× to 20×.
@@ -244,11 +244,17 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
       if (ours && want(o, 'keepalive')) {
         const floor = await startFloorRelay(o.benchJs, certs.files);
+        let hop: RunningPeer | undefined;
         try {
+          await phase('keep-alive one hop: compile bench/hop.c', async () => void (hop = await startHop(o.root, dir)));
           for (let round = 1; round <= kaRounds; round++) {
             const of = ` (round ${round}/${kaRounds})`;
             await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
             await phase(`keep-alive bare TLS relay${of}`, async () => addRun('floor', await keepAlive(c, viaTarget(c, floor, 'localhost', certs.cageCaCert), floor.proc)));
+            if (hop) {
+              const h = hop;
+              await phase(`keep-alive one hop (C byte relay)${of}`, async () => addRun('hop', await keepAlive(c, viaTarget(c, h, '127.0.0.1', c.certs.upstreamCaCert, 'localhost'), h.proc)));
+            }
             await phase(`keep-alive our proxy tunnelling${of}`, async () => addRun('tunnel', await keepAlive(c, viaTarget(c, ours, TUNNEL_HOST, certs.upstreamCaCert), ours.proc, ours)));
             await phase(`keep-alive tinyproxy${of}`, async () => {
               const tp = await startTinyproxy(dir, [c.httpsPort]);
@@ -270,6 +276,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           }
         } finally {
           await stop(floor.proc);
+          if (hop) await stop(hop.proc);
         }
         for (const [k, runs] of Object.entries(kaRuns) as Array<[KaKey, KeepAliveResult[]]>) res.keepalive[k] = meanOfRuns(runs);
       }

@@ -6,7 +6,7 @@ set -euo pipefail
 profile=${1:-test}
 case "$profile" in
   demo) want=(debootstrap busybox-static curl ca-certificates openssl) ;;
-  test) want=(docker.io debootstrap busybox-static curl ca-certificates chromium ripgrep libkrb5-dev pkg-config mitmproxy tinyproxy wrk iproute2 openssl) ;;
+  test) want=(docker.io debootstrap busybox-static curl ca-certificates chromium ripgrep libkrb5-dev pkg-config mitmproxy tinyproxy gcc libc6-dev iproute2 openssl) ;;
   *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
 esac
 # A Docker engine that already answers (or a dockerd from another package) needs no docker.io.

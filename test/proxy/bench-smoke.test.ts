@@ -34,7 +34,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.deepEqual(JSON.parse(fs.readFileSync(jsonFile, 'utf8')), r);
 
     assert.deepEqual(r.errors, []);
-    for (const row of ['direct', 'intercept', 'floor', 'tunnel', 'mitmproxy', 'tinyproxy']) {
+    for (const row of ['direct', 'intercept', 'floor', 'hop', 'tunnel', 'mitmproxy', 'tinyproxy']) {
       const k = r.keepalive[row];
       assert.ok(k && k.rps > 0, `keep-alive row ${row}`);
       assert.equal(k.errors, 0, `keep-alive ${row}: no failed requests`);
@@ -63,8 +63,8 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.ok(targets.length >= 16);
     assert.deepEqual(missing.sort(), ['block-event', 'cache-1000', 'cage-start']);
 
-    // Nothing it started is left running: its helper roles, and the mitmdump and tinyproxy it configured in
-    // its own temp dir (caged-bench-*).
+    // Nothing it started is left running: its helper roles, and the mitmdump, tinyproxy and compiled one-hop
+    // relay it runs from its own temp dir (caged-bench-*).
     const leftovers = fs
       .readdirSync('/proc')
       .filter((p) => /^\d+$/.test(p))
@@ -75,7 +75,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
           return '';
         }
       })
-      .filter((c) => /dist\/bench\.js --role/.test(c) || (/mitmdump|tinyproxy/.test(c) && c.includes(`${os.tmpdir()}/caged-bench-`)));
+      .filter((c) => /dist\/bench\.js --role/.test(c) || (/mitmdump|tinyproxy|\/hop /.test(c) && c.includes(`${os.tmpdir()}/caged-bench-`)));
     assert.deepEqual(leftovers, []);
   } finally {
     // A timed-out run: SIGTERM lets the bench stop what it started.
