@@ -1,12 +1,13 @@
-// dist/proxy.js as a real process: SIGHUP reload both ways, missing policy, --health, SIGTERM, and
-// 100 MB uploads/downloads that must stream (the proxy's peak RSS stays bounded).
+// dist/proxy.js as a real process: SIGHUP reload both ways, missing policy, --health, SIGTERM,
+// 100 MB uploads/downloads that must stream (the proxy's peak RSS stays bounded), and the system calls a
+// keep-alive request costs it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEventLine, type ProxyEvent } from '../../src/policy/events';
-import { cage, curl, startUpstream, tmpDir, web, type EchoReply, type Upstream } from './helpers';
+import { cage, curl, startUpstream, tlsThroughProxy, tmpDir, web, type EchoReply, type Upstream } from './helpers';
 
 const root = path.resolve(__dirname, '../../..');
 const proxyJs = path.join(root, 'dist/proxy.js');
@@ -180,6 +181,57 @@ describe('dist/proxy.js', () => {
     assert.ok(c.events.some((e) => e.type === 'shutdown'));
     const down = spawnSync(process.execPath, [proxyJs, '--health', '--listen', `127.0.0.1:${c.port}`], { encoding: 'utf8' });
     assert.equal(down.status, 1);
+  });
+
+  test('an intercepted keep-alive request costs the proxy one read and one write on each leg', async () => {
+    // The proxy's main efficiency property, checked without timing anything: /proc/PID/io counts the
+    // read and write system calls of the process. Per request the proxy must read it from the client, write
+    // it upstream, read the response and write it back; event lines are batched (one write per flush), so
+    // they add a fraction. A per-request timer, log write or split write would show up here.
+    const file = path.join(tmpDir, 'syscall-policy.yaml');
+    fs.writeFileSync(file, `version: 1\nallow:\n  - host: localhost:${secure.port}\n    private: true\n`);
+    const c = await spawnProxy(file);
+    children.push(c);
+    const conns = await Promise.all(Array.from({ length: 8 }, () => tlsThroughProxy(c.port, 'localhost', secure.port)));
+    const request = Buffer.from(`GET /download/2 HTTP/1.1\r\nHost: localhost:${secure.port}\r\n\r\n`);
+    const ask = (s: import('node:tls').TLSSocket) =>
+      new Promise<void>((resolve, reject) => {
+        let got = '';
+        const onData = (d: Buffer) => {
+          got += d.toString('latin1');
+          const end = got.indexOf('\r\n\r\n');
+          const len = /content-length: (\d+)/i.exec(got);
+          if (end < 0 || !len || got.length < end + 4 + Number(len[1])) return;
+          s.removeListener('data', onData);
+          if (!got.startsWith('HTTP/1.1 200')) return reject(new Error(got.slice(0, 200)));
+          resolve();
+        };
+        s.on('data', onData);
+        s.write(request);
+      });
+    const run = (n: number) => Promise.all(conns.map(async (s) => {
+      for (let i = 0; i < n; i++) await ask(s);
+    }));
+    const io = () => {
+      const t = fs.readFileSync(`/proc/${c.proc.pid}/io`, 'utf8');
+      return { r: Number(/syscr: (\d+)/.exec(t)![1]), w: Number(/syscw: (\d+)/.exec(t)![1]) };
+    };
+    await run(20); // connections to the upstream opened and warm
+    const perConn = 250;
+    const a = io();
+    const t0 = performance.now();
+    await run(perConn);
+    const ms = performance.now() - t0;
+    const b = io();
+    for (const s of conns) s.destroy();
+    const n = perConn * conns.length;
+    const reads = b.r - a.r;
+    const writes = b.w - a.w;
+    // Event lines: at most one write per 5 ms flush interval, whatever the machine's speed.
+    const flushes = Math.ceil(ms / 5) + 2;
+    const what = `${n} requests in ${ms.toFixed(0)} ms: ${(reads / n).toFixed(3)} reads and ${(writes / n).toFixed(3)} writes per request`;
+    assert.ok(reads >= 1.95 * n && reads <= 2.05 * n, what);
+    assert.ok(writes >= 1.95 * n && writes <= 2.05 * n + flushes, `${what} (${flushes} event flushes allowed)`);
   });
 
   test('100 MB upload and download stream through an intercepted session with bounded memory', async () => {
