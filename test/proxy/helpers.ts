@@ -299,6 +299,29 @@ export async function tlsThroughProxy(proxyPort: number, host: string, port: num
   });
 }
 
+/**
+ * Writes one request on an open (keep-alive) socket and resolves with the whole response, read until its
+ * Content-Length or, without one, the end of a chunked body. For tests that reuse one session.
+ */
+export function askOn(s: tls.TLSSocket, request: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const onData = (d: Buffer) => {
+      got += d.toString('latin1');
+      const end = got.indexOf('\r\n\r\n');
+      const len = /content-length: (\d+)/i.exec(got);
+      const done = len ? got.length >= end + 4 + Number(len[1]) : got.endsWith('\r\n0\r\n\r\n');
+      if (end < 0 || !done) return;
+      s.removeListener('data', onData);
+      s.removeListener('error', reject);
+      resolve(got);
+    };
+    s.on('data', onData);
+    s.once('error', reject);
+    s.write(request);
+  });
+}
+
 /** A Node HTTPS request through the proxy (one tunnel per request). */
 export async function nodeHttps(
   proxyPort: number,

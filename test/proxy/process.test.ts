@@ -7,7 +7,7 @@ import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_proces
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEventLine, type ProxyEvent } from '../../src/policy/events';
-import { cage, curl, startUpstream, tlsThroughProxy, tmpDir, web, type EchoReply, type Upstream } from './helpers';
+import { askOn, cage, curl, startUpstream, tlsThroughProxy, tmpDir, web, type EchoReply, type Upstream } from './helpers';
 
 const root = path.resolve(__dirname, '../../..');
 const proxyJs = path.join(root, 'dist/proxy.js');
@@ -194,21 +194,10 @@ describe('dist/proxy.js', () => {
     children.push(c);
     const conns = await Promise.all(Array.from({ length: 8 }, () => tlsThroughProxy(c.port, 'localhost', secure.port)));
     const request = Buffer.from(`GET /download/2 HTTP/1.1\r\nHost: localhost:${secure.port}\r\n\r\n`);
-    const ask = (s: import('node:tls').TLSSocket) =>
-      new Promise<void>((resolve, reject) => {
-        let got = '';
-        const onData = (d: Buffer) => {
-          got += d.toString('latin1');
-          const end = got.indexOf('\r\n\r\n');
-          const len = /content-length: (\d+)/i.exec(got);
-          if (end < 0 || !len || got.length < end + 4 + Number(len[1])) return;
-          s.removeListener('data', onData);
-          if (!got.startsWith('HTTP/1.1 200')) return reject(new Error(got.slice(0, 200)));
-          resolve();
-        };
-        s.on('data', onData);
-        s.write(request);
-      });
+    const ask = async (s: import('node:tls').TLSSocket) => {
+      const r = await askOn(s, request);
+      if (!r.startsWith('HTTP/1.1 200')) throw new Error(r.slice(0, 200));
+    };
     const run = (n: number) => Promise.all(conns.map(async (s) => {
       for (let i = 0; i < n; i++) await ask(s);
     }));

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SessionCache, UpstreamPool } from '../../src/proxy/upstream';
-import { curl, nodeHttps, rawExchange, startTestProxy, startUpstream, tlsThroughProxy, tmpDir, type TestProxy, type Upstream } from './helpers';
+import { askOn, curl, nodeHttps, rawExchange, startTestProxy, startUpstream, tlsThroughProxy, tmpDir, type TestProxy, type Upstream } from './helpers';
 
 let proxy: TestProxy;
 let node: http.Server; // a Node upstream with special routes
@@ -227,23 +227,7 @@ allow:
     private: true
 `, { keepAliveTimeoutMs: 400 });
     try {
-      const ask = (s: import('node:tls').TLSSocket, p: string) =>
-        new Promise<string>((resolve, reject) => {
-          let got = '';
-          const onData = (d: Buffer) => {
-            got += d.toString('latin1');
-            const end = got.indexOf('\r\n\r\n');
-            const len = /content-length: (\d+)/i.exec(got);
-            const done = len ? got.length >= end + 4 + Number(len[1]) : got.endsWith('\r\n0\r\n\r\n');
-            if (end >= 0 && done) {
-              s.removeListener('data', onData);
-              resolve(got);
-            }
-          };
-          s.on('data', onData);
-          s.once('error', reject);
-          s.write(`GET ${p} HTTP/1.1\r\nHost: api.test:${tlsUp.port}\r\n\r\n`);
-        });
+      const ask = (s: import('node:tls').TLSSocket, p: string) => askOn(s, `GET ${p} HTTP/1.1\r\nHost: api.test:${tlsUp.port}\r\n\r\n`);
       const idle = await tlsThroughProxy(short.address.port, 'api.test', tlsUp.port);
       const busy = await tlsThroughProxy(short.address.port, 'api.test', tlsUp.port);
       const t0 = Date.now();
