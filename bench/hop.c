@@ -81,11 +81,12 @@ static void on_head(int fd) {
   struct side *s = &sides[fd];
   if (!s->head) s->head = calloc(1, HEAD_MAX + 1);
   ssize_t r = read(fd, s->head + s->head_len, (size_t)(HEAD_MAX - s->head_len));
-  if (r < 0 && errno == EAGAIN) return;
+  if (r < 0 && (errno == EAGAIN || errno == EBADF)) return;
   if (r <= 0) return drop(fd);
   s->head_len += (int)r;
   s->head[s->head_len] = 0;
-  if (!strstr(s->head, "\r\n\r\n")) {
+  char *end = strstr(s->head, "\r\n\r\n");
+  if (!end) {
     if (s->head_len >= HEAD_MAX) drop(fd);
     return;
   }
@@ -107,6 +108,12 @@ static void on_head(int fd) {
     return drop(fd);
   }
   tune(up);
+  /* Bytes the client sent after the head without waiting for the answer go upstream first. */
+  int head_end = (int)(end - s->head) + 4;
+  if (s->head_len > head_end && write_all(up, s->head + head_end, s->head_len - head_end) != 0) {
+    close(up);
+    return drop(fd);
+  }
   free(s->head);
   s->head = NULL;
   s->relaying = 1;
@@ -155,14 +162,13 @@ int main(int argc, char **argv) {
         }
         continue;
       }
-      /* A leg closed earlier in this batch (its peer's event came first). */
-      if (sides[fd].peer < 0 && sides[fd].relaying == 0 && sides[fd].head == NULL && fcntl(fd, F_GETFD) < 0) continue;
       if (!sides[fd].relaying) {
         on_head(fd);
         continue;
       }
       ssize_t r = read(fd, buf, sizeof buf);
-      if (r < 0 && errno == EAGAIN) continue;
+      /* EBADF: closed earlier in this batch, with its peer. */
+      if (r < 0 && (errno == EAGAIN || errno == EBADF)) continue;
       if (r <= 0 || write_all(sides[fd].peer, buf, (int)r) != 0) drop(fd);
     }
   }
