@@ -22,8 +22,9 @@ export class LoadGen {
     });
   }
 
-  static async start(benchJs: string): Promise<LoadGen> {
-    const proc = forkTracked('loadgen', benchJs, ['--role', 'loadgen']);
+  /** `runDir`, the run's temp dir, only labels the process (`--run`), so a process listing tells its run. */
+  static async start(benchJs: string, runDir: string): Promise<LoadGen> {
+    const proc = forkTracked('loadgen', benchJs, ['--role', 'loadgen', '--run', runDir]);
     proc.proc.stdout?.resume();
     await withTimeout(
       new Promise<void>((resolve, reject) => {

@@ -175,7 +175,7 @@ export async function startBenchBase(o: BenchOptions, dir: string): Promise<{ ce
   const certs = makeCerts(dir);
   const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
   const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; httpPort: number };
-  const lg = await LoadGen.start(o.benchJs);
+  const lg = await LoadGen.start(o.benchJs, dir);
   const policyFile = path.join(dir, 'policy.yaml');
   fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort }));
   const files: OurProxyFiles = {

@@ -63,8 +63,11 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.ok(targets.length >= 16);
     assert.deepEqual(missing.sort(), ['block-event', 'cache-1000', 'cage-start']);
 
-    // Nothing it started is left running: its helper roles, and the mitmdump, tinyproxy and compiled one-hop
-    // relay it runs from its own temp dir (caged-bench-*).
+    // Nothing it started is left running: its helper roles, the proxies, mitmdump, tinyproxy and the
+    // compiled one-hop relay all name its temp dir (printed first) on their command lines. Only this run's
+    // processes count: another bench running on the machine is not this one's leftover.
+    const tempDir = /\[bench\] temp dir (\S+)/.exec(err)?.[1];
+    assert.ok(tempDir, 'the bench names its temp dir');
     const leftovers = fs
       .readdirSync('/proc')
       .filter((p) => /^\d+$/.test(p))
@@ -75,7 +78,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
           return '';
         }
       })
-      .filter((c) => /dist\/bench\.js --role/.test(c) || (/mitmdump|tinyproxy|\/hop /.test(c) && c.includes(`${os.tmpdir()}/caged-bench-`)));
+      .filter((c) => c.includes(tempDir));
     assert.deepEqual(leftovers, []);
   } finally {
     // A timed-out run: SIGTERM lets the bench stop what it started.
