@@ -96,6 +96,8 @@ export interface OurProxyFiles {
   proxyJs: string;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Extra proxy flags (e.g. --busy-poll-us 100). */
+  proxyArgs?: string[];
 }
 
 export interface OurProxy extends RunningPeer {
@@ -118,7 +120,7 @@ export async function startOurProxy(name: string, f: OurProxyFiles): Promise<Our
   const proc = spawnTracked(
     name,
     process.execPath,
-    [...(f.nodeArgs ?? []), '-r', shim, f.proxyJs, '--policy', f.policyFile, '--ca-cert', f.caCertFile, '--ca-key', f.caKeyFile, '--listen', `127.0.0.1:${port}`, '--upstream-ca', f.upstreamCaFile],
+    [...(f.nodeArgs ?? []), '-r', shim, f.proxyJs, '--policy', f.policyFile, '--ca-cert', f.caCertFile, '--ca-key', f.caKeyFile, '--listen', `127.0.0.1:${port}`, '--upstream-ca', f.upstreamCaFile, ...(f.proxyArgs ?? [])],
     { stdio: ['ignore', out, 'pipe'], cwd: f.dir, env: { ...process.env, CAGED_BENCH_ELD_FILE: eldFile } },
   );
   let lines = 0;

@@ -1,4 +1,5 @@
 // Turns results into issue 7's targets (pass/miss) and a readable table.
+import { BUSY_POLL_US } from './common';
 import type { Results } from './run';
 
 export interface TargetCheck {
@@ -90,6 +91,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     const names: Array<[keyof typeof ka, string]> = [
       ['direct', 'direct (no proxy)'],
       ['intercept', 'caged proxy, intercepting'],
+      ['busyPoll', `caged proxy, intercepting, --busy-poll-us ${BUSY_POLL_US}`],
       ['floor', 'bare Node TLS relay (floor, no proxy logic)'],
       ['hop', 'one hop: C byte relay (no TLS, no logic)'],
       ['tunnel', 'caged proxy, tunnel (intercept: false)'],
@@ -118,6 +120,9 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     if (ka.intercept && ka.mitmproxy) extra.push(`intercepting vs mitmproxy: ${fmt(ratio(ka.intercept.rps, ka.mitmproxy.rps), 1)}× req/s`);
     if (ka.intercept && ka.floor) {
       extra.push(`intercepting vs the bare relay: ${fmt(ratio(ka.intercept.rps, ka.floor.rps))}× req/s, ${fmt(ratio(ka.intercept.cpu.proxyUsPerReq, ka.floor.cpu.proxyUsPerReq))}× its CPU per request`);
+    }
+    if (ka.busyPoll && ka.intercept) {
+      extra.push(`opt-in busy-polling (${BUSY_POLL_US} µs): ${fmt(ratio(ka.busyPoll.rps, ka.intercept.rps))}× the default's req/s, p50 ${fmt(ka.busyPoll.latency.p50, 3)} ms against ${fmt(ka.intercept.latency.p50, 3)} ms`);
     }
     if (ka.hop) extra.push(`one more process in the path, doing nothing but copy bytes: ${fmt(ratio(ka.hop.rps, d?.rps))}× direct`);
     if (ka.tunnel && ka.tinyproxy) extra.push(`tunnel vs tinyproxy: ${fmt(ratio(ka.tunnel.rps, ka.tinyproxy.rps))}× req/s`);

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Percentiles, Target } from './common';
-import { nowMs, percentiles, round, sleep } from './common';
+import { BUSY_POLL_US, nowMs, percentiles, round, sleep } from './common';
 import { makeCerts, type BenchCerts } from './certs';
 import { ResponseParser, type ResponseDone } from './http1';
 import { LoadGen } from './lgclient';
@@ -97,7 +97,7 @@ export interface BulkResult {
 
 export interface Results {
   meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
-  keepalive: Partial<Record<'direct' | 'intercept' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  keepalive: Partial<Record<'direct' | 'intercept' | 'busyPoll' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
   first?: {
     hosts: number;
     direct: Percentiles;
@@ -223,7 +223,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
     };
 
-    // Keep-alive rounds: direct, then per round intercepting, the bare relay (floor.ts), the C byte relay
+    // Keep-alive rounds: direct, then per round intercepting (default, then with busy-polling), the bare
+    // relay (floor.ts), the C byte relay
     // (hop.c), tunnel, tinyproxy, mitmproxy, direct again. Every row is the mean of its runs, so a shared VM
     // drifting over the phase (the same direct row moved by up to 35% within a minute) affects all rows
     // alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick): with two, one slow direct
@@ -245,12 +246,16 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
       if (ours && want(o, 'keepalive')) {
         const floor = await startFloorRelay(o.benchJs, certs.files);
+        // The same program with the opt-in busy-polling (off by default): what the sleep and wake-up per
+        // request cost on this machine.
+        const polling = await startOurProxy('caged-proxy-busy-poll', { ...files, proxyArgs: ['--busy-poll-us', String(BUSY_POLL_US)] });
         let hop: RunningPeer | undefined;
         try {
           await phase('keep-alive one hop: compile bench/hop.c', async () => void (hop = await startHop(o.root, dir)));
           for (let round = 1; round <= kaRounds; round++) {
             const of = ` (round ${round}/${kaRounds})`;
             await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
+            await phase(`keep-alive our proxy intercepting, --busy-poll-us ${BUSY_POLL_US}${of}`, async () => addRun('busyPoll', await keepAlive(c, viaTarget(c, polling, 'localhost', certs.cageCaCert), polling.proc, polling)));
             await phase(`keep-alive bare TLS relay${of}`, async () => addRun('floor', await keepAlive(c, viaTarget(c, floor, 'localhost', certs.cageCaCert), floor.proc)));
             if (hop) {
               const h = hop;
@@ -277,6 +282,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           }
         } finally {
           await stop(floor.proc);
+          await stop(polling.proc);
           if (hop) await stop(hop.proc);
         }
         for (const [k, runs] of Object.entries(kaRuns) as Array<[KaKey, KeepAliveResult[]]>) res.keepalive[k] = meanOfRuns(runs);
@@ -865,7 +871,7 @@ async function reloads(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['rel
 // ---------------------------------------------------------------------------------------------- A/B (dev)
 
 /**
- * Developer A/B of proxy builds (not part of the report): CAGED_BENCH_AB="label=path/to/proxy.js[ node-args…],…"
+ * Developer A/B of proxy builds (not part of the report): CAGED_BENCH_AB="label=path/to/proxy.js[ node-args…][ -- proxy-args…],…"
  * runs the intercepting keep-alive row (and with CAGED_BENCH_AB_BULK=1 the intercepted bulk transfer) for
  * each build in turn, CAGED_BENCH_AB_ROUNDS times (default 2), and logs one line per build and round.
  */
@@ -874,14 +880,17 @@ async function abRounds(c: Ctx, spec: string): Promise<void> {
     const eq = v.indexOf('=');
     const label = v.slice(0, eq);
     const rest = v.slice(eq + 1);
-    const [js, ...nodeArgs] = rest.trim().split(/\s+/);
-    return { label, js: path.resolve(js), nodeArgs };
+    const [js, ...args] = rest.trim().split(/\s+/);
+    const dd = args.indexOf('--');
+    const nodeArgs = dd >= 0 ? args.slice(0, dd) : args;
+    const proxyArgs = dd >= 0 ? args.slice(dd + 1) : [];
+    return { label, js: path.resolve(js), nodeArgs, proxyArgs };
   });
   const rounds = Number(process.env.CAGED_BENCH_AB_ROUNDS ?? 2);
   const withBulk = process.env.CAGED_BENCH_AB_BULK === '1';
   for (let r = 0; r < rounds; r++) {
     for (const v of variants) {
-      const ours = await startOurProxy(`ab-${v.label}`, { ...c.files, proxyJs: v.js, nodeArgs: v.nodeArgs });
+      const ours = await startOurProxy(`ab-${v.label}`, { ...c.files, proxyJs: v.js, nodeArgs: v.nodeArgs, proxyArgs: v.proxyArgs });
       try {
         const t = viaTarget(c, ours, 'localhost', c.certs.cageCaCert);
         if (process.env.CAGED_BENCH_AB_KA !== '0') {

@@ -20,6 +20,7 @@
 // the proxy image ships. CAGED_PROXY_NO_READBUF=1 forces the fallback (the integrity tests run both).
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
+import { busyPolling, noteRead } from './busypoll';
 
 /** TLS delivers at most one record (16 KiB) per callback; plain TCP reads fill what they are given. */
 const READ_BUF = Buffer.allocUnsafe(64 * 1024);
@@ -98,7 +99,9 @@ export function readInto(sock: net.Socket, handler: ChunkHandler): boolean {
   if (fields[k.buffer] !== null) return false; // already reading into something else
   fields[k.buffer] = READ_BUF;
   // Called with the byte count and the buffer; returning true keeps the socket reading.
-  fields[k.cb] = (n: number, buf: Buffer) => (handler(buf.subarray(0, n)), true);
+  fields[k.cb] = busyPolling()
+    ? (n: number, buf: Buffer) => (noteRead(), handler(buf.subarray(0, n)), true)
+    : (n: number, buf: Buffer) => (handler(buf.subarray(0, n)), true);
   fields[k.gen] = null;
   handle.useUserBuffer(READ_BUF);
   return true;

@@ -21,8 +21,8 @@ interface Child {
   stderr(): string;
 }
 
-async function spawnProxy(policyFile: string, extraEnv: Record<string, string> = {}): Promise<Child> {
-  const proc = spawn(process.execPath, [proxyJs, '--policy', policyFile, '--ca-cert', cage().certFile, '--ca-key', cage().keyFile, '--listen', '127.0.0.1:0', '--upstream-ca', web().certFile], {
+async function spawnProxy(policyFile: string, extraEnv: Record<string, string> = {}, extraArgs: string[] = []): Promise<Child> {
+  const proc = spawn(process.execPath, [proxyJs, '--policy', policyFile, '--ca-cert', cage().certFile, '--ca-key', cage().keyFile, '--listen', '127.0.0.1:0', '--upstream-ca', web().certFile, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH ?? '', ...extraEnv },
   });
@@ -110,6 +110,11 @@ describe('dist/proxy.js', () => {
     const bad = spawnSync(process.execPath, [proxyJs, '--bogus'], { encoding: 'utf8' });
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /unknown argument: --bogus/);
+    for (const v of ['2000', '-1', '1.5', 'lots']) {
+      const r = spawnSync(process.execPath, [proxyJs, '--busy-poll-us', v, '--policy', 'p', '--ca-cert', 'c', '--ca-key', 'k'], { encoding: 'utf8' });
+      assert.equal(r.status, 2, v);
+      assert.match(r.stderr, /--busy-poll-us must be a whole number of microseconds from 0 to 1000/, v);
+    }
   });
 
   test('SIGHUP reload: valid takes effect, invalid keeps the last good policy', async () => {
@@ -221,6 +226,31 @@ describe('dist/proxy.js', () => {
     const what = `${n} requests in ${ms.toFixed(0)} ms: ${(reads / n).toFixed(3)} reads and ${(writes / n).toFixed(3)} writes per request`;
     assert.ok(reads >= 1.95 * n && reads <= 2.05 * n, what);
     assert.ok(writes >= 1.95 * n && writes <= 2.05 * n + flushes, `${what} (${flushes} event flushes allowed)`);
+  });
+
+  test('--busy-poll-us: requests go through, and the polling stops when the traffic does', async () => {
+    const file = path.join(tmpDir, 'busy-poll-policy.yaml');
+    fs.writeFileSync(file, `version: 1\nallow:\n  - host: localhost:${secure.port}\n    private: true\n`);
+    const c = await spawnProxy(file, {}, ['--busy-poll-us', '500']);
+    children.push(c);
+    const conns = await Promise.all(Array.from({ length: 4 }, () => tlsThroughProxy(c.port, 'localhost', secure.port)));
+    const request = `GET /download/2 HTTP/1.1\r\nHost: localhost:${secure.port}\r\n\r\n`;
+    await Promise.all(conns.map(async (s) => {
+      for (let i = 0; i < 100; i++) assert.match(await askOn(s, request), /^HTTP\/1\.1 200 /);
+    }));
+    // Idle (connections still open): the process must go back to sleeping. A poller that never stopped
+    // would burn the whole second.
+    const cpuMs = () => {
+      const stat = fs.readFileSync(`/proc/${c.proc.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in clock ticks of 10 ms
+    };
+    await new Promise((r) => setTimeout(r, 100));
+    const before = cpuMs();
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = cpuMs() - before;
+    for (const s of conns) s.destroy();
+    assert.ok(idle <= 60, `proxy CPU over one idle second: ${idle} ms`);
   });
 
   test('100 MB upload and download stream through an intercepted session with bounded memory', async () => {
