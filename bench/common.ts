@@ -74,6 +74,3 @@ export function exitWhenStdinCloses(): void {
   process.stdin.on('error', () => process.exit(0));
   process.stdin.resume();
 }
-
-/** The polling window of the keep-alive row with the proxy's opt-in busy-polling (`--busy-poll-us`). */
-export const BUSY_POLL_US = 100;

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Percentiles, Target } from './common';
-import { BUSY_POLL_US, nowMs, percentiles, round, sleep } from './common';
+import { nowMs, percentiles, round, sleep } from './common';
 import { makeCerts, type BenchCerts } from './certs';
 import { ResponseParser, type ResponseDone } from './http1';
 import { LoadGen } from './lgclient';
@@ -97,7 +97,7 @@ export interface BulkResult {
 
 export interface Results {
   meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
-  keepalive: Partial<Record<'direct' | 'intercept' | 'busyPoll' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  keepalive: Partial<Record<'direct' | 'intercept' | 'noPoll' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
   first?: {
     hosts: number;
     direct: Percentiles;
@@ -223,8 +223,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       o.log(`[bench] ${name} done in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
     };
 
-    // Keep-alive rounds: direct, then per round intercepting (default, then with busy-polling), the bare
-    // relay (floor.ts), the C byte relay
+    // Keep-alive rounds: direct, then per round intercepting (as shipped, then with busy-polling off), the
+    // bare relay (floor.ts), the C byte relay
     // (hop.c), tunnel, tinyproxy, mitmproxy, direct again. Every row is the mean of its runs, so a shared VM
     // drifting over the phase (the same direct row moved by up to 35% within a minute) affects all rows
     // alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick): with two, one slow direct
@@ -246,16 +246,16 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
       if (ours && want(o, 'keepalive')) {
         const floor = await startFloorRelay(o.benchJs, certs.files);
-        // The same program with the opt-in busy-polling (off by default): what the sleep and wake-up per
-        // request cost on this machine.
-        const polling = await startOurProxy('caged-proxy-busy-poll', { ...files, proxyArgs: ['--busy-poll-us', String(BUSY_POLL_US)] });
+        // The same program with its busy-polling turned off: what sleeping and being woken up per request
+        // costs on this machine.
+        const noPoll = await startOurProxy('caged-proxy-no-poll', { ...files, proxyArgs: ['--busy-poll-us', '0'] });
         let hop: RunningPeer | undefined;
         try {
           await phase('keep-alive one hop: compile bench/hop.c', async () => void (hop = await startHop(o.root, dir)));
           for (let round = 1; round <= kaRounds; round++) {
             const of = ` (round ${round}/${kaRounds})`;
             await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
-            await phase(`keep-alive our proxy intercepting, --busy-poll-us ${BUSY_POLL_US}${of}`, async () => addRun('busyPoll', await keepAlive(c, viaTarget(c, polling, 'localhost', certs.cageCaCert), polling.proc, polling)));
+            await phase(`keep-alive our proxy intercepting, busy-polling off${of}`, async () => addRun('noPoll', await keepAlive(c, viaTarget(c, noPoll, 'localhost', certs.cageCaCert), noPoll.proc, noPoll)));
             await phase(`keep-alive bare TLS relay${of}`, async () => addRun('floor', await keepAlive(c, viaTarget(c, floor, 'localhost', certs.cageCaCert), floor.proc)));
             if (hop) {
               const h = hop;
@@ -282,7 +282,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           }
         } finally {
           await stop(floor.proc);
-          await stop(polling.proc);
+          await stop(noPoll.proc);
           if (hop) await stop(hop.proc);
         }
         for (const [k, runs] of Object.entries(kaRuns) as Array<[KaKey, KeepAliveResult[]]>) res.keepalive[k] = meanOfRuns(runs);

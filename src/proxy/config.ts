@@ -13,7 +13,7 @@ export interface CliConfig {
   upstreamCaFile?: string;
   upstreamProxy?: string;
   secretsFile?: string;
-  /** Microseconds to keep polling for I/O after a read before sleeping (0: off). */
+  /** Busy-polling window in microseconds (0: off; unset: the default, see busypoll.ts). */
   busyPollUs?: number;
   health: boolean;
   help: boolean;
@@ -43,10 +43,10 @@ Options (each may also come from the environment variable in brackets):
   --secrets-file FILE    secrets for credential injection, one NAME=VALUE per line (# comments allowed);
                          a NAME here is the same as the environment variable CAGED_SECRET_<NAME>
                          [CAGED_SECRETS_FILE]. Keeps tokens out of the container's configuration.
-  --busy-poll-us N       after each read, keep polling for N microseconds (0-1000) before sleeping, default
-                         0 (off) [CAGED_BUSY_POLL_US]. Saves the sleep and wake-up per request when peers
-                         answer within microseconds (same host; on VMs a wake-up is costly), at the price of
-                         up to N µs of CPU per read when nothing follows. Pointless for internet upstreams.
+  --busy-poll-us N       while reads come within N microseconds of each other, keep polling for I/O for
+                         N µs after each before sleeping: saves a sleep and a wake-up per request under
+                         dense traffic (costly on VMs); sparse traffic never starts a poll. 0-1000,
+                         default 100; 0 turns it off [CAGED_BUSY_POLL_US].
   --health               check that a proxy answers on --listen (GET /__caged/health); exit 0 if so.
                          Meant for a container HEALTHCHECK.
   --help                 show this text

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as v8 from 'node:v8';
-import { setBusyPoll } from './busypoll';
+import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
 import { HELP, parseCli, parseSecretsFile, type ListenAddress } from './config';
 import { startProxy } from './server';
 
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   }
   if (cfg.health) return healthCheck(cfg.listen);
   tuneHeap();
-  if (cfg.busyPollUs) setBusyPoll(cfg.busyPollUs);
+  setBusyPoll(cfg.busyPollUs ?? DEFAULT_BUSY_POLL_US);
 
   const caCertPem = readFile(cfg.caCertFile!, 'CA certificate');
   const caKeyPem = readFile(cfg.caKeyFile!, 'CA key');
