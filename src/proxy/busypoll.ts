@@ -12,9 +12,10 @@
 // the read before it. An internet upstream answering milliseconds later, or a stream of events a few
 // milliseconds apart, never starts one (measured: no extra CPU for 1,500 server-sent events 2 ms apart);
 // and every poll ends one window after the last read, so an idle proxy sleeps. HAProxy's `busy-polling`
-// is the same idea without the adaptive part (off by default there for that reason).
+// is the same idea without the adaptive part (off by default there).
 //
-// Process-wide: it is a property of the event loop, not of one proxy instance.
+// Process-wide: it is a property of the event loop, not of one proxy instance. The reads that count are
+// those through the shared read buffer (readbuf.ts): TLS legs, upstream connections and tunnels.
 
 /** The window dist/proxy.js uses unless --busy-poll-us says otherwise. */
 export const DEFAULT_BUSY_POLL_US = 100;
