@@ -224,10 +224,9 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     };
 
     // Keep-alive rounds: direct, then per round intercepting (as shipped, then with busy-polling off), the
-    // bare relay (floor.ts), the C byte relay
-    // (hop.c), tunnel, tinyproxy, mitmproxy, direct again. Every row is the mean of its runs, so a shared VM
-    // drifting over the phase (the same direct row moved by up to 35% within a minute) affects all rows
-    // alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick): with two, one slow direct
+    // bare relay (floor.ts), the C byte relay (hop.c), tunnel, tinyproxy, mitmproxy, direct again. Every row
+    // is the mean of its runs, so a shared VM drifting over the phase (the same direct row moved by up to 35%
+    // within a minute) affects all rows alike, and the tunnel runs next to tinyproxy. Three rounds (one with --quick): with two, one slow direct
     // run still moved the intercepting ratio by ±0.05, and one mitmproxy run moved the mitmproxy ratio from
     // 24× to 20×.
     type KaKey = keyof Results['keepalive'];

@@ -212,6 +212,11 @@ function poolKey(secure: boolean, host: string, port: number, allowPrivate: bool
   return `${secure ? 's' : 'p'}${allowPrivate ? 1 : 0}|${host}|${port}`;
 }
 
+/** What a request waiting for an upstream connection gets when the pool closes. */
+function shuttingDown(): NodeJS.ErrnoException {
+  return Object.assign(new Error('the proxy is shutting down'), { code: 'ECAGEDCLOSED' });
+}
+
 type AcquireCallback = (err: NodeJS.ErrnoException | null, c?: UpConn) => void;
 
 interface KeyState {
@@ -316,7 +321,7 @@ export class UpstreamPool {
         return cb(null, c);
       }
     }
-    if (this.closed) return cb(Object.assign(new Error('the proxy is shutting down'), { code: 'ECAGEDCLOSED' }));
+    if (this.closed) return cb(shuttingDown());
     const st = this.keyState(key, secure, host, port, allowPrivate);
     st.waiters.push(cb);
     this.fill(st);
@@ -463,7 +468,7 @@ export class UpstreamPool {
     this.closed = true;
     clearInterval(this.sweep);
     for (const st of [...this.pending.values()]) {
-      for (const w of st.waiters.splice(0)) w(Object.assign(new Error('the proxy is shutting down'), { code: 'ECAGEDCLOSED' }));
+      for (const w of st.waiters.splice(0)) w(shuttingDown());
     }
     this.pending.clear();
     for (const list of [...this.idle.values()]) for (const c of [...list]) c.destroy();

@@ -84,6 +84,29 @@ function nextEvent(c: Child, pred: (e: ProxyEvent) => boolean, timeoutMs = 5000)
   });
 }
 
+/**
+ * A proxy process that allows the secure upstream (as localhost), `n` intercepted keep-alive sessions
+ * through it, and `run(perConn)`: that many tiny requests on every session at once, each answered 200.
+ */
+async function keepAliveSessions(name: string, n: number, extraArgs: string[] = []) {
+  const file = path.join(tmpDir, `${name}-policy.yaml`);
+  fs.writeFileSync(file, `version: 1\nallow:\n  - host: localhost:${secure.port}\n    private: true\n`);
+  const c = await spawnProxy(file, {}, extraArgs);
+  children.push(c);
+  const conns = await Promise.all(Array.from({ length: n }, () => tlsThroughProxy(c.port, 'localhost', secure.port)));
+  const request = Buffer.from(`GET /download/2 HTTP/1.1\r\nHost: localhost:${secure.port}\r\n\r\n`);
+  const run = (perConn: number) =>
+    Promise.all(
+      conns.map(async (s) => {
+        for (let i = 0; i < perConn; i++) {
+          const r = await askOn(s, request);
+          if (!/^HTTP\/1\.1 200 /.test(r)) throw new Error(r.slice(0, 200));
+        }
+      }),
+    );
+  return { c, conns, run };
+}
+
 let plain: Upstream;
 let secure: Upstream;
 const children: Child[] = [];
@@ -193,19 +216,7 @@ describe('dist/proxy.js', () => {
     // read and write system calls of the process. Per request the proxy must read it from the client, write
     // it upstream, read the response and write it back; event lines are batched (one write per flush), so
     // they add a fraction. A per-request timer, log write or split write would show up here.
-    const file = path.join(tmpDir, 'syscall-policy.yaml');
-    fs.writeFileSync(file, `version: 1\nallow:\n  - host: localhost:${secure.port}\n    private: true\n`);
-    const c = await spawnProxy(file);
-    children.push(c);
-    const conns = await Promise.all(Array.from({ length: 8 }, () => tlsThroughProxy(c.port, 'localhost', secure.port)));
-    const request = Buffer.from(`GET /download/2 HTTP/1.1\r\nHost: localhost:${secure.port}\r\n\r\n`);
-    const ask = async (s: import('node:tls').TLSSocket) => {
-      const r = await askOn(s, request);
-      if (!r.startsWith('HTTP/1.1 200')) throw new Error(r.slice(0, 200));
-    };
-    const run = (n: number) => Promise.all(conns.map(async (s) => {
-      for (let i = 0; i < n; i++) await ask(s);
-    }));
+    const { c, conns, run } = await keepAliveSessions('syscall', 8);
     const io = () => {
       const t = fs.readFileSync(`/proc/${c.proc.pid}/io`, 'utf8');
       return { r: Number(/syscr: (\d+)/.exec(t)![1]), w: Number(/syscw: (\d+)/.exec(t)![1]) };
@@ -229,15 +240,8 @@ describe('dist/proxy.js', () => {
   });
 
   test('busy-polling (on by default; here with a wider window) stops when the traffic does', async () => {
-    const file = path.join(tmpDir, 'busy-poll-policy.yaml');
-    fs.writeFileSync(file, `version: 1\nallow:\n  - host: localhost:${secure.port}\n    private: true\n`);
-    const c = await spawnProxy(file, {}, ['--busy-poll-us', '1000']);
-    children.push(c);
-    const conns = await Promise.all(Array.from({ length: 4 }, () => tlsThroughProxy(c.port, 'localhost', secure.port)));
-    const request = `GET /download/2 HTTP/1.1\r\nHost: localhost:${secure.port}\r\n\r\n`;
-    await Promise.all(conns.map(async (s) => {
-      for (let i = 0; i < 100; i++) assert.match(await askOn(s, request), /^HTTP\/1\.1 200 /);
-    }));
+    const { c, conns, run } = await keepAliveSessions('busy-poll', 4, ['--busy-poll-us', '1000']);
+    await run(100);
     // Idle (connections still open): the process must go back to sleeping. A poller that never stopped
     // would burn the whole second.
     const cpuMs = () => {
