@@ -1,7 +1,6 @@
 // The engine's public surface, as the extension and the CLI use it. The implementation lives beside this
 // file (src/engine/*.ts); this file only states the contract. No vscode import anywhere under src/engine.
 import type { Duplex } from 'node:stream';
-import type { ProxyEvent } from '../policy/events';
 
 export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'stopped';
 
@@ -147,6 +146,3 @@ export interface GcResult {
   volumes: string[];
   images: string[];
 }
-
-/** Receives the proxy's typed events (see CageEngine.events). */
-export type ProxyEventHandler = (e: ProxyEvent) => void;
