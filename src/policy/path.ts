@@ -103,6 +103,36 @@ export function normalizePath(raw: string): string | undefined {
   return '/' + out.join('/') + (trailingSlash ? '/' : '');
 }
 
+// Escapes that some servers decode into a separator or a dot after routing has split the path: an encoded
+// "/" or "\\" (also double-encoded, "%252F"), a double-encoded ".", and the overlong UTF-8 forms old decoders
+// accepted ("%C0%AF" is "/", "%C0%AE" is ".", "%C1%9C" is "\\").
+const SEPARATOR_ESCAPE = /%(?:25)+2E|%(?:25)*(?:2F|5C)|%C0%AF|%E0%80%AF|%C1%9C|%C0%AE|%E0%80%AE/gi;
+
+/**
+ * The other reading of a normalised path: how a server sees it that decodes encoded separators (and
+ * double-encoded dots) before resolving the path, and drops ";params" from segments (Tomcat, Jetty,
+ * Spring). Returns the path unchanged when there is nothing to read differently, undefined when that
+ * reading has a "." or ".." segment (a traversal hidden from the first reading), else the other reading,
+ * normalised. Matching a request under both readings is how the policy never allows a path whose meaning
+ * differs from the one it matched.
+ */
+export function separatorReading(norm: string): string | undefined {
+  if (!norm.includes('%') && !norm.includes(';')) return norm;
+  const decoded = norm.replace(SEPARATOR_ESCAPE, (m) => {
+    const u = m.toUpperCase();
+    return u.endsWith('2E') || u.endsWith('AE') ? '.' : '/';
+  });
+  const segs = decoded.split('/');
+  for (let i = 0; i < segs.length; i++) {
+    const semi = segs[i].indexOf(';');
+    if (semi >= 0) segs[i] = segs[i].slice(0, semi);
+    if (segs[i] === '.' || segs[i] === '..') return undefined;
+  }
+  const joined = segs.join('/');
+  if (joined === norm) return norm;
+  return normalizePath(joined.startsWith('/') ? joined : '/' + joined);
+}
+
 export interface CompiledGlob {
   /** The normalised glob text. */
   glob: string;
