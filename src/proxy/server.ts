@@ -188,12 +188,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   // Allowed requests passed the data-loss guard (host, path and query included); what a block shows of the
   // request may hold a credential, so it is redacted.
   function event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void {
+    let shown = display(host);
     if (type === 'block') {
-      host = redact(host);
+      shown = redact(shown);
       path = redact(path);
       if (detail !== undefined) detail = redact(detail);
     }
-    log.decision(now(), type, display(host), port, method, path, reason, rule ? labelOf(rule) : null, status, round2(performance.now() - t0), detail);
+    log.decision(now(), type, shown, port, method, path, reason, rule ? labelOf(rule) : null, status, round2(performance.now() - t0), detail);
   }
 
   const conns = new Set<ClientConn>();
@@ -391,10 +392,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       socket.pause();
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
+      socket.removeListener('end', onClose);
       cb(buf, r);
     }
     socket.on('data', onData);
     socket.once('close', onClose);
+    // The listener allows half-open sockets: a client that sends FIN before its first bytes is done.
+    socket.once('end', onClose);
     socket.resume();
   }
 
