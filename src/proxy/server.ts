@@ -67,7 +67,8 @@ export interface RunningProxy {
   url: string;
   reload(text?: string): ReloadResult;
   close(graceMs?: number): Promise<void>;
-  stats(): { connections: number; certsMinted: number; certsCached: number; policyHash: string | null };
+  /** connections: client connections being served; sockets: accepted sockets still open (any state). */
+  stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null };
 }
 
 const BLOCK_HEADER = 'X-Caged-Agent-Block';
@@ -478,6 +479,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     url,
     reload,
     close,
-    stats: () => ({ connections: conns.size, certsMinted: certs.minted, certsCached: certs.size, policyHash }),
+    stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash }),
   };
 }
