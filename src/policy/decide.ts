@@ -36,7 +36,7 @@ function compilePaths(paths: string[], alt = false): RegExp[] {
   const out: RegExp[] = [];
   for (const p of paths) {
     const n = alt ? normalizePath(p) : p;
-    const reread = n === undefined ? undefined : alt ? separatorReading(n) : n;
+    const reread = n === undefined ? undefined : alt ? separatorReading(p, n) : n;
     const c = reread === undefined ? { error: 'unusable' } : compileGlob(reread);
     // An uncompilable glob (only possible for hand-built policies) matches nothing: fail closed.
     out.push('error' in c ? /(?!)/ : c.re);
@@ -222,7 +222,7 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
   // as separators (or drops ";params"). Requests without a path rule or conditional deny are not affected
   // (e.g. GitLab's "group%2Fproject" keeps working on a host allowed as a whole).
   if (d.action !== 'allow' || normalizedPath === undefined || !(allows.some((r) => r.paths) || denies.some((r) => r.paths))) return d;
-  const alt = separatorReading(normalizedPath);
+  const alt = separatorReading(req.path!, normalizedPath);
   if (alt === normalizedPath) return d;
   if (alt === undefined) {
     return withPath({
