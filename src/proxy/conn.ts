@@ -7,7 +7,7 @@ import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { classifyAddress, ruleLabel } from '../policy';
 import type { Decision, ReasonCode, Rule } from '../policy/types';
-import { findSecret, findSecretDecoded, findSecretInBuffer, redact } from './dlp';
+import { findSecret, findSecretInBuffer, redact, urlDecodeForScan } from './dlp';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
 import { endSoon } from './linger';
 import { own, readInto, writeChunk } from './readbuf';
@@ -169,7 +169,10 @@ function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: 
   else if (req.minor === 0) head += 'Connection: close\r\n';
 
   // The data-loss guard runs before injection: the injected credential must not trip it.
-  const hit = secretInHost(host) ?? findSecretDecoded(scan);
+  // What a server URL-decodes: %XX anywhere, "+" in the query (a header such as
+  // "Accept: application/vnd.github+json" is not decoded, and need not cost a decoding pass).
+  const q = fwd.indexOf('?');
+  const hit = secretInHost(host) ?? findSecret(scan) ?? (scan.includes('%') || (q >= 0 && fwd.includes('+', q)) ? findSecret(urlDecodeForScan(scan)) : undefined);
   if (hit) {
     return { reason: 'secret-detected', message: `The request carries what looks like a credential (${hit}) in its host, URL or headers; sending secrets out of the cage is blocked.`, rule, path, detail: hit };
   }

@@ -147,29 +147,28 @@ function withWs(server: http.Server): void {
   });
 }
 
+/**
+ * TLS server options for a test upstream: a leaf from the "internet" CA for each SNI name (for names not in
+ * `names`, the first of them, when a list is given), made once per name; 127.0.0.1 without SNI.
+ */
+function webServerTls(names?: string[]): tls.TlsOptions {
+  const minter = new LeafMinter(web().certPem, web().keyPem);
+  const contexts = new Map<string, tls.SecureContext>();
+  const ctxFor = (n: string) => {
+    let c = contexts.get(n);
+    if (!c) contexts.set(n, (c = tls.createSecureContext({ key: minter.leafKeyPem, cert: minter.mint(n).certPem })));
+    return c;
+  };
+  for (const n of names ?? []) ctxFor(n);
+  return {
+    SNICallback: (name, cb) => cb(null, ctxFor(!names || names.includes(name) ? name : names[0])),
+    key: minter.leafKeyPem,
+    cert: minter.mint('127.0.0.1').certPem,
+  };
+}
+
 export async function startUpstream(secure: boolean, names = ['api.test', 'other.test', 'tunnel.test', 'ws.test', 'big.test', 'localhost', 'dlp.test', 'auth.test', '127.0.0.1']): Promise<Upstream> {
-  let server: http.Server;
-  if (secure) {
-    const minter = new LeafMinter(web().certPem, web().keyPem);
-    const contexts = new Map<string, tls.SecureContext>();
-    const ctxFor = (n: string) => {
-      let c = contexts.get(n);
-      if (!c) {
-        c = tls.createSecureContext({ key: minter.leafKeyPem, cert: minter.mint(n).certPem });
-        contexts.set(n, c);
-      }
-      return c;
-    };
-    for (const n of names) ctxFor(n);
-    server = https.createServer(
-      {
-        SNICallback: (name, cb) => cb(null, names.includes(name) ? ctxFor(name) : ctxFor(names[0])),
-        key: minter.leafKeyPem,
-        cert: minter.mint('127.0.0.1').certPem,
-      },
-      echoHandler(true),
-    );
-  } else server = http.createServer(echoHandler(false));
+  const server = secure ? https.createServer(webServerTls(names), echoHandler(true)) : http.createServer(echoHandler(false));
   withWs(server);
   server.keepAliveTimeout = 30000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -427,17 +426,7 @@ export async function startRecordingUpstream(secure: boolean, answer?: (r: Recor
       }
     });
   };
-  let server: net.Server;
-  if (secure) {
-    const minter = new LeafMinter(web().certPem, web().keyPem);
-    const ctx = new Map<string, tls.SecureContext>();
-    const ctxFor = (n: string) => {
-      let c = ctx.get(n);
-      if (!c) ctx.set(n, (c = tls.createSecureContext({ key: minter.leafKeyPem, cert: minter.mint(n).certPem })));
-      return c;
-    };
-    server = tls.createServer({ SNICallback: (n, cb) => cb(null, ctxFor(n)), key: minter.leafKeyPem, cert: minter.mint('127.0.0.1').certPem }, onConn);
-  } else server = net.createServer(onConn);
+  const server = secure ? tls.createServer(webServerTls(), onConn) : net.createServer(onConn);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     port: (server.address() as net.AddressInfo).port,
