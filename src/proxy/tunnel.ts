@@ -1,0 +1,51 @@
+// The tunnelling path of a CONNECT (`intercept: false`): the proxy connects first (every resolved address
+// checked, upstream.ts), answers 200, reads the TLS ClientHello itself and, once its server name passes the
+// same rule as an intercepted session's (gate.clientHelloBlock), relays bytes both ways. One decision event
+// per CONNECT.
+import type * as net from 'node:net';
+import type { ReasonCode, Rule } from '../policy/types';
+import type { ConnCtx, Core } from './core';
+import { allowsPrivate, clientHelloBlock, privateAddressBlock } from './gate';
+import { ESTABLISHED, readClientHello } from './handshake';
+import { endWith } from './linger';
+import { relay } from './readbuf';
+import { blockResponse, upstreamErrorResponse } from './respond';
+import { display } from './target';
+import { isPrivateAddressError } from './upstream';
+
+export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCtx, rule: Rule): void {
+  const { host, port } = ctx;
+  const record = (type: 'allow' | 'block', reason: ReasonCode, status?: number, detail?: string) => core.decisions.recordDecision(ctx, type, host, port, 'CONNECT', '', reason, rule, status, detail);
+  core.pool.openTunnel(host, port, allowsPrivate(rule)).then(
+    (up) => {
+      if (socket.destroyed) return up.destroy();
+      core.tunnels.add(socket);
+      socket.once('close', () => core.tunnels.delete(socket));
+      up.on('error', () => socket.destroy());
+      socket.on('close', () => up.destroy());
+      up.on('close', () => socket.destroy());
+      socket.write(ESTABLISHED);
+      readClientHello(socket, head, (buf, hello) => {
+        const b = clientHelloBlock(host, hello, rule);
+        if (b) {
+          record('block', b.reason, undefined, b.detail);
+          socket.destroy();
+          up.destroy();
+          return;
+        }
+        record('allow', 'allowed', 200);
+        up.write(buf);
+        relay(socket, up);
+      });
+    },
+    (err: NodeJS.ErrnoException) => {
+      if (isPrivateAddressError(err)) {
+        const b = privateAddressBlock(host, rule, err.addressClass, err.address);
+        endWith(socket, blockResponse(`CONNECT ${display(host)}:${port}`, b, true), core.keepAliveMs);
+        return record('block', b.reason, 403, b.detail);
+      }
+      endWith(socket, upstreamErrorResponse(`Caged Agent could not reach ${display(host)}:${port}: ${err.code ?? err.message}\n`, true), core.keepAliveMs);
+      record('allow', 'upstream-error', 502, err.code ?? 'ERROR');
+    },
+  );
+}
