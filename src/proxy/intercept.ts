@@ -31,8 +31,7 @@ function startTls(core: Core, socket: net.Socket, first: Buffer, ctx: ConnCtx, s
   tlsSock.once('secure', () => {
     clearTimeout(timer);
     // Requests inside are answered with this block (a 403 the agent can read), like any blocked CONNECT.
-    const sni = (tlsSock as unknown as { servername?: string | false }).servername;
-    if (sni && !ctx.blocked) ctx.blocked = sniBlock(ctx.host, sni, undefined);
+    if (!ctx.blocked) ctx.blocked = sniBlock(ctx.host, (tlsSock as unknown as { servername?: string | false }).servername || undefined, ctx.rule);
   });
   tlsSock.once('close', () => {
     clearTimeout(timer);
