@@ -6,7 +6,7 @@
 // recordDecision() writes only for a Pending not yet recorded. A request inside a blocked CONNECT also marks
 // the CONNECT recorded: its event carries the CONNECT's block, with the method and path the editor needs.
 import { performance } from 'node:perf_hooks';
-import { ruleLabel } from '../policy';
+import { entryKey, ruleLabel } from '../policy';
 import type { ReasonCode, Rule } from '../policy/types';
 import { redact } from './dlp';
 import type { EventLog } from './events';
@@ -23,6 +23,7 @@ export interface Pending {
 /** How events name a rule; made once per rule (rules are immutable once loaded). */
 interface RuleNames {
   label: string;
+  key: string;
 }
 
 export class DecisionRecorder {
@@ -44,12 +45,12 @@ export class DecisionRecorder {
       if (detail !== undefined) detail = redact(detail);
     }
     const n = rule ? this.namesOf(rule) : undefined;
-    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail);
+    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key);
   }
 
   private namesOf(rule: Rule): RuleNames {
     let n = this.names.get(rule);
-    if (n === undefined) this.names.set(rule, (n = { label: ruleLabel(rule) }));
+    if (n === undefined) this.names.set(rule, (n = { label: ruleLabel(rule), key: entryKey(rule) }));
     return n;
   }
 }

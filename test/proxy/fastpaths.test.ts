@@ -43,6 +43,31 @@ test('event lines: the template equals JSON.stringify of the same event', async 
   for (const s of ['plain', 'q"', 'b\\', '\u0000', '\u001f', '\ud83d\ude00', '\udc00']) assert.equal(jsonString(s), JSON.stringify(s));
 });
 
+test('event lines with a ruleKey: the template equals JSON.stringify, the key right after the rule', async () => {
+  const out = new PassThrough();
+  const chunks: string[] = [];
+  out.on('data', (d: Buffer) => chunks.push(d.toString()));
+  const log = new EventLog(out);
+  const cases: Array<Parameters<EventLog['decision']>> = [
+    ['2026-01-01T00:00:00.000Z', 'allow', 'api.example.com', 443, 'GET', '/v1/x', 'allowed', 'allow[3]', 200, 41.2, undefined, 'allow api.example.com GET,HEAD /v1/**'],
+    ['2026-01-01T00:00:00.001Z', 'block', 'gist.github.com', 443, 'CONNECT', '', 'denied-by-rule', 'deny[0]', 403, 0.05, 'x', 'deny gist.github.com * *'],
+    ['2026-01-01T00:00:00.002Z', 'block', 'h', 80, 'GET', '/', 'path-not-allowed', 'allow[0]', undefined, 0, undefined, 'allow h * /a"b\\c\u0001'],
+  ];
+  for (const c of cases) log.decision(...c);
+  log.flush();
+  await new Promise((r) => setImmediate(r));
+  const lines = chunks.join('').trim().split('\n');
+  assert.equal(lines.length, cases.length);
+  cases.forEach(([time, type, host, port, method, p, reason, rule, status, ms, detail, ruleKey], i) => {
+    const e: Record<string, unknown> = { time, type, host, port, method, path: p, reason, rule, ruleKey, status, ms };
+    if (detail !== undefined) e.detail = detail;
+    assert.equal(lines[i], JSON.stringify(e));
+  });
+  const seen: unknown[] = [];
+  new EventLog(null, (e) => seen.push(e)).decision(...cases[0]);
+  assert.deepEqual(seen, [{ time: cases[0][0], type: 'allow', host: 'api.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'allowed', rule: 'allow[3]', ruleKey: 'allow api.example.com GET,HEAD /v1/**', status: 200, ms: 41.2 }]);
+});
+
 test('event objects still reach an in-process listener', () => {
   const seen: unknown[] = [];
   const log = new EventLog(null, (e) => seen.push(e));
