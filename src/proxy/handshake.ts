@@ -20,6 +20,12 @@ function readStart<R>(socket: net.Socket, head: Buffer, take: (buf: Buffer) => R
       return cb(buf, r);
     }
   }
+  // The client may have ended while nothing listened (a tunnel waits for its upstream first): a paused socket
+  // with nothing buffered still emits 'end'. No more bytes will come.
+  if (socket.readableEnded || socket.destroyed) {
+    socket.pause();
+    return cb(buf, fail);
+  }
   let done = false;
   const timer = setTimeout(() => finish(fail), HANDSHAKE_TIMEOUT_MS);
   const onData = (d: Buffer) => {

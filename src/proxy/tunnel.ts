@@ -1,7 +1,8 @@
 // The tunnelling path of a CONNECT (`intercept: false`): the proxy connects first (every resolved address
 // checked, upstream.ts), answers 200, reads the TLS ClientHello itself and, once its server name passes the
 // same rule as an intercepted session's (gate.clientHelloBlock), relays bytes both ways. One decision event
-// per CONNECT.
+// per CONNECT, also when the client leaves before its ClientHello: the CONNECT was allowed, nothing was
+// refused, so that is an allow with detail "client-aborted" (as for a request whose client went away).
 import type * as net from 'node:net';
 import type { ReasonCode, Rule } from '../policy/types';
 import type { ConnCtx, Core } from './core';
@@ -16,9 +17,15 @@ import { isPrivateAddressError } from './upstream';
 export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCtx, rule: Rule): void {
   const { host, port } = ctx;
   const record = (type: 'allow' | 'block', reason: ReasonCode, status?: number, detail?: string) => core.decisions.recordDecision(ctx, type, host, port, 'CONNECT', '', reason, rule, status, detail);
+  // Nothing is read while the upstream connects: bytes the client sends meanwhile (its ClientHello, or its FIN)
+  // wait in the socket for readClientHello instead of flowing past with no listener.
+  socket.pause();
   core.pool.openTunnel(host, port, allowsPrivate(rule)).then(
     (up) => {
-      if (socket.destroyed) return up.destroy();
+      if (socket.destroyed) {
+        up.destroy();
+        return record('allow', 'allowed', undefined, 'client-aborted');
+      }
       core.tunnels.add(socket);
       socket.once('close', () => core.tunnels.delete(socket));
       up.on('error', () => socket.destroy());
@@ -26,6 +33,12 @@ export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCt
       up.on('close', () => socket.destroy());
       socket.write(ESTABLISHED);
       readClientHello(socket, head, (buf, hello) => {
+        if (buf.length === 0) {
+          // It closed (or stayed silent past the handshake deadline) before sending anything.
+          socket.destroy();
+          up.destroy();
+          return record('allow', 'allowed', undefined, 'client-aborted');
+        }
         const b = clientHelloBlock(host, hello, rule);
         if (b) {
           record('block', b.reason, undefined, b.detail);
