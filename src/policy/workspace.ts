@@ -18,6 +18,7 @@ export function parseWorkspacePath(text: string): { path: string; dir: boolean }
   const q = JSON.stringify(text);
   let s = text.trim();
   if (s === '') return { error: 'the path is empty; write a path relative to the workspace folder, like ".github/workflows/"' };
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   if (/[\u0000-\u001f\u007f]/.test(s)) return { error: `${q} contains control characters` };
   if (s.includes('\\')) return { error: `${q} contains "\\"; write "/" between folders` };
   if (s.startsWith('/') || s.startsWith('~') || /^[A-Za-z]:/.test(s)) {
