@@ -11,6 +11,7 @@ import {
   isCageId,
   type CageInfo,
   type ProxyEvent,
+  verifySummary,
 } from '../engine';
 import { addAllow } from '../policy';
 
@@ -141,6 +142,15 @@ function printCages(cages: CageInfo[]): void {
   }
   for (const c of cages) {
     process.stdout.write(`${c.id}  ${c.state.padEnd(10)}  ${c.workspace}  (agent image ${c.baseImage ?? c.agentImage}, since ${c.createdAt})\n`);
+    const p = c.protection;
+    if (!p) continue;
+    if (!p.enabled) {
+      process.stdout.write('    workspace protection OFF: only the policy is read-only for the agent\n');
+      continue;
+    }
+    process.stdout.write(`    read-only for the agent: ${p.protected.map((x) => x.path + (x.kind === 'dir' ? '/' : '')).join(', ')}\n`);
+    if (p.writable.length) process.stdout.write(`    writable by the policy (workspace.writable): ${p.writable.join(', ')}\n`);
+    if (p.placeholders.length) process.stdout.write(`    empty placeholders until "down": ${p.placeholders.length}\n`);
   }
 }
 
@@ -211,7 +221,7 @@ async function cmdVerify(a: Args): Promise<number> {
   if (flag(a, '--json')) process.stdout.write(JSON.stringify(checks, null, 2) + '\n');
   else for (const c of checks) process.stdout.write(`${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
   const ok = checks.every((c) => c.ok);
-  err(ok ? `cage ${id}: all checks passed` : `cage ${id}: ${checks.filter((c) => !c.ok).length} check(s) failed`);
+  err(`cage ${id}: ${verifySummary(checks)}`);
   return ok ? 0 : 1;
 }
 

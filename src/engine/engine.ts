@@ -1053,7 +1053,10 @@ export class CageEngine {
     const egress = proxyInfo.NetworkSettings.Networks[EGRESS_NETWORK];
     const caPem = this.state.readCACert(cageId);
     const internal = await this.docker.getNetwork(names.network(cageId)).inspect().catch(() => undefined);
+    const inContainer = (await agent.inspect()).Config.Labels?.['caged-agent.workspace-in-container'] ?? '/';
+    const status = await this.checkProtection(cageId).then((s) => ({ status: s }), (e) => ({ error: (e as Error).message }));
     return runVerify({
+      workspace: { inContainer, ...status },
       exec: (cmd, timeoutMs) => this.execIn(agent, cmd, { timeoutMs }),
       proxyEgressIp: egress?.IPAddress,
       egressGateway: egress?.Gateway,

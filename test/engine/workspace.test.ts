@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CageEngine, type CageInfo, type ExecResult } from '../../src/engine';
+import { CageEngine, verifySummary, type CageInfo, type ExecResult } from '../../src/engine';
 import { ALLOW_POLICY, DEV_IMAGE, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, NOSHELL_IMAGE, prepare, PROXY_BUNDLE, rmrf, tmpDir } from './setup';
 
 const IDENT = { GIT_AUTHOR_NAME: 'Agent', GIT_AUTHOR_EMAIL: 'agent@cage.test', GIT_COMMITTER_NAME: 'Agent', GIT_COMMITTER_EMAIL: 'agent@cage.test' };
@@ -200,6 +200,44 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
     const cfg = await sh(cage.id, 'git config user.name Agent');
     assert.notEqual(cfg.exitCode, 0);
     assert.match(cfg.stderr, /could not (write|lock|commit) config file|Device or resource busy|Read-only/);
+  });
+
+  it('verify checks the protection from inside the agent, and names a mount a host program broke', async () => {
+    const checks = await engine.verify(cage.id);
+    const by = (n: string) => checks.find((c) => c.name === n)!;
+    for (const n of ['protected paths are read-only mounts', 'protected paths unchanged since the cage started', 'the agent cannot write a git hook', 'the agent cannot write .git/config', 'the agent cannot create .vscode/settings.json', 'the agent cannot rename .git away', 'the agent can write source files']) {
+      assert.ok(by(n)?.ok && !by(n).skipped, `${n}: ${by(n)?.detail}`);
+    }
+    assert.match(by('the agent cannot write .git/config').detail, /Read-only file system/);
+    assert.deepEqual(fs.readdirSync(ws).filter((n) => n.startsWith('caged-agent-verify')), [], 'the probes cleaned up');
+    assert.ok(!fs.existsSync(path.join(ws, '.git', 'hooks', 'caged-agent-verify-probe')));
+
+    // git on the host rewrites .git/config by renaming a new file over it: the kernel then drops the agent's
+    // read-only mount of the old file, and the agent could write the new one. The check must say so.
+    git(ws, 'config', 'caged.test', 'host-change');
+    const st = await engine.checkProtection(cage.id);
+    assert.deepEqual(st.mounts?.missing.map((m) => st.mountPaths[m]), ['.git/config']);
+    assert.deepEqual(st.changed, ['.git/config']);
+    const after = await engine.verify(cage.id);
+    const mounts = after.find((c) => c.name === 'protected paths are read-only mounts')!;
+    assert.equal(mounts.ok, false);
+    assert.match(mounts.detail, /\.git\/config \(no longer mounted\).*Restart the cage/);
+    assert.equal(after.find((c) => c.name === 'the agent cannot write .git/config')!.ok, false, 'the probe sees it too');
+    assert.match(after.find((c) => c.name === 'protected paths unchanged since the cage started')!.detail, /changed while the cage ran: \.git\/config/);
+    git(ws, 'config', '--unset', 'caged.test');
+  });
+
+  it('verify on an image without a shell: the probes are reported as skipped, not passed', async () => {
+    const w = makeWorkspace('caged-i14-noshell-');
+    workspaces.push(w);
+    const c = await engine.up({ workspace: w, agentImage: NOSHELL_IMAGE });
+    const checks = await engine.verify(c.id);
+    const probes = checks.filter((x) => x.name.startsWith('the agent can'));
+    assert.equal(probes.length, 5);
+    for (const p of probes) assert.ok(p.skipped && /cannot run \/bin\/sh/.test(p.detail), `${p.name}: ${p.detail}`);
+    assert.ok(checks.find((x) => x.name === 'protected paths are read-only mounts')!.ok);
+    assert.match(verifySummary(checks), /\d+ passed, [6-9] skipped/);
+    await engine.down(c.id);
   });
 
   it('down removes the placeholders it made and keeps everything with content', async () => {
