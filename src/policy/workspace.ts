@@ -43,7 +43,8 @@ export function parseWorkspacePath(text: string): { path: string; dir: boolean }
 
 /** A warning for a `writable` entry that lets the agent reach the host through git, or undefined. */
 export function writableWarning(path: string): string | undefined {
-  const hit = GIT_RUNS.find((g) => path === g || path.startsWith(g + '/') || g.startsWith(path + '/'));
+  const around = GIT_RUNS.filter((g) => path === g || path.startsWith(g + '/')).sort((a, b) => b.length - a.length)[0];
+  const hit = around ?? (GIT_RUNS.some((g) => g.startsWith(path + '/')) ? path : undefined);
   if (!hit) return undefined;
   return `"${path}" writable: git on this machine obeys ${hit} (hooks, core.fsmonitor, filters), so the agent could run commands outside the cage the next time you use git here`;
 }

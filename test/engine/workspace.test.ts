@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CageEngine, verifySummary, type CageInfo, type ExecResult } from '../../src/engine';
-import { ALLOW_POLICY, DEV_IMAGE, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, NOSHELL_IMAGE, prepare, PROXY_BUNDLE, rmrf, tmpDir } from './setup';
+import { ALLOW_POLICY, DEV_IMAGE, leftovers, makeWorkspace, NODE_IMAGE, NOSHELL_IMAGE, prepare, PROXY_BUNDLE, rmrf, tmpDir } from './setup';
 
 const IDENT = { GIT_AUTHOR_NAME: 'Agent', GIT_AUTHOR_EMAIL: 'agent@cage.test', GIT_COMMITTER_NAME: 'Agent', GIT_COMMITTER_EMAIL: 'agent@cage.test' };
 /** The host's git as a user runs it: the repository's own hooks and config, nothing from this machine's global config. */
