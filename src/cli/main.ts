@@ -13,7 +13,8 @@ import {
   type ProxyEvent,
   verifySummary,
 } from '../engine';
-import { addAllow } from '../policy';
+import { rulesDiffer } from '../engine/protect';
+import { addAllow, parseWorkspaceRules } from '../policy';
 
 const HELP = `Usage: caged-agent <command> [options]
 
@@ -225,6 +226,13 @@ async function cmdVerify(a: Args): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/** The workspace section of the policy applies at the next start only: say so when it changed. */
+function noteWorkspaceRules(info: CageInfo | undefined, text: string): void {
+  const rec = info?.protection;
+  const r = parseWorkspaceRules(text);
+  if (rec?.enabled && !r.errors.length && rulesDiffer(rec, r.rules)) err("note: the policy's workspace section (protect / writable) takes effect at the next start (caged-agent down && caged-agent up)");
+}
+
 async function cmdAllow(a: Args): Promise<number> {
   checkFlags(a, ['--policy', '--private', '--path', '--method', '--cage']);
   const host = a.positional[0];
@@ -250,6 +258,7 @@ async function cmdAllow(a: Args): Promise<number> {
     return 0;
   }
   const r = await engine.pushPolicy(id, edited.text);
+  noteWorkspaceRules(info, edited.text);
   err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
   return r.ok ? 0 : 1;
 }
@@ -259,6 +268,8 @@ async function cmdReload(a: Args): Promise<number> {
   const engine = makeEngine();
   const id = await resolveCage(engine, a.positional[0]);
   const r = await engine.reloadPolicy(id);
+  const info = await engine.get(id).catch(() => undefined);
+  if (info?.policyPath) noteWorkspaceRules(info, fs.readFileSync(info.policyPath, 'utf8'));
   err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
   return r.ok ? 0 : 1;
 }

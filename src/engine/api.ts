@@ -6,7 +6,8 @@ import type { MountCheck, WorkspaceProtection } from './protect';
 
 export type { MountCheck, Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
 
-export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'stopped';
+/** paused: the agent's processes are frozen (CageEngine.pauseAgent), e.g. while the user decides about a broken protection. */
+export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'paused' | 'stopped';
 
 export interface CageInfo {
   id: string;

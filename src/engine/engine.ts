@@ -275,6 +275,7 @@ export class CageEngine {
     const agentUp = agent?.State === 'running';
     if (!proxyUp && !agentUp) state = 'stopped';
     else if (!proxyUp) state = 'proxy-down';
+    else if (agent?.State === 'paused') state = 'paused';
     else if (!agentUp) state = 'agent-down';
     else if (health === 'unhealthy') state = 'unhealthy';
     else if (health === 'starting') state = 'starting';
@@ -605,6 +606,16 @@ export class CageEngine {
       changed: changedSinceStart(workspace, protection),
       mountPaths,
     };
+  }
+
+  /** Freezes the agent's processes (docker pause): nothing in it runs until resumeAgent. */
+  async pauseAgent(cageId: string): Promise<void> {
+    await (await this.agentContainer(cageId)).pause();
+  }
+
+  async resumeAgent(cageId: string): Promise<void> {
+    const list = await this.containers(cageId, 'agent');
+    if (list[0]?.State === 'paused') await this.docker.getContainer(list[0].Id).unpause();
   }
 
   /** A command that cannot run (missing program, bad entrypoint) exits at once: report it as a failure. */

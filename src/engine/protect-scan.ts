@@ -10,6 +10,7 @@ import {
   MAX_DIR_ENTRIES,
   planProtection,
   protectTargets,
+  rulesRecord,
   type FsEntry,
   type FsKind,
   type GitDirFacts,
@@ -359,6 +360,7 @@ export function prepareWorkspace(opts: { workspace: string; policyPath: string; 
   const created = createPlaceholders(plan.placeholders);
   const record = protectionRecord(input, plan, created);
   record.enabled = opts.protect;
+  record.rules = rulesRecord(rules);
   return {
     mounts: plan.mounts.map((m) => ({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
     workspaceInContainer,

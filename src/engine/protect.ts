@@ -42,6 +42,22 @@ export interface WorkspaceProtection {
   baseline: Record<string, string>;
   /** Git folders mounted read-write of their own (left out of the digests of the folders around them). */
   gitDirs?: string[];
+  /** The policy's workspace section as the cage was started with it ("path", or "path/" for a folder). */
+  rules?: { protect: string[]; writable: string[] };
+}
+
+/** The policy's workspace section in the form the record keeps. */
+export function rulesRecord(rules: ProtectInput['rules']): { protect: string[]; writable: string[] } {
+  const show = (p: { path: string; dir: boolean }) => p.path + (p.dir ? '/' : '');
+  return { protect: (rules?.protect ?? []).map(show), writable: (rules?.writable ?? []).map(show) };
+}
+
+/** Whether a policy's workspace section differs from the one a running cage was started with (it applies at the next start). */
+export function rulesDiffer(rec: WorkspaceProtection, rules: ProtectInput['rules']): boolean {
+  const a = rec.rules ?? { protect: [], writable: [] };
+  const b = rulesRecord(rules);
+  const key = (x: { protect: string[]; writable: string[] }) => JSON.stringify([[...x.protect].sort(), [...x.writable].sort()]);
+  return key(a) !== key(b);
 }
 
 export interface AgentMount {
