@@ -149,7 +149,7 @@ function printCages(cages: CageInfo[]): void {
       process.stdout.write('    workspace protection OFF: only the policy is read-only for the agent\n');
       continue;
     }
-    process.stdout.write(`    read-only for the agent: ${p.protected.map((x) => x.path + (x.kind === 'dir' ? '/' : '')).join(', ')}\n`);
+    process.stdout.write(`    read-only for the agent: ${p.protected.map((x) => x.path + (x.kind === 'dir' && !x.placeholder ? '/' : '')).join(', ')}\n`);
     if (p.writable.length) process.stdout.write(`    writable by the policy (workspace.writable): ${p.writable.join(', ')}\n`);
     if (p.placeholders.length) process.stdout.write(`    empty placeholders until "down": ${p.placeholders.length}\n`);
   }

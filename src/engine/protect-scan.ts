@@ -302,7 +302,8 @@ function gitDirMounts(plan: ProtectPlan): string[] {
   return plan.mounts.filter((m) => m.role === 'gitdir').map((m) => m.source);
 }
 
-function digestProtected(workspace: string, rec: WorkspaceProtection, shown: string): string {
+/** The digest of one protected path (ProtectedPath.path) now, as the record's baseline was taken. */
+export function digestProtected(workspace: string, rec: WorkspaceProtection, shown: string): string {
   const p = rec.protected.find((x) => x.path === shown);
   const abs = path.isAbsolute(shown) ? shown : path.join(workspace, ...shown.split('/'));
   return digestPath(abs, { skip: new Set(rec.gitDirs ?? []), shallow: p?.why === WHY_WORKTREES });

@@ -147,9 +147,10 @@ export interface Target {
 // ---------------------------------------------------------------------------------------------------------
 // What is protected
 
-/** Workspace-relative paths the host runs or obeys, outside git. Missing ones get a placeholder folder. */
-export const EDITOR_PATHS: ReadonlyArray<{ rel: string; kind: 'dir' | 'file'; why: string }> = [
-  { rel: '.gitmodules', kind: 'file', why: 'submodule list (URLs the host git fetches)' },
+/** Workspace-relative paths the host runs or obeys, outside git. Missing ones get a placeholder (a folder unless said). */
+export const EDITOR_PATHS: ReadonlyArray<{ rel: string; kind: 'dir' | 'file'; why: string; placeholder?: 'file' }> = [
+  // An empty file, not a folder: VS Code's git reads .gitmodules and fails its status on a folder there.
+  { rel: '.gitmodules', kind: 'file', why: 'submodule list (URLs the host git fetches)', placeholder: 'file' },
   { rel: '.vscode', kind: 'dir', why: 'VS Code settings, tasks and launch configurations' },
   { rel: '.idea', kind: 'dir', why: 'JetBrains settings and run configurations' },
   { rel: '.devcontainer', kind: 'dir', why: 'dev container (initializeCommand runs on the host)' },
@@ -226,7 +227,7 @@ export function protectTargets(input: ProtectInput): Target[] {
   else out.push({ path: dotGit, kind: 'dir', why: 'git folder', placeholder: null, mode: 'rw' });
   for (const d of g.dirs) gitDirTargets(d, input, out);
   for (const l of g.checkoutLinks) out.push({ path: l, kind: 'file', why: 'submodule git link', placeholder: null, mode: 'ro' });
-  for (const e of EDITOR_PATHS) out.push({ path: path.join(ws, ...e.rel.split('/')), kind: e.kind, why: e.why, placeholder: 'dir', mode: 'ro' });
+  for (const e of EDITOR_PATHS) out.push({ path: path.join(ws, ...e.rel.split('/')), kind: e.kind, why: e.why, placeholder: e.placeholder ?? 'dir', mode: 'ro' });
   for (const n of input.rootNames) {
     if (n.endsWith('.code-workspace')) out.push({ path: path.join(ws, n), kind: 'file', why: 'VS Code workspace file (settings, tasks)', placeholder: null, mode: 'ro' });
   }

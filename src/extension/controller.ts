@@ -53,7 +53,6 @@ export class Controller implements vscode.Disposable {
   lastStart: StartArgs | undefined;
   /** While a cage runs: the policy file and terminal command it uses, whatever the settings say meanwhile. */
   private pinned: { policyPath?: string; agentCommand?: string } | undefined;
-  private readonly ownWrites = new Map<string, number>();
 
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
@@ -106,18 +105,6 @@ export class Controller implements vscode.Disposable {
 
   policyTargetChanged(): void {
     this.policyTargetEmitter.fire();
-  }
-
-  /** The extension itself is about to write under this workspace path: its watchers do not take it for the agent. */
-  noteOwnWrite(rel: string): void {
-    this.ownWrites.set(rel, Date.now());
-  }
-
-  /** Whether the extension or the editor wrote at or under `rel` within the last `ms`. */
-  wroteRecently(rel: string, ms = 10_000): boolean {
-    const now = Date.now();
-    for (const [p, t] of this.ownWrites) if (now - t < ms && (p === rel || rel.startsWith(p + '/') || p.startsWith(rel + '/'))) return true;
-    return false;
   }
 
   isPolicyDocument(doc: vscode.TextDocument): boolean {

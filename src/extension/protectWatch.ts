@@ -5,9 +5,11 @@
 // - content that changed while the mounts held, and not by this editor, is reported once per path;
 // - a git repository that appears somewhere in the workspace is reported once: git here would obey its config.
 // A periodic check catches what the file watcher misses.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CageInfo } from '../engine/api';
+import { digestProtected } from '../engine/protect-scan';
 import type { Controller } from './controller';
 import { errorText } from './controller';
 
@@ -44,6 +46,26 @@ export async function askBoundaryBroken(b: BoundaryBreak): Promise<BoundaryAnswe
   return pick === RESTART ? 'restart' : pick === RESUME ? 'resume' : undefined;
 }
 
+/**
+ * `.git` entries (folders or files) below the workspace root, as deep as VS Code's git looks for repositories by
+ * itself (and one more), node_modules left out: workspace-relative paths.
+ */
+export function findRepositories(workspace: string, depth = 2): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, rel: string, d: number) => {
+    let ents: fs.Dirent[] = [];
+    try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      if (e.name === 'node_modules' || (rel === '' && e.name === '.git')) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === '.git' && rel !== '') out.push(r);
+      else if (e.isDirectory() && d < depth && e.name !== '.git') walk(path.join(dir, e.name), r, d + 1);
+    }
+  };
+  walk(workspace, '', 0);
+  return out;
+}
+
 export class ProtectionWatch implements vscode.Disposable {
   readonly alerts: ProtectionAlert[] = [];
   private watchers: vscode.Disposable[] = [];
@@ -53,15 +75,27 @@ export class ProtectionWatch implements vscode.Disposable {
   private poll: NodeJS.Timeout | undefined;
   private checking = false;
   private again = false;
+  /** Digests of protected paths as this editor last saved into them: changes the editor made are not reported. */
+  private readonly accepted = new Map<string, string>();
+  /** Repositories inside the workspace (other than its own) when the watch began: not reported. */
+  private knownRepos = new Set<string>();
 
   constructor(private readonly ctl: Controller, private readonly pollMs = 10_000) {
     this.disposables.push(
       ctl.onDidChange(() => this.follow()),
-      vscode.workspace.onDidSaveTextDocument((d) => {
-        const folder = ctl.workspaceFolder();
-        if (folder && d.uri.scheme === 'file') ctl.noteOwnWrite(path.relative(folder.uri.fsPath, d.uri.fsPath).split(path.sep).join('/'));
-      }),
+      vscode.workspace.onDidSaveTextDocument((d) => this.saved(d.uri)),
     );
+  }
+
+  /** The editor saved a file (the user's edit, or a settings write): its protected path as it is now is accepted. */
+  private saved(uri: vscode.Uri): void {
+    const folder = this.ctl.workspaceFolder();
+    const cage = this.ctl.activeCage();
+    if (!folder || !cage?.protection || uri.scheme !== 'file') return;
+    const rel = path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/');
+    for (const p of cage.protection.protected) {
+      if (rel === p.path || rel.startsWith(p.path + '/')) this.accepted.set(`${cage.id}:${p.path}`, digestProtected(cage.workspace, cage.protection, p.path));
+    }
   }
 
   private alerted(cageId: string, p: string, kind: ProtectionAlert['kind']): boolean {
@@ -81,6 +115,7 @@ export class ProtectionWatch implements vscode.Disposable {
     this.unwatch();
     if (!id || !cage) return;
     this.watching = id;
+    this.knownRepos = new Set(findRepositories(cage.workspace));
     this.watch(cage);
   }
 
@@ -148,8 +183,12 @@ export class ProtectionWatch implements vscode.Disposable {
         await this.broken({ cageId: id, paths: broken });
         return;
       }
+      const ws = this.ctl.activeCage()?.workspace;
+      // The file watcher reports a new folder, not what the agent put inside it: look for new repositories too.
+      if (ws) for (const r of findRepositories(ws)) if (!this.knownRepos.has(r)) this.newRepository(id, r);
       for (const p of st.changed) {
-        if (this.alerted(id, p, 'changed') || this.alerted(id, p, 'broken') || this.ctl.wroteRecently(p, 60_000)) continue;
+        if (this.alerted(id, p, 'changed') || this.alerted(id, p, 'broken')) continue;
+        if (ws && this.accepted.get(`${id}:${p}`) === digestProtected(ws, st.protection, p)) continue;
         this.alert(id, p, 'changed');
         void vscode.window.showWarningMessage(`Caged Agent: ${p} changed while the agent was running; the workspace boundary may be broken (its read-only mount is still in place, so check what on this machine changed it).`, 'Verify Cage').then((pick) => {
           if (pick) void vscode.commands.executeCommand('cagedAgent.verify', id);

@@ -119,7 +119,6 @@ export class SettingsGuard implements vscode.Disposable {
       for (const ch of changes) {
         const layer = ch.source === 'workspace' ? kept[ch.key].workspaceValue : kept[ch.key].workspaceFolderValue;
         const target = ch.source === 'workspace' ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.WorkspaceFolder;
-        this.ctl.noteOwnWrite('.vscode');
         await c.update(ch.key, layer, target);
       }
       this.ctl.log.info(`reverted: ${changes.map((x) => x.key).join(', ')}`);

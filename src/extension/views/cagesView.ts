@@ -40,7 +40,7 @@ export class ProtectionItem extends vscode.TreeItem {
 
 export class ProtectedPathItem extends vscode.TreeItem {
   constructor(cage: CageInfo, p: ProtectedPath) {
-    super(p.path + (p.kind === 'dir' ? '/' : ''), vscode.TreeItemCollapsibleState.None);
+    super(p.path + (p.kind === 'dir' && !p.placeholder ? '/' : ''), vscode.TreeItemCollapsibleState.None);
     this.description = p.why + (p.placeholder ? ' · empty placeholder until the cage stops' : '');
     this.tooltip = `${p.path}: ${p.why}${p.placeholder ? '\n\nIt did not exist: the cage created an empty folder here so it can be mounted read-only; it goes again when the cage stops (if still empty).' : ''}`;
     this.iconPath = new vscode.ThemeIcon(p.kind === 'dir' ? 'folder' : 'file');
