@@ -20,6 +20,7 @@ import {
   type ProtectInput,
   type ProtectPlan,
   type WorkspaceProtection,
+  WHY_POLICY,
   WHY_WORKTREES,
 } from './protect';
 
@@ -294,7 +295,7 @@ export function digestPath(p: string, opts: { skip?: ReadonlySet<string>; shallo
 /** The label payload for a started cage: what is protected, the placeholders made, and the digests at start. */
 export function protectionRecord(input: ProtectInput, plan: ProtectPlan, created: Placeholder[]): WorkspaceProtection {
   const rec: WorkspaceProtection = { enabled: true, protected: plan.protected, writable: plan.writable, placeholders: created, baseline: {}, gitDirs: gitDirMounts(plan) };
-  for (const p of plan.protected) rec.baseline[p.path] = digestProtected(input.workspace, rec, p.path);
+  for (const p of plan.protected) if (p.why !== WHY_POLICY) rec.baseline[p.path] = digestProtected(input.workspace, rec, p.path);
   return rec;
 }
 

@@ -175,6 +175,8 @@ export const RUNNER_FILES: Record<HookRunner, { files: string[]; primary: string
 
 /** The worktree entries of a repository change with every commit in another worktree: digested by name only. */
 export const WHY_WORKTREES = 'git worktree entries';
+/** The policy changes by design (Allow quick fixes, `caged-agent allow`; the proxy is told each time): no baseline. */
+export const WHY_POLICY = 'policy';
 
 function inside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
@@ -233,8 +235,8 @@ export function protectTargets(input: ProtectInput): Target[] {
   }
   if (inside(input.policyPath, ws)) {
     const dir = path.dirname(input.policyPath);
-    if (dir !== ws) out.push({ path: dir, kind: 'dir', why: 'policy', placeholder: 'dir', mode: 'ro', policy: true });
-    else out.push({ path: input.policyPath, kind: 'file', why: 'policy', placeholder: 'file', mode: 'ro', policy: true });
+    if (dir !== ws) out.push({ path: dir, kind: 'dir', why: WHY_POLICY, placeholder: 'dir', mode: 'ro', policy: true });
+    else out.push({ path: input.policyPath, kind: 'file', why: WHY_POLICY, placeholder: 'file', mode: 'ro', policy: true });
   }
   for (const p of input.rules?.protect ?? []) {
     out.push({ path: path.join(ws, ...p.path.split('/')), kind: p.dir ? 'dir' : 'file', why: 'workspace.protect', placeholder: 'dir', mode: 'ro', user: true });
