@@ -914,6 +914,7 @@ export class CageEngine {
         if (!orphan || !old(c.Created)) continue;
         try {
           await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+          if (role === 'agent') removePlaceholders(protectionOf(c.Labels)?.placeholders ?? []);
           result.containers.push(c.Names?.[0]?.replace(/^\//, '') ?? c.Id);
         } catch (e) {
           if (!isNotFound(e)) throw e;

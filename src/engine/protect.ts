@@ -416,6 +416,7 @@ export function planProtection(input: ProtectInput, targets: Target[], fs: Reado
     }
   }
   plan.mounts.push(...[...mountTargets.values()].sort((a, b) => depth(a.target) - depth(b.target) || a.target.localeCompare(b.target)));
+  plan.protected.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return plan;
 }
 

@@ -79,7 +79,7 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
     const s = await cli(['status']);
     assert.equal(s.code, 0);
     assert.match(s.stdout, new RegExp(`^${cageId}\\s+(healthy|starting)\\s+${ws.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
-    assert.match(s.stdout, /^ {4}read-only for the agent: .*\.caged\/.*\.vscode\/.*\.mcp\.json/m);
+    assert.match(s.stdout, /^ {4}read-only for the agent: \.caged\/, .*\.git, .*\.mcp\.json, \.vscode$/m);
     const j = await cli(['status', '--json']);
     const listed = (JSON.parse(j.stdout) as CageInfo[]).find((c) => c.id === cageId)!;
     assert.ok(listed.protection?.protected.some((p) => p.path === '.git' && p.placeholder), 'status --json carries the protection as data');

@@ -10,6 +10,7 @@ import { parsePolicy, parseWorkspacePath, parseWorkspaceRules } from '../../src/
 import { gitConfigBool, gitConfigGet, gitConfigGetAll, parseGitConfig } from '../../src/engine/gitconfig';
 import { checkMounts, parseMountInfo, planProtection, protectTargets, type FsEntry, type ProtectInput } from '../../src/engine/protect';
 import { verifySummary } from '../../src/engine/verify';
+import { describeSettingChange, GUARDED_SETTINGS, workspaceSettingChanges, type SettingsSnapshot } from '../../src/extension/logic/settingsGuard';
 
 const BASE = 'version: 1\nallow:\n  - host: example.com\n';
 
@@ -253,4 +254,23 @@ test('the mount table check finds missing and writable protections', () => {
 test('verify summaries do not count skipped checks as passed', () => {
   assert.equal(verifySummary([{ name: 'a', ok: true, detail: '' }, { name: 'b', ok: true, skipped: true, detail: '' }]), '1 passed, 1 skipped');
   assert.equal(verifySummary([{ name: 'a', ok: false, detail: '' }, { name: 'b', ok: true, detail: '' }]), '1 failed, 1 passed');
+});
+
+test('settings guard: workspace and folder changes are listed with their source, user changes are not', () => {
+  const base: SettingsSnapshot = Object.fromEntries(GUARDED_SETTINGS.map((k) => [k, { defaultValue: '' }])) as SettingsSnapshot;
+  base.policyPath = { defaultValue: '.caged/policy.yaml' };
+  const ws = { ...base, policyPath: { defaultValue: '.caged/policy.yaml', workspaceValue: 'notes/p.yaml' } };
+  assert.deepEqual(workspaceSettingChanges(base, ws), [{ key: 'policyPath', from: '.caged/policy.yaml', to: 'notes/p.yaml', source: 'workspace' }]);
+  assert.match(describeSettingChange(workspaceSettingChanges(base, ws)[0]), /^cagedAgent\.policyPath: "\.caged\/policy\.yaml" → "notes\/p\.yaml", changed in the workspace settings/);
+  const folder = { ...base, agentImage: { defaultValue: '', workspaceFolderValue: 'evil:1' } };
+  assert.deepEqual(workspaceSettingChanges(base, folder).map((c) => [c.key, c.source, c.to]), [['agentImage', 'workspaceFolder', 'evil:1']]);
+  const user = { ...base, agentImage: { defaultValue: '', globalValue: 'mine:1' } };
+  assert.deepEqual(workspaceSettingChanges(base, user), [], "the user's own settings are not the workspace's to change");
+  // A workspace value removed: the value falls back to something not chosen for this cage.
+  const removed = workspaceSettingChanges(ws, base);
+  assert.deepEqual(removed.map((c) => [c.key, c.from, c.to]), [['policyPath', 'notes/p.yaml', '.caged/policy.yaml']]);
+  // A folder value that hides a workspace change: nothing in force changed.
+  const hidden = { ...base, upstreamProxy: { defaultValue: '', workspaceFolderValue: 'http://a:1' } };
+  const hidden2 = { ...base, upstreamProxy: { defaultValue: '', workspaceFolderValue: 'http://a:1', workspaceValue: 'http://b:1' } };
+  assert.deepEqual(workspaceSettingChanges(hidden, hidden2), []);
 });
