@@ -12,7 +12,8 @@
 //   --no-build            don't build dist/extension.js even if missing
 //   --keep                keep the temp dir (user data, logs) for inspection
 //   --verbose             also print code-server's output and the browser console
-// Prints the extension host's test output as it arrives and ends with `N passed, N failed`; exit code 0 only
+// Prints the extension host's test output as it arrives and ends with `N passed, N failed`, also written as
+// test-results/extension.json (the format of scripts/lib/summary-reporter.mjs); exit code 0 only
 // when every test passed. On failure/timeout: a screenshot and the workbench logs go to test-results/.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -283,6 +284,12 @@ try {
 } finally {
   await cleanup();
 }
-if (summary) console.log(`${summary.passed} passed, ${summary.failed} failed${summary.pending ? `, ${summary.pending} pending` : ''}`);
-else console.log('0 passed, 1 failed (the extension-host test payload reported no results)');
+if (!summary) summary = { passed: 0, failed: 1, skipped: 0, failures: [{ name: 'the extension-host test payload reported no results', error: `exit ${exitCode}` }], skips: [] };
+else if (exitCode !== 0 && summary.failed === 0) {
+  summary.failed = 1;
+  summary.failures = [...(summary.failures ?? []), { name: 'the extension-host run', error: `exit ${exitCode}` }];
+}
+fs.mkdirSync(resultsDir, { recursive: true });
+fs.writeFileSync(path.join(resultsDir, 'extension.json'), JSON.stringify(summary) + '\n');
+console.log(`${summary.passed} passed, ${summary.failed} failed${summary.skipped ? `, ${summary.skipped} skipped` : ''}`);
 process.exit(exitCode);

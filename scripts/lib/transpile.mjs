@@ -18,12 +18,18 @@ export function walk(dir, pred, out = []) {
   return out;
 }
 
-/** Transpiles every .ts under src/, test/ and bench/ to out/<same path>.js. Returns the output directory. */
+/**
+ * Transpiles every .ts under src/, test/ and bench/ to out/<same path>.js, and removes outputs whose source is
+ * gone (a moved or deleted test must not keep running from a stale copy). Returns the output directory.
+ */
 export async function transpile() {
   const sources = ['src', 'test', 'bench'].flatMap((d) => walk(path.join(root, d), (p) => p.endsWith('.ts') && !p.endsWith('.d.ts')));
+  const outDir = path.join(root, 'out');
+  const wanted = new Set(sources.map((s) => path.join(outDir, path.relative(root, s)).replace(/\.ts$/, '.js')));
+  for (const f of walk(outDir, (p) => p.endsWith('.js'))) if (!wanted.has(f)) fs.rmSync(f, { force: true });
   await esbuild.build({
     entryPoints: sources,
-    outdir: path.join(root, 'out'),
+    outdir: outDir,
     outbase: root,
     bundle: false,
     platform: 'node',
@@ -32,5 +38,5 @@ export async function transpile() {
     sourcemap: 'inline',
     logLevel: 'warning',
   });
-  return path.join(root, 'out');
+  return outDir;
 }

@@ -1,7 +1,6 @@
 // The engine's public surface, as the extension and the CLI use it. The implementation lives beside this
 // file (src/engine/*.ts); this file only states the contract. No vscode import anywhere under src/engine.
 import type { Duplex } from 'node:stream';
-import type { ProxyEvent } from '../policy/events';
 import type { MountCheck, WorkspaceProtection } from './protect';
 
 export type { MountCheck, Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
@@ -168,6 +167,3 @@ export interface GcResult {
   volumes: string[];
   images: string[];
 }
-
-/** Receives the proxy's typed events (see CageEngine.events). */
-export type ProxyEventHandler = (e: ProxyEvent) => void;

@@ -1,5 +1,6 @@
 // "Allow ..." quick-fix choices for a blocked request, from the narrowest useful scopes to the widest.
 import { canonicalHost, hostForDisplay, isPublicSuffix } from './host';
+import { HTTP_METHODS } from './parse';
 import { normalizePath } from './path';
 import type { AllowSpec } from './types';
 
@@ -36,12 +37,25 @@ export function allowChoices(block: BlockedRequest): AllowChoice[] {
     }
   }
   const method = block.method?.toUpperCase();
-  const path = block.path !== undefined ? normalizePath(block.path) : undefined;
-  if (method && method !== 'CONNECT' && path && path !== '/') {
-    const segs = path.split('/').filter((s) => s !== '');
-    const glob = segs.length <= 1 && !path.endsWith('/') ? path : `/${segs[0]}/**`;
+  const glob = block.path !== undefined ? pathGlob(block.path) : undefined;
+  if (method && method !== 'CONNECT' && glob) {
     out.push({ title: `Allow ${glob} on ${shown} (any method)`, spec: { ...base(hostText), paths: [glob] }, scope: 'path' });
-    out.push({ title: `Allow ${method} ${glob} on ${shown}`, spec: { ...base(hostText), methods: [method], paths: [glob] }, scope: 'method-path' });
+    // Only a method a rule may name (the request's method is whatever the agent sent).
+    if (HTTP_METHODS.has(method)) out.push({ title: `Allow ${method} ${glob} on ${shown}`, spec: { ...base(hostText), methods: [method], paths: [glob] }, scope: 'method-path' });
   }
   return out;
+}
+
+/**
+ * The path glob a quick fix offers for a request path: the path itself when it has one segment, else its
+ * first segment and everything below. The path comes from the agent: a segment with "*" (which a glob
+ * reads as a wildcard, and cannot escape) would make the choice wider than its title reads, so there is
+ * no path choice then. Undefined for "/" too (the host choice covers it).
+ */
+function pathGlob(raw: string): string | undefined {
+  const path = normalizePath(raw);
+  if (!path || path === '/') return undefined;
+  const segs = path.split('/').filter((s) => s !== '');
+  const glob = segs.length <= 1 && !path.endsWith('/') ? path : `/${segs[0]}/**`;
+  return glob.slice(0, glob.endsWith('/**') ? -3 : undefined).includes('*') ? undefined : glob;
 }

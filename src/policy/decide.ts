@@ -1,6 +1,6 @@
 // The one pure decision function on the proxy's hot path, plus the per-policy index it uses.
 import { canonicalHost, hostForDisplay, type CanonicalHost } from './host';
-import { compileGlob, normalizePath, splitTarget } from './path';
+import { compileGlob, normalizePath, separatorReading, splitTarget } from './path';
 import type { Decision, Policy, RequestInfo, Rule } from './types';
 
 interface RuleIndex {
@@ -16,6 +16,8 @@ interface CompiledPolicy {
 // Side tables keep Rule and Policy plain JSON-serialisable objects.
 const compiledPolicies = new WeakMap<Policy, CompiledPolicy>();
 const compiledPaths = new WeakMap<Rule, RegExp[]>();
+/** The same globs under the separator reading (see separatorReading), compiled when first needed. */
+const compiledAltPaths = new WeakMap<Rule, RegExp[]>();
 
 function indexRules(rules: Rule[]): RuleIndex {
   const idx: RuleIndex = { exact: new Map(), wild: new Map() };
@@ -30,10 +32,12 @@ function indexRules(rules: Rule[]): RuleIndex {
   return idx;
 }
 
-function compilePaths(paths: string[]): RegExp[] {
+function compilePaths(paths: string[], alt = false): RegExp[] {
   const out: RegExp[] = [];
   for (const p of paths) {
-    const c = compileGlob(p);
+    const n = alt ? normalizePath(p) : p;
+    const reread = n === undefined ? undefined : alt ? separatorReading(p, n) : n;
+    const c = reread === undefined ? { error: 'unusable' } : compileGlob(reread);
     // An uncompilable glob (only possible for hand-built policies) matches nothing: fail closed.
     out.push('error' in c ? /(?!)/ : c.re);
   }
@@ -87,13 +91,14 @@ function methodMatches(rule: Rule, method: string | undefined): boolean {
   return method !== undefined && rule.methods.includes(method.toUpperCase());
 }
 
-function pathMatches(rule: Rule, path: string | undefined): boolean {
+function pathMatches(rule: Rule, path: string | undefined, alt = false): boolean {
   if (!rule.paths) return true;
   if (path === undefined) return false;
-  let res = compiledPaths.get(rule);
+  const table = alt ? compiledAltPaths : compiledPaths;
+  let res = table.get(rule);
   if (!res) {
-    res = compilePaths(rule.paths);
-    compiledPaths.set(rule, res);
+    res = compilePaths(rule.paths, alt);
+    table.set(rule, res);
   }
   for (const re of res) if (re.test(path)) return true;
   return false;
@@ -164,20 +169,17 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
   const hp = hostPort(host, port);
   const method = req.method?.toUpperCase();
 
-  // 1. Deny rules win. A deny with methods/paths blocks only matching requests (never at host level).
+  // 1. Deny rules win. A deny with methods/paths blocks only matching requests (never at host level): those
+  // are checked with the request (decideRequest).
   const denies = hostMatches(c.deny, host, port);
   for (const r of denies) {
-    const conditional = r.methods !== undefined || r.paths !== undefined;
-    if (conditional && hostLevel) continue;
-    if (!conditional || (methodMatches(r, method) && pathMatches(r, normalizedPath))) {
-      const what = conditional ? short(`${method ?? ''} ${normalizedPath ?? ''}`.trim()) + ` on ${hp}` : hp;
-      return withPath({
-        action: 'deny',
-        reason: 'denied-by-rule',
-        rule: r,
-        message: `${what} is blocked by ${ruleLabel(r)} in the policy file; remove or disable that deny entry if the agent really needs it.`,
-      });
-    }
+    if (r.methods !== undefined || r.paths !== undefined) continue;
+    return withPath({
+      action: 'deny',
+      reason: 'denied-by-rule',
+      rule: r,
+      message: `${hp} is blocked by ${ruleLabel(r)} in the policy file; remove or disable that deny entry if the agent really needs it.`,
+    });
   }
 
   // 2. Allow rules.
@@ -215,28 +217,65 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
     return { action: 'allow', reason: 'allowed', rule, message: `${hp} is allowed by ${ruleLabel(rule)}.` };
   }
 
+  const d = withPath(decideRequest(denies, allows, method, normalizedPath, hp, false));
+  // The decision depends on the path here: it must not change when the server reads encoded separators
+  // as separators (or drops ";params"). Requests without a path rule or conditional deny are not affected
+  // (e.g. GitLab's "group%2Fproject" keeps working on a host allowed as a whole).
+  if (d.action !== 'allow' || normalizedPath === undefined || !(allows.some((r) => r.paths) || denies.some((r) => r.paths))) return d;
+  const alt = separatorReading(req.path!, normalizedPath);
+  if (alt === normalizedPath) return d;
+  if (alt === undefined) {
+    return withPath({
+      action: 'deny',
+      reason: 'bad-path',
+      message: `The path ${short(normalizedPath)} hides a "." or ".." segment behind an encoded separator (%2F, %5C or a backslash), which servers resolve differently from the policy, so it was blocked; send the path with the segment resolved.`,
+    });
+  }
+  const a = decideRequest(denies, allows, method, alt, hp, true);
+  if (a.action === 'allow' && a.rule === d.rule) return d;
+  return withPath({
+    action: 'deny',
+    reason: 'bad-path',
+    rule: a.rule,
+    message: `The path ${short(normalizedPath)} is decided differently when a server reads its encoded separators (%2F, %5C, a backslash) or ";" parameters as ${short(alt)}, so it was blocked; send the path with plain "/" separators.`,
+  });
+}
+
+/** The request-level decision for a normalised path, matched as data or (alt) under the separator reading. */
+function decideRequest(denies: Rule[], allows: Rule[], method: string | undefined, normalizedPath: string | undefined, hp: string, alt: boolean): Decision {
+  for (const r of denies) {
+    if (r.methods === undefined && r.paths === undefined) continue; // unconditional denies returned earlier
+    if (methodMatches(r, method) && pathMatches(r, normalizedPath, alt)) {
+      return {
+        action: 'deny',
+        reason: 'denied-by-rule',
+        rule: r,
+        message: `${short(`${method ?? ''} ${normalizedPath ?? ''}`.trim())} on ${hp} is blocked by ${ruleLabel(r)} in the policy file; remove or disable that deny entry if the agent really needs it.`,
+      };
+    }
+  }
   let methodOk: Rule | undefined;
   for (const r of allows) {
     if (!methodMatches(r, method)) continue;
     methodOk ??= r;
-    if (pathMatches(r, normalizedPath)) {
-      return withPath({ action: 'allow', reason: 'allowed', rule: r, message: `${short(`${method ?? ''} ${normalizedPath ?? ''}`.trim())} on ${hp} is allowed by ${ruleLabel(r)}.` });
+    if (pathMatches(r, normalizedPath, alt)) {
+      return { action: 'allow', reason: 'allowed', rule: r, message: `${short(`${method ?? ''} ${normalizedPath ?? ''}`.trim())} on ${hp} is allowed by ${ruleLabel(r)}.` };
     }
   }
   if (methodOk) {
     const globs = allows.filter((r) => methodMatches(r, method)).flatMap((r) => r.paths ?? []);
-    return withPath({
+    return {
       action: 'deny',
       reason: 'path-not-allowed',
       rule: methodOk,
       message: `${short(`${method ?? 'The request'} ${normalizedPath ?? ''}`)} on ${hp} is not allowed: ${ruleLabel(methodOk)} permits only the paths ${list([...new Set(globs)])}; add this path to that entry's paths if the agent needs it.`,
-    });
+    };
   }
   const methods = [...new Set(allows.flatMap((r) => r.methods ?? []))];
-  return withPath({
+  return {
     action: 'deny',
     reason: 'method-not-allowed',
     rule: allows[0],
     message: `${short(method ?? 'This method', 40)} is not allowed on ${hp}: ${ruleLabel(allows[0])} permits only ${list(methods)}; add ${short(method ?? 'the method', 40)} to that entry's methods if the agent needs it.`,
-  });
+  };
 }

@@ -1,5 +1,6 @@
 // Host names and IP literals: canonical forms, address classification and the public-suffix check.
 // Pure string logic (no DNS, no node:net) so it runs the same in the proxy and in the editor.
+import { parse } from 'tldts';
 
 export type HostKind = 'name' | 'ipv4' | 'ipv6';
 
@@ -245,27 +246,15 @@ export function classifyAddress(ip: string): AddressClass {
 }
 
 /**
- * A small built-in list of public suffixes (registries and shared hosting domains) under which a
- * wildcard would hand the agent a large part of the internet. Not the full Public Suffix List.
+ * True when `domain` (canonical, lower-case) is itself a public suffix on the Public Suffix List (tldts, kept
+ * current by its maintainers), the private section included: a wildcard under it would hand the agent every
+ * site of every owner there — "*.com", "*.co.ke", but also shared hosting such as "*.github.io",
+ * "*.blob.core.windows.net" or "*.s3.us-east-2.amazonaws.com". Names under a top-level domain the list does not
+ * know ("test", "internal") are not public suffixes here; the parser warns about single-label wildcards itself.
  */
-const PUBLIC_SUFFIXES = new Set(
-  (
-    'com net org edu gov mil int arpa info biz name pro mobi asia tel travel xyz top site online shop store club ' +
-    'io dev app ai co me tv cc sh ly gg so to fm am ws la vc tk ml ga cf gq eu us uk ca de fr jp cn ru br in au ' +
-    'nz za mx ar es it nl se no fi dk ch at be pl cz pt ie il kr tw hk sg my th vn id ph tr gr hu ro ua ' +
-    'co.uk org.uk ac.uk gov.uk me.uk ltd.uk plc.uk net.uk ' +
-    'com.au net.au org.au edu.au gov.au co.nz net.nz org.nz co.jp ne.jp or.jp ac.jp go.jp ' +
-    'com.cn net.cn org.cn gov.cn com.br net.br org.br com.mx com.ar co.in net.in org.in co.za co.kr or.kr ' +
-    'com.tw com.hk com.sg com.my co.id co.il com.tr com.ua ' +
-    'github.io githubusercontent.com gitlab.io bitbucket.io pages.dev workers.dev vercel.app now.sh ' +
-    'netlify.app netlify.com herokuapp.com appspot.com web.app firebaseapp.com azurewebsites.net ' +
-    'cloudfront.net blogspot.com fly.dev onrender.com ngrok.io ngrok-free.app ngrok.app glitch.me surge.sh ' +
-    'readthedocs.io repl.co replit.app s3.amazonaws.com compute.amazonaws.com elasticbeanstalk.com ' +
-    'cloudflare.net trycloudflare.com duckdns.org no-ip.org dyndns.org r2.dev deno.dev'
-  ).split(/\s+/),
-);
-
-/** True when `domain` (canonical, lower-case) is on the built-in public-suffix list. */
 export function isPublicSuffix(domain: string): boolean {
-  return PUBLIC_SUFFIXES.has(domain.toLowerCase().replace(/\.$/, ''));
+  const d = domain.toLowerCase().replace(/\.$/, '');
+  if (d === '') return false;
+  const r = parse(d, { allowPrivateDomains: true, extractHostname: false, validateHostname: false, detectIp: false });
+  return r.publicSuffix === d && (r.isIcann === true || r.isPrivate === true);
 }

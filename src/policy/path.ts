@@ -51,7 +51,12 @@ export function normalizePath(raw: string): string | undefined {
   if (!path.startsWith('/')) return undefined;
   if (path.length > 16384) return undefined;
   if (ALREADY_NORMAL.test(path)) return path; // the common case: nothing to decode, encode or resolve
-  // 1. Percent-decoding of unreserved characters and escaping of everything else.
+  const s = escapePath(path);
+  return s === undefined ? undefined : resolveSegments(s);
+}
+
+/** Step 1 of normalizePath: percent-decoding of unreserved characters and escaping of everything else. */
+function escapePath(path: string): string | undefined {
   let s = '';
   for (let i = 0; i < path.length; i++) {
     const c = path[i];
@@ -77,7 +82,11 @@ export function normalizePath(raw: string): string | undefined {
     for (const b of utf8Bytes(chr)) s += pctEncodeByte(b);
     i += chr.length - 1;
   }
-  // 2. Segment resolution.
+  return s;
+}
+
+/** Step 2 of normalizePath: "." and ".." resolved (never above the root), empty segments dropped. */
+function resolveSegments(s: string): string | undefined {
   const segs = s.split('/').slice(1);
   const out: string[] = [];
   let trailingSlash = false;
@@ -101,6 +110,42 @@ export function normalizePath(raw: string): string | undefined {
   }
   if (out.length === 0) return '/';
   return '/' + out.join('/') + (trailingSlash ? '/' : '');
+}
+
+// Escapes that some servers decode into a separator or a dot after routing has split the path: an encoded
+// "/" or "\\" (also double-encoded, "%252F"), a double-encoded ".", and the overlong UTF-8 forms old decoders
+// accepted ("%C0%AF" is "/", "%C0%AE" is ".", "%C1%9C" is "\\").
+const SEPARATOR_ESCAPE = /%(?:25)+2E|%(?:25)*(?:2F|5C)|%C0%AF|%E0%80%AF|%C1%9C|%C0%AE|%E0%80%AE/gi;
+
+/**
+ * The other reading of a request path: how a server sees it that decodes encoded separators (and
+ * double-encoded dots) before resolving the path, and drops ";params" from segments (Tomcat, Jetty,
+ * Spring). `raw` is the path as received (dot-segments not yet resolved: an encoded "." must not be
+ * consumed by a literal ".." first), `norm` its normalizePath(). Returns `norm` when there is nothing to
+ * read differently; undefined when that reading has a "." or ".." segment (a traversal the first reading
+ * may not see: refused outright); else the other reading, normalised. Matching a request under both
+ * readings is how the policy never allows a path whose meaning differs from the one it matched.
+ */
+export function separatorReading(raw: string, norm: string): string | undefined {
+  const path = splitTarget(raw).path;
+  if (!path.includes('%') && !path.includes(';') && !path.includes('\\')) return norm;
+  const escaped = escapePath(path);
+  if (escaped === undefined) return undefined;
+  const decoded = escaped.replace(SEPARATOR_ESCAPE, (m) => {
+    const u = m.toUpperCase();
+    return u.endsWith('2E') || u.endsWith('AE') ? '.' : '/';
+  });
+  const segs = decoded.split('/');
+  let dots = false;
+  for (let i = 0; i < segs.length; i++) {
+    const semi = segs[i].indexOf(';');
+    if (semi >= 0) segs[i] = segs[i].slice(0, semi);
+    if (segs[i] === '.' || segs[i] === '..') dots = true;
+  }
+  const joined = segs.join('/');
+  if (joined === escaped) return norm;
+  if (dots) return undefined;
+  return resolveSegments(joined);
 }
 
 export interface CompiledGlob {

@@ -111,6 +111,8 @@ export type ReasonCode =
   | 'private-address'
   | 'secret-detected'
   | 'secret-missing'
+  | 'insecure-auth'
+  | 'method-refused'
   | 'sni-mismatch'
   | 'bad-request'
   | 'upstream-error';

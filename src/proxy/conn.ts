@@ -7,9 +7,11 @@ import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { classifyAddress, ruleLabel } from '../policy';
 import type { Decision, ReasonCode, Rule } from '../policy/types';
-import { findSecret, findSecretInBuffer } from './dlp';
+import { findSecret, findSecretInBuffer, redact, urlDecodeForScan } from './dlp';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
+import { endSoon } from './linger';
 import { own, readInto, writeChunk } from './readbuf';
+import { SecretRedactor } from './reflect';
 import { isPrivateAddressError, type UpConn, type UpOwner, type UpstreamPool } from './upstream';
 import { blockText, display, hostPort, parseAbsolute, parseAuthority, safePath, secretEnvName, textResponse } from './util';
 
@@ -32,6 +34,8 @@ export interface Core {
   /** Changes whenever a new policy takes effect (decisions are pure functions of request and policy). */
   policyGen(): number;
   event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void;
+  /** A lifecycle 'error' event (never request data). */
+  error(message: string): void;
   readonly env: NodeJS.ProcessEnv;
   readonly dlpBytes: number;
   readonly pool: UpstreamPool;
@@ -48,17 +52,24 @@ export interface Core {
   connect(sock: net.Socket, head: Buffer, authority: string, t0: number): void;
 }
 
-// Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1), proxy credentials, and Expect (we answer
-// 100-continue ourselves once the policy allowed the request).
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings', 'transfer-encoding', 'content-length']);
+// Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1), proxy credentials, Expect (we answer
+// 100-continue ourselves once the policy allowed the request), and Host (the checked one is always sent).
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings', 'transfer-encoding', 'content-length', 'host']);
 /** Name lengths worth lower-casing for the checks below: HOP names, and 13 for Authorization. */
 const CHECK_LEN = new Uint8Array(64);
 for (const n of [...HOP, 'authorization']) CHECK_LEN[n.length] = 1;
+/** Methods that echo the request back (headers included, so an injected credential too): never forwarded. */
+const ECHO_METHODS = new Set(['TRACE', 'TRACK']);
 const BLOCK_HEADER = 'X-Caged-Agent-Block';
 const HEALTH_PATH = '/__caged/health';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Body bytes buffered from the client before we stop reading (back-pressure). */
 const MAX_PENDING = 1024 * 1024;
+/**
+ * Unsent bytes to the client above which the proxy stops answering pipelined requests itself and stops
+ * reading, until the client drains: a client that pipelines and never reads costs at most this much.
+ */
+const OUT_HWM = 64 * 1024;
 
 interface Prepared {
   rule: Rule;
@@ -66,6 +77,8 @@ interface Prepared {
   /** The complete upstream request head. */
   head: string;
   allowPrivate: boolean;
+  /** The credential the proxy injected (responses are scanned for it), if any. */
+  secret?: Buffer;
 }
 
 interface Refused {
@@ -76,10 +89,26 @@ interface Refused {
   detail?: string;
 }
 
-/** The last Host header found to name `host` (keep-alive clients repeat it on every request). */
-const hostSeen = { header: '', host: '' };
+/** The last Host header found to name `host` and `port` (keep-alive clients repeat it on every request). */
+const hostSeen = { header: '', host: '', port: 0 };
+/** The last host name scanned by the data-loss guard, and what it found. */
+const hostScanned = { host: '', hit: undefined as string | undefined };
 
-/** Decision, host check, DLP over URL + headers, credential injection, and the rewritten head. */
+/**
+ * A credential in a host name (e.g. a token as a DNS label of a wildcard-allowed domain): the name goes out
+ * in DNS lookups, the SNI and the Host header. Names are lower-cased, so upper-case formats are matched
+ * too (a lower-cased AWS key id is still the key id).
+ */
+export function secretInHost(host: string): string | undefined {
+  if (host === hostScanned.host) return hostScanned.hit;
+  hostScanned.host = host;
+  return (hostScanned.hit = host.length < 10 ? undefined : (findSecret(host) ?? findSecret(host.toUpperCase())));
+}
+
+/**
+ * Decision, host check, refused methods, DLP over what is forwarded (the host, the path and query as sent and
+ * as a server decodes them, header names and values), credential injection, and the rewritten head.
+ */
 function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: number, secure: boolean, target: string): Prepared | Refused {
   const path = d.normalizedPath ?? safePath(target);
   if (d.action !== 'allow' || !d.rule) return { reason: d.reason, message: d.message, rule: d.rule, path };
@@ -93,20 +122,35 @@ function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: 
       return { reason: 'private-address', message: `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`, rule, path, detail: cls };
     }
   }
-  if (req.host !== undefined && !(req.host === hostSeen.header && host === hostSeen.host)) {
+  // The Host header must name the host and port the request goes to (a port may be left out); the checked
+  // one is what goes upstream either way.
+  if (req.host !== undefined && !(req.host === hostSeen.header && host === hostSeen.host && port === hostSeen.port)) {
     const h = parseAuthority(req.host, port);
-    if (!h || h.host !== host) {
-      return { reason: 'bad-request', message: `The Host header (${req.host.slice(0, 100)}) does not match the host the request is sent to (${display(host)}).`, rule, path, detail: 'host-mismatch' };
+    if (!h || h.host !== host || h.port !== port) {
+      return { reason: 'bad-request', message: `The Host header (${req.host.slice(0, 100)}) does not match the host and port the request is sent to (${display(host)}:${port}).`, rule, path, detail: 'host-mismatch' };
     }
     hostSeen.header = req.host;
     hostSeen.host = host;
+    hostSeen.port = port;
+  }
+  if (ECHO_METHODS.has(req.method)) {
+    return { reason: 'method-refused', message: `${req.method} makes the server echo the request back, headers and credentials included, so the cage never forwards it; use another method.`, rule, path, detail: req.method };
+  }
+  if (rule.auth && !secure) {
+    return {
+      reason: 'insecure-auth',
+      message: `${ruleLabel(rule)} injects the secret "${rule.auth.secret}", but this request is plain HTTP, so the credential would cross the network unencrypted; send it to https://${hostPort(host, port === 80 ? 443 : port, true)} instead.`,
+      rule,
+      path,
+      detail: rule.auth.secret,
+    };
   }
 
   const upgrade = req.upgrade !== undefined && req.connection.includes('upgrade');
   const extraHop = req.connection.length > 0 ? req.connection : undefined;
   const fwd = d.forwardPath ?? d.normalizedPath ?? target;
-  let head = `${req.method} ${fwd} HTTP/1.${req.minor}\r\n`;
-  let scan = target;
+  let head = `${req.method} ${fwd} HTTP/1.${req.minor}\r\nHost: ${hostPort(host, port, secure)}\r\n`;
+  let scan = fwd;
   const raw = req.headers;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
@@ -115,20 +159,22 @@ function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: 
       if (HOP.has(lower) || (extraHop !== undefined && extraHop.includes(lower))) continue;
       if (lower === 'authorization' && rule.auth) continue; // replaced below, never scanned or forwarded
     }
-    const value = raw[i + 1];
-    scan += '\n' + value;
-    head += name + ': ' + value + '\r\n';
+    const line = name + ': ' + raw[i + 1];
+    scan += '\n' + line;
+    head += line + '\r\n';
   }
-  if (req.host === undefined) head += `Host: ${hostPort(host, port, secure)}\r\n`;
   if (req.bodyLength === -1) head += 'Transfer-Encoding: chunked\r\n';
   else if (req.bodyLength > 0 || (req.method !== 'GET' && req.method !== 'HEAD' && hasContentLength(raw))) head += `Content-Length: ${req.bodyLength}\r\n`;
   if (upgrade) head += `Connection: Upgrade\r\nUpgrade: ${req.upgrade}\r\n`;
   else if (req.minor === 0) head += 'Connection: close\r\n';
 
   // The data-loss guard runs before injection: the injected credential must not trip it.
-  const hit = findSecret(scan);
+  // What a server URL-decodes: %XX anywhere, "+" in the query (a header such as
+  // "Accept: application/vnd.github+json" is not decoded, and need not cost a decoding pass).
+  const q = fwd.indexOf('?');
+  const hit = secretInHost(host) ?? findSecret(scan) ?? (scan.includes('%') || (q >= 0 && fwd.includes('+', q)) ? findSecret(urlDecodeForScan(scan)) : undefined);
   if (hit) {
-    return { reason: 'secret-detected', message: `The request carries what looks like a credential (${hit}) in its URL or headers; sending secrets out of the cage is blocked.`, rule, path, detail: hit };
+    return { reason: 'secret-detected', message: `The request carries what looks like a credential (${hit}) in its host, URL or headers; sending secrets out of the cage is blocked.`, rule, path, detail: hit };
   }
   if (rule.auth) {
     const envName = secretEnvName(rule.auth.secret);
@@ -137,6 +183,7 @@ function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: 
       return { reason: 'secret-missing', message: `${ruleLabel(rule)} injects the secret "${rule.auth.secret}", but it is not set (${envName} is empty in the proxy); set it in the editor's Caged Agent secrets.`, rule, path, detail: rule.auth.secret };
     }
     head += `Authorization: ${rule.auth.scheme} ${secret}\r\n`;
+    return { rule, path, head: head + '\r\n', allowPrivate, secret: Buffer.from(secret, 'latin1') };
   }
   return { rule, path, head: head + '\r\n', allowPrivate };
 }
@@ -157,6 +204,9 @@ export class ClientConn implements UpOwner {
   private mode = Mode.Idle;
   /** Unparsed client bytes: a partial head, or pipelined requests waiting for the current exchange. */
   private buf: Buffer | undefined;
+  /** parseNext() is running: a request answered locally inside it must not start another parse. */
+  private parsing = false;
+  private waitingParseDrain = false;
 
   // ---- current exchange
   private t0 = 0;
@@ -173,6 +223,11 @@ export class ClientConn implements UpOwner {
   /** Body bytes not yet sent upstream (upstream not ready, or held for the DLP scan). */
   private pending: Buffer[] = [];
   private pendingSize = 0;
+  /**
+   * The body's first bytes are held for the data-loss guard: nothing of the request (head included) goes
+   * upstream until the scan passed. Only a clean scan clears it; a hit (or anything thrown on the way to
+   * the block) leaves it set, so send() never writes.
+   */
   private holding = false;
   /** Everything that was sent upstream, while it is small enough to replay on a stale pooled socket. */
   private replay: Buffer[] | undefined;
@@ -180,12 +235,17 @@ export class ClientConn implements UpOwner {
   private up: UpConn | undefined;
   private acquiring = false;
   private upgrade = false;
+  /** This exchange's decision event was written. */
   private logged = false;
+  /** Some of this request reached an upstream connection (it then gets an event whatever happens next). */
+  private sentUp = false;
   // response state
   private respHead: ResponseHead | undefined;
   private respBuf: Buffer | undefined;
   private respLeft = 0;
   private respScanner: ChunkedScanner | undefined;
+  /** Overwrites the injected credential in what the upstream sends back (exchanges with auth only). */
+  private redactor: SecretRedactor | undefined;
   private gotResponseBytes = false;
   private waitingUpDrain = false;
   private waitingClientDrain = false;
@@ -213,23 +273,27 @@ export class ClientConn implements UpOwner {
   // own(), whatever is written goes through writeChunk().
   private readonly onData = (d: Buffer): void => {
     this.lastActive = this.core.coarseNow();
-    switch (this.mode) {
-      case Mode.Exchange:
-        if (!this.reqDone) return this.onRequestBody(d);
-        // Pipelined bytes for a later request: keep them, stop reading if they pile up.
-        this.buf = this.buf ? Buffer.concat([this.buf, d]) : own(d);
-        if (this.buf.length > MAX_HEAD) this.sock.pause();
-        return;
-      case Mode.Pipe:
-        if (this.up && !writeChunk(this.up.sock, d)) this.waitUpDrain();
-        return;
-      case Mode.Closed:
-        return;
-      default:
-        this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
-        this.parseNext();
-        // A partial head (or pipelined bytes) left over from a view: keep a copy.
-        if (this.buf) this.buf = own(this.buf);
+    try {
+      switch (this.mode) {
+        case Mode.Exchange:
+          if (!this.reqDone) return this.onRequestBody(d);
+          // Pipelined bytes for a later request: keep them, stop reading if they pile up.
+          this.buf = this.buf ? Buffer.concat([this.buf, d]) : own(d);
+          if (this.buf.length > MAX_HEAD) this.sock.pause();
+          return;
+        case Mode.Pipe:
+          if (this.up && !writeChunk(this.up.sock, d)) this.waitUpDrain();
+          return;
+        case Mode.Closed:
+          return;
+        default:
+          this.buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+          this.parseNext();
+          // A partial head (or pipelined bytes) left over from a view: keep a copy.
+          if (this.buf) this.buf = own(this.buf);
+      }
+    } catch (e) {
+      this.failClosed(e);
     }
   };
 
@@ -248,9 +312,12 @@ export class ClientConn implements UpOwner {
     this.close();
   };
 
-  /** Called by the proxy's periodic sweep: closes a connection idle between requests for keepAliveMs. */
+  /**
+   * Called by the proxy's periodic sweep: closes a connection idle between requests for keepAliveMs, and one
+   * whose client has not read what it was sent for as long (waiting for it to drain).
+   */
   sweep(now: number): void {
-    if (this.mode === Mode.Idle && now - this.lastActive >= this.core.keepAliveMs) this.close();
+    if ((this.mode === Mode.Idle || this.waitingClientDrain) && now - this.lastActive >= this.core.keepAliveMs) this.close(false, 'client-stalled');
   }
 
   /** True between requests (nothing in flight). */
@@ -264,7 +331,11 @@ export class ClientConn implements UpOwner {
     if (this.mode === Mode.Idle) this.close(true);
   }
 
-  close(graceful = false): void {
+  /**
+   * Closes the connection. A request that reached the upstream and has no event yet gets one now: status
+   * if a response head came, and `why` as the detail (the client went away, the upstream cut it off...).
+   */
+  close(graceful = false, why = 'client-aborted'): void {
     this.core.conns.delete(this);
     if (this.mode === Mode.Closed) return;
     const wasExchange = this.mode === Mode.Exchange || this.mode === Mode.Pipe;
@@ -273,8 +344,38 @@ export class ClientConn implements UpOwner {
       this.up.destroy();
       this.up = undefined;
     }
-    if (graceful) this.sock.end();
+    if (wasExchange) this.logPending(why);
+    if (graceful) endSoon(this.sock, this.core.keepAliveMs);
     else this.sock.destroy();
+  }
+
+  /** The event of a request that reached the upstream and was not logged yet. */
+  private logPending(why: string): void {
+    const p = this.prep;
+    if (!p || !this.sentUp || this.logged) return;
+    this.logEvent('allow', p.path, 'allowed', p.rule, this.respHead?.status, this.redactor?.count ? 'credential-redacted' : why);
+  }
+
+  /**
+   * Something threw while this connection was being served. Fail closed: nothing more of it goes upstream,
+   * a request that already reached the upstream still gets its event (if the log can take it), and the
+   * connection is destroyed.
+   */
+  private failClosed(e: unknown): void {
+    this.holding = true;
+    const up = this.up;
+    this.up = undefined;
+    up?.destroy();
+    try {
+      this.core.error(`a client connection failed and was closed: ${redact(e instanceof Error ? e.message : String(e)).slice(0, 300)}`);
+    } catch {}
+    try {
+      if (this.mode === Mode.Exchange || this.mode === Mode.Pipe) this.logPending('proxy-error');
+    } catch {}
+    this.mode = Mode.Closed;
+    this.core.conns.delete(this);
+    this.buf = undefined;
+    this.sock.destroy();
   }
 
   /** Writes a complete local response (block, error, health) and continues or closes. */
@@ -292,6 +393,7 @@ export class ClientConn implements UpOwner {
     this.respBuf = undefined;
     this.respScanner = undefined;
     this.reqScanner = undefined;
+    this.redactor = undefined;
     this.pending = [];
     this.pendingSize = 0;
     this.replay = undefined;
@@ -302,56 +404,93 @@ export class ClientConn implements UpOwner {
     if (close || !this.keepAlive) {
       this.mode = Mode.Closed;
       this.core.conns.delete(this);
-      this.sock.end();
+      endSoon(this.sock, this.core.keepAliveMs);
       return;
     }
     this.mode = Mode.Idle;
     this.lastActive = this.core.coarseNow();
-    if (this.sock.isPaused()) this.sock.resume();
-    if (this.buf) this.parseNext();
+    if (this.sock.isPaused() && !this.waitingParseDrain) this.sock.resume();
+    // Pipelined requests: parsed here when the exchange ended asynchronously (an upstream response); when it
+    // ended inside parseNext (a local answer), its loop goes on instead: no recursion, however many there are.
+    if (this.buf && !this.parsing) this.parseNext();
   }
 
   // ------------------------------------------------------------------ request heads
   private parseNext(): void {
-    while (this.mode === Mode.Idle && this.buf) {
-      let buf: Buffer = this.buf;
-      // Tolerate empty lines before a request (RFC 9112 2.2).
-      let skip = 0;
-      while (skip + 1 < buf.length && buf[skip] === 0x0d && buf[skip + 1] === 0x0a) skip += 2;
-      if (skip) {
-        if (skip === buf.length) {
-          this.buf = undefined;
+    this.parsing = true;
+    try {
+      while (this.mode === Mode.Idle && this.buf) {
+        // Local answers (blocks, errors) pile up unsent when the client does not read: stop parsing and
+        // reading until it drains.
+        if (this.sock.writableLength > OUT_HWM) return this.waitParseDrain();
+        let buf: Buffer = this.buf;
+        // Tolerate empty lines before a request (RFC 9112 2.2).
+        let skip = 0;
+        while (skip + 1 < buf.length && buf[skip] === 0x0d && buf[skip + 1] === 0x0a) skip += 2;
+        if (skip) {
+          if (skip === buf.length) {
+            this.buf = undefined;
+            return;
+          }
+          buf = this.buf = buf.subarray(skip);
+        }
+        const end = findHeadEnd(buf);
+        if (end < 0) {
+          if (buf.length > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
           return;
         }
-        buf = this.buf = buf.subarray(skip);
+        if (end > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
+        const t0 = performance.now();
+        let head: RequestHead;
+        try {
+          head = parseRequestHead(buf, end);
+        } catch (e) {
+          const he = e as HeadError;
+          return this.fatal(he.status ?? 400, he.status === 505 ? 'HTTP Version Not Supported' : he.status === 501 ? 'Not Implemented' : 'Bad Request', he.message);
+        }
+        const rest = end < buf.length ? buf.subarray(end) : undefined;
+        this.buf = undefined;
+        if (head.method === 'CONNECT') {
+          if (this.ctx) return this.fatal(400, 'Bad Request', 'CONNECT inside a tunnel is not supported');
+          this.mode = Mode.Closed;
+          this.core.conns.delete(this);
+          this.detach();
+          this.core.connect(this.sock, rest ? own(rest) : Buffer.alloc(0), head.target, t0);
+          return;
+        }
+        this.startExchange(head, t0);
+        if (!rest) continue;
+        const mode = this.mode as Mode; // the exchange may have ended inside startExchange (a local answer)
+        if (mode === Mode.Exchange && !this.reqDone) this.onRequestBody(rest);
+        else if (mode !== Mode.Closed) {
+          this.buf = this.buf ? Buffer.concat([this.buf, rest]) : rest;
+          if (mode === Mode.Exchange && this.buf.length > MAX_HEAD) this.sock.pause();
+        }
       }
-      const end = findHeadEnd(buf);
-      if (end < 0) {
-        if (buf.length > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
-        return;
-      }
-      if (end > MAX_HEAD) return this.fatal(431, 'Request Header Fields Too Large', 'request headers too large');
-      const t0 = performance.now();
-      let head: RequestHead;
-      try {
-        head = parseRequestHead(buf, end);
-      } catch (e) {
-        const he = e as HeadError;
-        return this.fatal(he.status ?? 400, he.status === 505 ? 'HTTP Version Not Supported' : he.status === 501 ? 'Not Implemented' : 'Bad Request', he.message);
-      }
-      const rest = end < buf.length ? buf.subarray(end) : undefined;
-      this.buf = undefined;
-      if (head.method === 'CONNECT') {
-        if (this.ctx) return this.fatal(400, 'Bad Request', 'CONNECT inside a tunnel is not supported');
-        this.mode = Mode.Closed;
-        this.core.conns.delete(this);
-        this.detach();
-        this.core.connect(this.sock, rest ? own(rest) : Buffer.alloc(0), head.target, t0);
-        return;
-      }
-      this.startExchange(head, t0);
-      if (rest) this.onData(rest);
+    } finally {
+      this.parsing = false;
     }
+  }
+
+  /** Stops reading until the client took the answers already written, then parses on. */
+  private waitParseDrain(): void {
+    this.sock.pause();
+    if (this.waitingParseDrain) return;
+    this.waitingParseDrain = true;
+    this.sock.once('drain', () => {
+      this.waitingParseDrain = false;
+      if (this.mode !== Mode.Idle) return;
+      this.lastActive = this.core.coarseNow();
+      this.sock.resume();
+      try {
+        if (this.buf) {
+          this.parseNext();
+          if (this.buf) this.buf = own(this.buf);
+        }
+      } catch (e) {
+        this.failClosed(e);
+      }
+    });
   }
 
   private detach(): void {
@@ -363,9 +502,8 @@ export class ClientConn implements UpOwner {
 
   /** A protocol error on the client connection: answer (if possible) and close. */
   private fatal(status: number, statusText: string, what: string): void {
-    if (this.mode !== Mode.Closed && this.sock.writable) {
-      this.sock.end(textResponse(status, statusText, [], `Caged Agent: ${what}.\n`, true));
-    }
+    const wasExchange = this.mode === Mode.Exchange;
+    const open = this.mode !== Mode.Closed && this.sock.writable;
     this.mode = Mode.Closed;
     this.core.conns.delete(this);
     this.buf = undefined;
@@ -373,6 +511,9 @@ export class ClientConn implements UpOwner {
       this.up.destroy();
       this.up = undefined;
     }
+    if (wasExchange) this.logPending('bad-request-body');
+    if (open) endSoon(this.sock, this.core.keepAliveMs, textResponse(status, statusText, [], `Caged Agent: ${what}.\n`, true));
+    else this.sock.destroy();
   }
 
   private startExchange(req: RequestHead, t0: number): void {
@@ -380,6 +521,7 @@ export class ClientConn implements UpOwner {
     this.req = req;
     this.t0 = t0;
     this.logged = false;
+    this.sentUp = false;
     this.retried = false;
     this.gotResponseBytes = false;
     this.keepAlive = this.keepAlive && (req.minor === 1 ? !req.connection.includes('close') : req.connection.includes('keep-alive'));
@@ -435,6 +577,7 @@ export class ClientConn implements UpOwner {
     const p = prepare(this.core, this.decide(req.method, target), req, this.host, this.port, this.secure, target);
     if (!('head' in p)) return this.block(p.reason, p.message, p.rule, p.path, p.detail);
     this.prep = p;
+    if (p.secret) this.redactor = new SecretRedactor(p.secret);
     if (req.expectContinue && !this.reqDone) this.sock.write(CONTINUE);
     // Hold the first bytes of a body for the data-loss guard.
     this.holding = !this.reqDone && this.core.dlpBytes > 0;
@@ -465,19 +608,23 @@ export class ClientConn implements UpOwner {
         if (up) this.core.pool.release(up);
         return;
       }
-      if (err || !up) return this.upstreamFailed(err ?? new Error('no connection'));
-      this.up = up;
-      up.owner = this;
-      this.respBuf = undefined;
-      this.respHead = undefined;
-      this.send();
+      try {
+        if (err || !up) return this.upstreamFailed(err ?? new Error('no connection'));
+        this.up = up;
+        up.owner = this;
+        this.respBuf = undefined;
+        this.respHead = undefined;
+        this.send();
+      } catch (e) {
+        this.failClosed(e);
+      }
     });
   }
 
   /** Sends the head (and whatever body is pending and released) once the upstream is ready. */
   private send(): void {
     const up = this.up;
-    if (!up || this.holding) return;
+    if (!up || this.holding || this.mode !== Mode.Exchange) return;
     const p = this.prep!;
     const headBuf = Buffer.from(p.head, 'latin1');
     let out: Buffer;
@@ -490,6 +637,7 @@ export class ClientConn implements UpOwner {
       if (this.reqDone && out.length <= 256 * 1024) this.replay.push(out);
       else this.replay = undefined;
     }
+    this.sentUp = true;
     if (!up.write(out)) this.waitUpDrain();
     else if (!this.reqDone && this.sock.isPaused()) this.sock.resume();
   }
@@ -543,12 +691,13 @@ export class ClientConn implements UpOwner {
     if (!writeChunk(this.up.sock, part)) this.waitUpDrain();
   }
 
+  /** The body's first bytes are all here: scan them; only a clean scan lets the request go upstream. */
   private releaseHold(): void {
-    this.holding = false;
     const prefix = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingSize);
     this.pending = prefix.length ? [prefix] : [];
     const hit = prefix.length ? findSecretInBuffer(prefix.length > this.core.dlpBytes ? prefix.subarray(0, this.core.dlpBytes) : prefix) : undefined;
-    if (hit) {
+    if (!hit) this.holding = false;
+    else {
       if (this.up) {
         // Nothing was written to it yet: it is still clean.
         const up = this.up;
@@ -563,12 +712,12 @@ export class ClientConn implements UpOwner {
   }
 
   // ------------------------------------------------------------------ blocks and errors
-  private block(reason: ReasonCode, message: string, rule: Rule | undefined, path: string, detail?: string, log = true): void {
+  /** A 403 for the agent and the block event. What they show of the request is redacted (see dlp.ts). */
+  private block(reason: ReasonCode, message: string, rule: Rule | undefined, path: string, detail?: string): void {
     const method = this.req?.method ?? 'GET';
     const scheme = this.upgrade ? (this.secure ? 'wss' : 'ws') : this.secure ? 'https' : 'http';
-    const body = blockText(`${method} ${scheme}://${hostPort(this.host, this.port, this.secure)}${path}`, reason, message);
-    if (log) this.logEvent('block', path, reason, rule, 403, detail);
-    this.logged = true;
+    const body = blockText(redact(`${method} ${scheme}://${hostPort(this.host, this.port, this.secure)}${path}`), reason, redact(message));
+    this.logEvent('block', path, reason, rule, 403, detail);
     this.respondLocal(textResponse(403, 'Forbidden', [[BLOCK_HEADER, reason], ['Cache-Control', 'no-store']], body, !this.keepAlive || !this.reqDone || this.upgrade, method === 'HEAD'));
   }
 
@@ -594,13 +743,18 @@ export class ClientConn implements UpOwner {
   // ------------------------------------------------------------------ upstream events (UpOwner)
   onUpData(d: Buffer): void {
     this.gotResponseBytes = true;
-    if (this.mode === Mode.Pipe) {
-      if (!writeChunk(this.sock, d)) this.pauseUpUntilDrain();
-      return;
+    try {
+      if (this.mode === Mode.Pipe) {
+        const out = this.redactor ? this.redactor.push(d, [0, d.length]) : d;
+        if (out.length && !writeChunk(this.sock, out)) this.pauseUpUntilDrain();
+        return;
+      }
+      if (this.mode !== Mode.Exchange || !this.up) return;
+      if (!this.respHead) return this.onResponseHeadBytes(d);
+      this.onResponseBody(d, 0);
+    } catch (e) {
+      this.failClosed(e);
     }
-    if (this.mode !== Mode.Exchange || !this.up) return;
-    if (!this.respHead) return this.onResponseHeadBytes(d);
-    this.onResponseBody(d, 0);
   }
 
   onUpClose(err?: NodeJS.ErrnoException): void {
@@ -630,13 +784,14 @@ export class ClientConn implements UpOwner {
     }
     if (this.respHead.bodyLength === -2 && !err) {
       // Close-delimited body: the end of the connection is the end of the response.
-      this.sock.end();
+      this.finishResponse();
       this.mode = Mode.Closed;
       this.core.conns.delete(this);
+      endSoon(this.sock, this.core.keepAliveMs);
       return;
     }
     // Cut off in the middle of a response: the client must see a broken connection too.
-    this.close();
+    this.close(false, 'upstream-closed');
   }
 
   /** Client write buffer full: stop reading the upstream until the client drains (one listener at a time). */
@@ -646,8 +801,10 @@ export class ClientConn implements UpOwner {
     up.sock.pause();
     if (this.waitingClientDrain) return;
     this.waitingClientDrain = true;
+    this.lastActive = this.core.coarseNow(); // the sweep closes a client that stays this way for keepAliveMs
     this.sock.once('drain', () => {
       this.waitingClientDrain = false;
+      this.lastActive = this.core.coarseNow();
       // Only if that connection still serves us; the pool resumes connections it takes back.
       if (this.up === up) up.sock.resume();
     });
@@ -682,9 +839,10 @@ export class ClientConn implements UpOwner {
       const p = this.prep!;
       if (r.status === 101) {
         if (!this.upgrade) return this.badUpstream('unexpected 101 response');
-        this.logEvent('allow', p.path, 'allowed', p.rule, 101);
+        const out = this.redactor ? this.redactor.push(buf, [0, buf.length]) : buf;
+        this.logEvent('allow', p.path, 'allowed', p.rule, 101, this.redactor?.count ? 'credential-redacted' : undefined);
         this.mode = Mode.Pipe;
-        if (!writeChunk(this.sock, buf)) this.pauseUpUntilDrain();
+        if (out.length && !writeChunk(this.sock, out)) this.pauseUpUntilDrain();
         if (this.buf) {
           const early = this.buf;
           this.buf = undefined;
@@ -693,9 +851,11 @@ export class ClientConn implements UpOwner {
         if (this.sock.isPaused()) this.sock.resume();
         return;
       }
-      this.logEvent('allow', p.path, 'allowed', p.rule, r.status);
+      // With an injected credential the event waits for the end of the response: it says whether the
+      // credential came back (and was overwritten).
+      if (!this.redactor) this.logEvent('allow', p.path, 'allowed', p.rule, r.status);
       if (this.upgrade) this.keepAlive = false; // the server declined the upgrade: relay its answer and close
-      if (r.bodyLength === -1) this.respScanner = new ChunkedScanner();
+      if (r.bodyLength === -1) this.respScanner = new ChunkedScanner(this.redactor !== undefined);
       else this.respLeft = r.bodyLength;
       if (r.close) this.keepAlive = false;
       return this.onResponseBody(buf, end);
@@ -718,7 +878,8 @@ export class ClientConn implements UpOwner {
       this.respLeft -= take;
       end = this.respLeft === 0 ? start + take : -1;
     }
-    const out = end < 0 || end === d.length ? d : d.subarray(0, end);
+    let out = end < 0 || end === d.length ? d : d.subarray(0, end);
+    if (this.redactor) out = this.redactor.push(out, this.contentSpans(out, start));
     if (end < 0) {
       // Mid-body. No cork: a TLS socket delivers each decrypted record in its own callback, so corking
       // until nextTick batches nothing and only turns every write into a writev.
@@ -727,6 +888,7 @@ export class ClientConn implements UpOwner {
     }
     if (out.length && !writeChunk(this.sock, out)) this.pauseUpUntilDrain();
     // The response is complete.
+    this.finishResponse();
     const up = this.up!;
     const clean = end === d.length && !r.close && this.reqDone && this.req!.minor === 1;
     this.up = undefined;
@@ -739,6 +901,26 @@ export class ClientConn implements UpOwner {
     this.endExchange(!this.keepAlive);
   }
 
+  /** Where the content is in `out` (the head, if it is in there, and body data; not chunk framing). */
+  private contentSpans(out: Buffer, start: number): number[] {
+    const spans = start > 0 ? [0, start] : [];
+    const sc = this.respScanner;
+    if (sc) {
+      for (const x of sc.takeSpans()) spans.push(x);
+    } else spans.push(start, out.length);
+    return spans;
+  }
+
+  /** The response ended: what the redactor held back goes out, and a deferred event is written. */
+  private finishResponse(): void {
+    const red = this.redactor;
+    if (!red) return;
+    const tail = red.flush();
+    if (tail && !writeChunk(this.sock, tail)) this.pauseUpUntilDrain();
+    const p = this.prep!;
+    this.logEvent('allow', p.path, 'allowed', p.rule, this.respHead?.status, red.count ? 'credential-redacted' : undefined);
+  }
+
   private badUpstream(what: string): void {
     const up = this.up;
     this.up = undefined;
@@ -749,6 +931,6 @@ export class ClientConn implements UpOwner {
       this.keepAlive = false;
       return this.respondLocal(textResponse(502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], `Caged Agent: the upstream sent an invalid response (${what}).\n`, true));
     }
-    this.close();
+    this.close(false, 'bad-response');
   }
 }

@@ -28,11 +28,6 @@ export class EventLog {
     private readonly listener?: (e: ProxyEvent) => void,
   ) {}
 
-  /** True when someone wants event objects (not only lines). */
-  get wantsObjects(): boolean {
-    return this.listener !== undefined;
-  }
-
   emit(e: ProxyEvent): void {
     if (this.listener) {
       try {

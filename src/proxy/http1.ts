@@ -45,6 +45,33 @@ for (let c = 0x30; c <= 0x39; c++) TCHAR[c] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TCHAR[c] = 1;
 for (let c = 0x61; c <= 0x7a; c++) TCHAR[c] = 1;
 const BAD_VALUE = /[\0\r\n]/;
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+const HEX = '0123456789ABCDEF';
+
+/**
+ * A request target read as latin1 (one character per byte) with every byte >= 0x80 percent-encoded: the
+ * raw UTF-8 bytes "/caf\xC3\xA9" become "/caf%C3%A9", the form the editor's normalizePath gives for "/café".
+ * Matching, events and the forwarded line then all use the same bytes, once.
+ */
+export function encodeHighBytes(target: string): string {
+  if (!NON_ASCII.test(target)) return target;
+  let out = '';
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    out += c < 0x80 ? target[i] : '%' + HEX[c >> 4] + HEX[c & 15];
+  }
+  return out;
+}
+
+/** True when the method has a lower-case letter: methods are case-sensitive, "get" is not GET. */
+function hasLowerCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return true;
+  }
+  return false;
+}
 
 function isToken(s: string): boolean {
   if (s.length === 0) return false;
@@ -120,10 +147,14 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
   const sp2 = first.lastIndexOf(' ');
   if (sp1 <= 0 || sp2 === sp1) throw new HeadError('malformed request line');
   const method = first.slice(0, sp1);
-  const target = first.slice(sp1 + 1, sp2);
+  let target = first.slice(sp1 + 1, sp2);
   const version = first.slice(sp2 + 1);
   if (!isToken(method)) throw new HeadError('invalid method');
+  // Servers compare methods case-sensitively: matching "get" as GET while forwarding "get" would decide one
+  // request and send another.
+  if (hasLowerCase(method)) throw new HeadError(`the method "${method.slice(0, 20)}" is not upper-case; HTTP methods are case-sensitive (send ${method.slice(0, 20).toUpperCase()})`);
   if (target.length === 0 || target.includes(' ') || BAD_VALUE.test(target)) throw new HeadError('invalid request target');
+  target = encodeHighBytes(target);
   let minor: number;
   if (version === 'HTTP/1.1') minor = 1;
   else if (version === 'HTTP/1.0') minor = 0;
@@ -253,6 +284,21 @@ export class ChunkedScanner {
   private cr = false;
   private lineLen = 0;
   private left = 0;
+  /** With `spans`, feed() records where chunk data is ([start, end) pairs, see takeSpans()). */
+  private readonly spans: number[] | undefined;
+
+  constructor(spans = false) {
+    if (spans) this.spans = [];
+  }
+
+  /** The data ranges of the buffers fed since the last call (an empty list without `spans`). */
+  takeSpans(): number[] {
+    const s = this.spans;
+    if (!s) return [];
+    const out = s.slice();
+    s.length = 0;
+    return out;
+  }
 
   feed(buf: Buffer, start = 0): number {
     let i = start;
@@ -297,6 +343,7 @@ export class ChunkedScanner {
         }
         case 1: {
           const take = Math.min(this.left, n - i);
+          if (this.spans && take > 0) this.spans.push(i, i + take);
           i += take;
           this.left -= take;
           if (this.left === 0) this.state = 2;

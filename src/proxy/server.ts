@@ -15,8 +15,10 @@ import type { Decision, Policy, ReasonCode, Rule } from '../policy/types';
 import type { ProxyEvent } from '../policy/events';
 import { LeafMinter } from '../pki/leaf';
 import { CertCache, STREAM_HWM } from './certs';
-import { ClientConn, type ConnCtx, type Core } from './conn';
+import { ClientConn, secretInHost, type ConnCtx, type Core } from './conn';
+import { redact } from './dlp';
 import { EventLog } from './events';
+import { endSoon } from './linger';
 import { relay } from './readbuf';
 import { parseClientHello, type ClientHelloResult } from './sni';
 import { isPrivateAddressError, parseProxyUrl, systemResolver, UpstreamPool, type Resolver } from './upstream';
@@ -65,7 +67,8 @@ export interface RunningProxy {
   url: string;
   reload(text?: string): ReloadResult;
   close(graceMs?: number): Promise<void>;
-  stats(): { connections: number; certsMinted: number; certsCached: number; policyHash: string | null };
+  /** connections: client connections being served; sockets: accepted sockets still open (any state). */
+  stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null };
 }
 
 const BLOCK_HEADER = 'X-Caged-Agent-Block';
@@ -80,9 +83,9 @@ function round2(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function rawResponse(socket: net.Socket, status: number, statusText: string, headers: Array<[string, string]>, body: string): void {
+function rawResponse(socket: net.Socket, status: number, statusText: string, headers: Array<[string, string]>, body: string, stallMs: number): void {
   if (socket.destroyed || !socket.writable) return;
-  socket.end(textResponse(status, statusText, headers, body, true));
+  endSoon(socket, stallMs, textResponse(status, statusText, headers, body, true));
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
@@ -183,8 +186,16 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     return l;
   };
 
+  // Allowed requests passed the data-loss guard (host, path and query included); what a block shows of the
+  // request may hold a credential, so it is redacted.
   function event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void {
-    log.decision(now(), type, display(host), port, method, path, reason, rule ? labelOf(rule) : null, status, round2(performance.now() - t0), detail);
+    let shown = display(host);
+    if (type === 'block') {
+      shown = redact(shown);
+      path = redact(path);
+      if (detail !== undefined) detail = redact(detail);
+    }
+    log.decision(now(), type, shown, port, method, path, reason, rule ? labelOf(rule) : null, status, round2(performance.now() - t0), detail);
   }
 
   const conns = new Set<ClientConn>();
@@ -202,6 +213,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     decide: decideNow,
     policyGen: () => policyGen,
     event,
+    error: (message) => log.emit({ time: now(), type: 'error', message }),
     env: opts.env ?? process.env,
     dlpBytes: opts.dlpBodyBytes ?? 64 * 1024,
     pool,
@@ -217,17 +229,21 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     socket.on('error', destroySelf);
     const target = parseAuthority(authority, undefined);
     if (!target) {
-      rawResponse(socket, 400, 'Bad Request', [[BLOCK_HEADER, 'bad-request']], `Caged Agent: the CONNECT target "${authority.slice(0, 200)}" is not a valid host:port.\n`);
+      rawResponse(socket, 400, 'Bad Request', [[BLOCK_HEADER, 'bad-request']], `Caged Agent: the CONNECT target "${redact(authority.slice(0, 200))}" is not a valid host:port.\n`, keepAliveMs);
       event('block', authority.slice(0, 255), 0, 'CONNECT', '', 'bad-request', undefined, t0, 400, 'bad-connect-target');
       return;
     }
     const { host, port } = target;
     const d = decideNow(host, port);
-    const rule = d.action === 'allow' ? d.rule : undefined;
+    // A credential as a label of the name would leave in the DNS lookup, before any request: never connect.
+    const hit = secretInHost(host);
+    const rule = d.action === 'allow' && !hit ? d.rule : undefined;
     if (rule && !rule.intercept) return tunnel(socket, head, host, port, rule, t0);
 
     const ctx: ConnCtx = { host, port, secure: true };
-    if (!rule) {
+    if (hit) {
+      ctx.blocked = { reason: 'secret-detected', message: `The CONNECT host name carries what looks like a credential (${hit}); sending secrets out of the cage is blocked.`, detail: hit, rule: d.rule };
+    } else if (!rule) {
       ctx.blocked = { reason: d.reason, message: d.message, rule: d.rule };
     } else if (net.isIP(host) && !(rule.private || rule.kind === 'ip')) {
       const cls = classifyAddress(host);
@@ -304,7 +320,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       const cls = classifyAddress(host);
       if (cls !== 'public') {
         const msg = `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`;
-        rawResponse(socket, 403, 'Forbidden', [[BLOCK_HEADER, 'private-address']], blockText(`CONNECT ${display(host)}:${port}`, 'private-address', msg));
+        rawResponse(socket, 403, 'Forbidden', [[BLOCK_HEADER, 'private-address']], blockText(`CONNECT ${display(host)}:${port}`, 'private-address', msg), keepAliveMs);
         return event('block', host, port, 'CONNECT', '', 'private-address', rule, t0, 403, cls);
       }
     }
@@ -340,10 +356,10 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       (err: NodeJS.ErrnoException) => {
         if (isPrivateAddressError(err)) {
           const msg = `${display(host)} resolves to a ${err.addressClass} address (${err.address}); connections to loopback, private and link-local addresses are refused unless the rule says "private: true" (${ruleLabel(rule)}).`;
-          rawResponse(socket, 403, 'Forbidden', [[BLOCK_HEADER, 'private-address']], blockText(`CONNECT ${display(host)}:${port}`, 'private-address', msg));
+          rawResponse(socket, 403, 'Forbidden', [[BLOCK_HEADER, 'private-address']], blockText(`CONNECT ${display(host)}:${port}`, 'private-address', msg), keepAliveMs);
           return event('block', host, port, 'CONNECT', '', 'private-address', rule, t0, 403, err.addressClass);
         }
-        rawResponse(socket, 502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], `Caged Agent could not reach ${display(host)}:${port}: ${err.code ?? err.message}\n`);
+        rawResponse(socket, 502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], `Caged Agent could not reach ${display(host)}:${port}: ${err.code ?? err.message}\n`, keepAliveMs);
         event('allow', host, port, 'CONNECT', '', 'upstream-error', rule, t0, 502, err.code ?? 'ERROR');
       },
     );
@@ -377,10 +393,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       socket.pause();
       socket.removeListener('data', onData);
       socket.removeListener('close', onClose);
+      socket.removeListener('end', onClose);
       cb(buf, r);
     }
     socket.on('data', onData);
     socket.once('close', onClose);
+    // The listener allows half-open sockets: a client that sends FIN before its first bytes is done.
+    socket.once('end', onClose);
     socket.resume();
   }
 
@@ -460,6 +479,6 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     url,
     reload,
     close,
-    stats: () => ({ connections: conns.size, certsMinted: certs.minted, certsCached: certs.size, policyHash }),
+    stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash }),
   };
 }

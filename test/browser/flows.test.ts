@@ -21,9 +21,9 @@ import Docker from 'dockerode';
 import type { CageEngine } from '../../src/engine';
 import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine } from '../engine/setup';
 import { repoRoot, waitUntil, withCodeServer, type Workbench } from './lib';
+import { ensureVsix } from './lib/package';
 import { startNamedUpstream, type NamedUpstream } from './lib/upstream';
 
-const VSIX = process.env.CAGED_VSIX ?? path.join(repoRoot, 'dist-pkg', 'caged-agent.vsix');
 const CLI = path.join(repoRoot, 'dist', 'cli.js');
 const MEDIA = path.join(repoRoot, 'media', 'screenshots');
 
@@ -48,6 +48,7 @@ let workspace = '';
 let engine: CageEngine;
 let upstream: NamedUpstream | undefined;
 let cageId: string | undefined;
+let vsix = '';
 const timings: string[] = [];
 const t00 = Date.now();
 
@@ -61,29 +62,6 @@ function run(cmd: string, args: string[], timeoutMs = 15 * 60_000): string {
   const r = spawnSync(cmd, args, { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
-}
-
-function newestMtime(p: string): number {
-  if (!fs.existsSync(p)) return 0;
-  const st = fs.statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let m = 0;
-  for (const e of fs.readdirSync(p)) m = Math.max(m, newestMtime(path.join(p, e)));
-  return m;
-}
-
-/** Builds the .vsix (npm run package) unless one newer than the sources, the manifest and the bundles exists. */
-function ensureVsix(): void {
-  if (process.env.CAGED_VSIX) return;
-  const inputs = Math.max(
-    newestMtime(path.join(repoRoot, 'src')),
-    newestMtime(path.join(repoRoot, 'package.json')),
-    ...['extension.js', 'proxy.js', 'cli.js'].map((f) => newestMtime(path.join(repoRoot, 'dist', f))),
-  );
-  if (newestMtime(VSIX) > inputs) return;
-  const t0 = Date.now();
-  run('npm', ['run', 'package']);
-  mark('npm run package', t0);
 }
 
 function policyText(): string {
@@ -150,8 +128,7 @@ before(async () => {
   run('bash', [path.join(repoRoot, 'scripts', 'ensure-docker.sh')]);
   run('bash', [path.join(repoRoot, 'scripts', 'build-test-images.sh')]);
   mark('engine + test images ready', t0);
-  ensureVsix();
-  assert.ok(fs.existsSync(VSIX), `${VSIX} exists`);
+  vsix = ensureVsix();
   if (!fs.existsSync(CLI)) run(process.execPath, [path.join(repoRoot, 'scripts', 'build.mjs')]);
 
   stateDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'caged-browser-flows-')));
@@ -190,7 +167,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
   await withCodeServer(
     {
       folder: workspace,
-      vsix: VSIX,
+      vsix,
       failureScreenshot: 'flow-failure',
       settings: {
         'cagedAgent.agentImage': DEBIAN_IMAGE,

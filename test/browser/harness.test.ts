@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { withCodeServer, type Workbench } from './lib';
+import { ensureVsix } from './lib/package';
 
 function fixtureExtension(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'harness-ext-'));
@@ -152,10 +153,9 @@ test('browser helpers drive the real code-server workbench', { timeout: 240_000 
 });
 
 // withCodeServer's `vsix` option: the packaged extension (npm run package, or CAGED_VSIX) installed offline
-// shows its activity-bar container and views. Skipped when no package has been built.
-const vsix = process.env.CAGED_VSIX ?? path.resolve(__dirname, '../../../dist-pkg/caged-agent.vsix');
-test('a packaged .vsix installs offline and shows its views', { timeout: 180_000, skip: fs.existsSync(vsix) ? false : `no ${vsix}` }, async () => {
-  await withCodeServer({ vsix }, async (wb) => {
+// shows its activity-bar container and views. Builds the package when it is missing or stale.
+test('a packaged .vsix installs offline and shows its views', { timeout: 600_000 }, async () => {
+  await withCodeServer({ vsix: ensureVsix() }, async (wb) => {
     await wb.openViewContainer('Caged Agent');
     await wb.waitForExtensionsActivated();
     const titles = (await wb.page.locator('.part.sidebar .pane-header .title').allTextContents()).map((t) => t.trim().toLowerCase());

@@ -1,7 +1,7 @@
 // The extension-host test payload (extensionTestsPath): VS Code loads this module inside the real extension
 // host and calls run(). It runs every out/test/extension/**/*.test.js with Mocha (bdd and tdd globals both
 // available) and prints one machine-readable summary line that scripts/run-extension-tests.mjs parses:
-//   [caged-agent-tests] RESULT {"passed":N,"failed":N,"pending":N,"durationMs":N}
+//   [caged-agent-tests] RESULT {"passed":N,"failed":N,"skipped":N,"durationMs":N,"failures":[...],"skips":[...]}
 // Works the same under @vscode/test-electron. Env: CAGED_TEST_GREP (a regex over full test titles),
 // CAGED_TEST_TIMEOUT_MS (per test, default 60000), CAGED_TEST_FILES (comma-separated substrings of file names).
 import * as fs from 'node:fs';
@@ -38,15 +38,19 @@ export function run(): Promise<void> {
 
   const started = Date.now();
   return new Promise<void>((resolve, reject) => {
+    const failures: Array<{ name: string; file?: string; error: string }> = [];
+    const skips: Array<{ name: string; file?: string; reason: string }> = [];
     const report = (passed: number, failed: number, pending: number) =>
-      console.log(RESULT_PREFIX + JSON.stringify({ passed, failed, pending, durationMs: Date.now() - started }));
+      console.log(RESULT_PREFIX + JSON.stringify({ passed, failed, skipped: pending, durationMs: Date.now() - started, failures, skips }));
     try {
-      const runner = mocha.run((failures) => {
+      const runner = mocha.run((failed) => {
         const s = runner.stats;
-        report(s?.passes ?? 0, s?.failures ?? failures, s?.pending ?? 0);
-        if (failures > 0) reject(new Error(`${failures} test(s) failed`));
+        report(s?.passes ?? 0, s?.failures ?? failed, s?.pending ?? 0);
+        if (failed > 0) reject(new Error(`${failed} test(s) failed`));
         else resolve();
       });
+      runner.on('fail', (t: Mocha.Runnable, err: Error) => failures.push({ name: t.fullTitle(), file: t.file, error: String(err?.message ?? err).slice(0, 2000) }));
+      runner.on('pending', (t: Mocha.Test) => skips.push({ name: t.fullTitle(), file: t.file, reason: 'pending' }));
     } catch (err) {
       // A test file that throws while loading: count it as one failure so the summary says so.
       console.error('[caged-agent-tests] could not load the tests:', err);

@@ -147,29 +147,28 @@ function withWs(server: http.Server): void {
   });
 }
 
+/**
+ * TLS server options for a test upstream: a leaf from the "internet" CA for each SNI name (for names not in
+ * `names`, the first of them, when a list is given), made once per name; 127.0.0.1 without SNI.
+ */
+function webServerTls(names?: string[]): tls.TlsOptions {
+  const minter = new LeafMinter(web().certPem, web().keyPem);
+  const contexts = new Map<string, tls.SecureContext>();
+  const ctxFor = (n: string) => {
+    let c = contexts.get(n);
+    if (!c) contexts.set(n, (c = tls.createSecureContext({ key: minter.leafKeyPem, cert: minter.mint(n).certPem })));
+    return c;
+  };
+  for (const n of names ?? []) ctxFor(n);
+  return {
+    SNICallback: (name, cb) => cb(null, ctxFor(!names || names.includes(name) ? name : names[0])),
+    key: minter.leafKeyPem,
+    cert: minter.mint('127.0.0.1').certPem,
+  };
+}
+
 export async function startUpstream(secure: boolean, names = ['api.test', 'other.test', 'tunnel.test', 'ws.test', 'big.test', 'localhost', 'dlp.test', 'auth.test', '127.0.0.1']): Promise<Upstream> {
-  let server: http.Server;
-  if (secure) {
-    const minter = new LeafMinter(web().certPem, web().keyPem);
-    const contexts = new Map<string, tls.SecureContext>();
-    const ctxFor = (n: string) => {
-      let c = contexts.get(n);
-      if (!c) {
-        c = tls.createSecureContext({ key: minter.leafKeyPem, cert: minter.mint(n).certPem });
-        contexts.set(n, c);
-      }
-      return c;
-    };
-    for (const n of names) ctxFor(n);
-    server = https.createServer(
-      {
-        SNICallback: (name, cb) => cb(null, names.includes(name) ? ctxFor(name) : ctxFor(names[0])),
-        key: minter.leafKeyPem,
-        cert: minter.mint('127.0.0.1').certPem,
-      },
-      echoHandler(true),
-    );
-  } else server = http.createServer(echoHandler(false));
+  const server = secure ? https.createServer(webServerTls(names), echoHandler(true)) : http.createServer(echoHandler(false));
   withWs(server);
   server.keepAliveTimeout = 30000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -380,4 +379,96 @@ export function rawExchange(proxyPort: number, data: string | Buffer, timeoutMs 
       resolve(out);
     });
   });
+}
+
+/** One request as a recording upstream received it: the head as text (latin1) and the body. */
+export interface Recorded {
+  head: string;
+  body: Buffer;
+}
+
+export interface RecordingUpstream {
+  port: number;
+  /** Every byte received, on every connection (latin1). */
+  raw(): string;
+  requests: Recorded[];
+  close(): Promise<void>;
+}
+
+/**
+ * A hand-written upstream (plain or TLS) that records every byte it receives and answers each complete
+ * request (Content-Length bodies) with `answer`, by default a 200 "ok". For tests that must see exactly what
+ * the proxy sent, and that nothing was sent.
+ */
+export async function startRecordingUpstream(secure: boolean, answer?: (r: Recorded, sock: net.Socket) => void): Promise<RecordingUpstream> {
+  const chunks: Buffer[] = [];
+  const requests: Recorded[] = [];
+  const sockets = new Set<net.Socket>();
+  const onConn = (s: net.Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end + 4).toString('latin1');
+        const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        const r = { head, body: buf.subarray(end + 4, end + 4 + len) };
+        buf = buf.subarray(end + 4 + len);
+        requests.push(r);
+        if (answer) answer(r, s);
+        else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      }
+    });
+  };
+  const server = secure ? tls.createServer(webServerTls(), onConn) : net.createServer(onConn);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    raw: () => Buffer.concat(chunks).toString('latin1'),
+    requests,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** Writes `data` on a socket and collects what comes back until `done(text)` says so, it closes, or timeout. */
+export function collect(s: net.Socket, data: string | Buffer, done: (got: string) => boolean, timeoutMs = 10000): Promise<{ got: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    let got = '';
+    let closed = false;
+    const finish = () => {
+      clearTimeout(t);
+      s.removeListener('data', onData);
+      resolve({ got, closed });
+    };
+    const onData = (d: Buffer) => {
+      got += d.toString('latin1');
+      if (done(got)) finish();
+    };
+    const t = setTimeout(finish, timeoutMs);
+    s.on('data', onData);
+    s.once('close', () => {
+      closed = true;
+      finish();
+    });
+    s.on('error', () => undefined);
+    s.resume();
+    s.write(data);
+  });
+}
+
+/** How many times `needle` occurs in `hay`. */
+export function count(hay: string, needle: string): number {
+  let n = 0;
+  for (let i = hay.indexOf(needle); i >= 0; i = hay.indexOf(needle, i + needle.length)) n++;
+  return n;
 }

@@ -43,6 +43,9 @@ allow:
   - host: auth.test:${H}
     private: true
     auth: { scheme: token, secret: not_set_anywhere }
+  - host: tunnel.test:${S}
+    private: true
+    auth: { scheme: token, secret: not_set_anywhere }
   - host: dlp.test:${S}
     private: true
   - host: public.test:${S}          # resolves to a public address in the test resolver
@@ -212,16 +215,26 @@ describe('credentials', () => {
     const r = await nodeHttps(proxy.address.port, 'auth.test', S, '/me', { headers: { Authorization: 'Bearer agent-made-this-up' } });
     assert.equal(r.status, 200, r.body);
     const echo = JSON.parse(r.body) as EchoReply;
-    assert.equal(echo.headers.authorization, 'Bearer ghp_abcdefghijklmnopqrstuvwxyz0123456789', 'injected (and the injected token does not trip the DLP guard)');
+    // The echo server reflects the header it got: the secret was injected (and did not trip the DLP guard),
+    // and what came back to the agent has it overwritten, same length.
+    assert.equal(echo.headers.authorization, 'Bearer ' + '*'.repeat('ghp_abcdefghijklmnopqrstuvwxyz0123456789'.length));
+    assert.equal(proxy.lastDecision()!.detail, 'credential-redacted');
     assert.ok(!JSON.stringify(proxy.events).includes('ghp_abcdefghijklmnopqrstuvwxyz0123456789'));
     assert.ok(!JSON.stringify(proxy.events).includes('agent-made-this-up'));
   });
 
   test('a missing secret blocks with a clear reason', async () => {
-    const r = await curl(proxy.url, `http://auth.test:${H}/`);
+    const r = await curl(proxy.url, `https://tunnel.test:${S}/`);
     assert.equal(r.status, 403);
     assert.equal(r.headers['x-caged-agent-block'], 'secret-missing');
     assert.match(r.body, /CAGED_SECRET_NOT_SET_ANYWHERE/);
+  });
+
+  test('plain HTTP to a host with credential injection is blocked, nothing injected', async () => {
+    const r = await curl(proxy.url, `http://auth.test:${H}/`);
+    assert.equal(r.status, 403);
+    assert.equal(r.headers['x-caged-agent-block'], 'insecure-auth');
+    assert.match(r.body, /unencrypted/);
   });
 });
 

@@ -213,6 +213,13 @@ test('allowChoices: exact, parent, path, method+path', () => {
   );
   assert.deepEqual(allowChoices({ host: 'example.co.uk', port: 443 }).map((c) => c.title), ['Allow example.co.uk']);
   assert.deepEqual(allowChoices({ host: 'me.github.io', port: 443 }).map((c) => c.title), ['Allow me.github.io']);
+  // The Public Suffix List's private section (shared hosting: anyone can have a name there) and ICANN suffixes
+  // the old built-in list did not know: never offered as a wildcard.
+  for (const host of ['acct.blob.core.windows.net', 'bucket.s3.us-east-2.amazonaws.com', 'shop.co.ke', 'x.azurestaticapps.net', 'app.fly.dev']) {
+    assert.deepEqual(allowChoices({ host, port: 443 }).map((c) => c.title), [`Allow ${host}`], host);
+  }
+  // A registrable domain under a shared-hosting suffix is one owner's: its wildcard is offered.
+  assert.deepEqual(allowChoices({ host: 'api.me.github.io', port: 443 }).map((c) => c.title), ['Allow api.me.github.io', 'Allow *.me.github.io']);
   assert.deepEqual(
     allowChoices({ host: '::1', port: 8080, method: 'POST', path: '/favicon.ico' }).map((c) => [c.title, c.spec]),
     [

@@ -267,6 +267,18 @@ allow:
   assert.deepEqual(r.policy!.allow[1].methods, ['GET']);
 });
 
+test('parse: wildcards over any Public Suffix List entry are refused, shared hosting (private section) included', () => {
+  for (const parent of ['co.ke', 'blob.core.windows.net', 's3.us-east-2.amazonaws.com', 'compute.amazonaws.com', 'pages.dev', 'com.br']) {
+    const r = parsePolicy(`version: 1\nallow:\n  - host: "*.${parent}"\n`);
+    assert.equal(r.policy, undefined, parent);
+    assert.match(r.errors[0].message, new RegExp(`would allow a whole public suffix \\(every site under "\\.${parent.replace(/\./g, '\\.')}"\\)`), parent);
+  }
+  // One owner's domain under a shared suffix, an unknown top-level domain's second level, a company domain: fine.
+  for (const parent of ['me.github.io', 'uxtrial.test', 'amazonaws.com', 'npmjs.org']) {
+    assert.ok(parsePolicy(`version: 1\nallow:\n  - host: "*.${parent}"\n`).policy, parent);
+  }
+});
+
 test('parse: deny entries may name a public suffix; ambiguous and loopback hosts warn', () => {
   const r = parsePolicy('version: 1\nallow:\n  - host: localhost:3000\n  - host: "::1:8080"\n    private: true\ndeny:\n  - host: "*.zip"\n  - host: "*.co.uk"\n');
   assert.deepEqual(r.errors, []);

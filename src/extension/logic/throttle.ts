@@ -47,11 +47,6 @@ export class NotifyThrottle<T> {
     return { items };
   }
 
-  /** Forget a pending item (e.g. it was allowed before the notification showed). */
-  drop(key: string): void {
-    this.pending.delete(key);
-  }
-
   get pendingCount(): number {
     return this.pending.size;
   }
