@@ -5,6 +5,8 @@
 #   caged-agent-test/node:20          the host's /usr/bin/node + its shared libraries + busybox as /bin/sh,
 #                                     a `node` user (uid 1000); the proxy base image and the test "outside"
 #   caged-agent-test/noshell:1        the Debian rootfs without any shell and without update-ca-certificates
+#   caged-agent-test/dev:1            the Debian rootfs plus the host's git, node and npm (Debian 12 packages):
+#                                     an agent image for the workspace tests (real git and npm in the cage)
 # The Debian root filesystem tarball is cached machine-wide ($CAGED_CACHE_DIR, default ~/.cache/caged-agent)
 # so a re-import takes seconds, also from a fresh clone.
 # Usage: scripts/build-test-images.sh [--force]   (--force rebuilds the images, keeps the cached tarball)
@@ -18,6 +20,7 @@ force=0
 DEBIAN_TAG=caged-agent-test/debian:bookworm
 NODE_TAG=caged-agent-test/node:20
 NOSHELL_TAG=caged-agent-test/noshell:1
+DEV_TAG=caged-agent-test/dev:1
 LABEL='LABEL caged-agent.test=1'
 PATH_ENV='ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
@@ -121,4 +124,47 @@ EOF
   docker run --rm --label caged-agent.test=1 "$NODE_TAG" node -e 'process.exit(0)' || { log "$NODE_TAG does not run node"; exit 1; }
 fi
 
-log "ready: $DEBIAN_TAG $NODE_TAG $NOSHELL_TAG"
+# Copies a file or folder of the host to the same path under $1, with the shared libraries of binaries.
+copy_from_host() {
+  local d="$1"; shift
+  local f
+  for f in "$@"; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    mkdir -p "$d$(dirname "$f")"
+    cp -a "$f" "$d$(dirname "$f")/"
+  done
+}
+
+if ! have "$DEV_TAG"; then
+  ensure_rootfs
+  command -v git >/dev/null || bash "$root/scripts/install-system-deps.sh" demo
+  log "building $DEV_TAG (Debian + the host's git $(git --version | awk '{print $3}'), node $(node --version), npm)"
+  d="$tmp/dev"
+  mkdir -p "$d"
+  tar -C "$d" --numeric-owner -xf "$rootfs_tar"
+  # git: the files of Debian's git package, without docs, man pages and shell completion.
+  dpkg -L git | grep -v -e '^/usr/share/doc' -e '^/usr/share/man' -e 'completion' | while read -r f; do
+    [ -f "$f" ] || [ -L "$f" ] || continue
+    mkdir -p "$d$(dirname "$f")"; cp -a "$f" "$d$f"
+  done
+  nodebin="$(readlink -f "$(command -v node)")"
+  copy_from_host "$d" "$nodebin" /usr/lib/node_modules/npm
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$d/usr/bin/npm"
+  for bin in "$nodebin" /usr/bin/git; do
+    ldd "$bin" | awk '/=> \//{print $3}' | while read -r lib; do
+      real="$(readlink -f "$lib")"
+      [ -e "$d$lib" ] && continue
+      mkdir -p "$d$(dirname "$real")" "$d$(dirname "$lib")"
+      cp -L "$lib" "$d$real"
+      [ "$real" = "$lib" ] || ln -sf "$real" "$d$lib"
+    done
+  done
+  tar -C "$d" --numeric-owner -cf "$tmp/dev.tar" .
+  rm -rf "$d"
+  docker import -c "$LABEL" -c "$PATH_ENV" -c 'CMD ["/bin/bash"]' "$tmp/dev.tar" "$DEV_TAG.part" >/dev/null
+  docker run --rm --label caged-agent.test=1 "$DEV_TAG.part" sh -c 'git --version && node --version && npm --version' >/dev/null \
+    || { docker rmi "$DEV_TAG.part" >/dev/null; log "$DEV_TAG does not run git, node and npm"; exit 1; }
+  docker tag "$DEV_TAG.part" "$DEV_TAG" && docker rmi "$DEV_TAG.part" >/dev/null
+fi
+
+log "ready: $DEBIAN_TAG $NODE_TAG $NOSHELL_TAG $DEV_TAG"

@@ -11,8 +11,10 @@ import {
   isCageId,
   type CageInfo,
   type ProxyEvent,
+  verifySummary,
 } from '../engine';
-import { addAllow } from '../policy';
+import { rulesDiffer } from '../engine/protect';
+import { addAllow, parseWorkspaceRules } from '../policy';
 
 const HELP = `Usage: caged-agent <command> [options]
 
@@ -141,6 +143,15 @@ function printCages(cages: CageInfo[]): void {
   }
   for (const c of cages) {
     process.stdout.write(`${c.id}  ${c.state.padEnd(10)}  ${c.workspace}  (agent image ${c.baseImage ?? c.agentImage}, since ${c.createdAt})\n`);
+    const p = c.protection;
+    if (!p) continue;
+    if (!p.enabled) {
+      process.stdout.write('    workspace protection OFF: only the policy is read-only for the agent\n');
+      continue;
+    }
+    process.stdout.write(`    read-only for the agent: ${p.protected.map((x) => x.path + (x.kind === 'dir' && !x.placeholder ? '/' : '')).join(', ')}\n`);
+    if (p.writable.length) process.stdout.write(`    writable by the policy (workspace.writable): ${p.writable.join(', ')}\n`);
+    if (p.placeholders.length) process.stdout.write(`    empty placeholders until "down": ${p.placeholders.length}\n`);
   }
 }
 
@@ -211,8 +222,15 @@ async function cmdVerify(a: Args): Promise<number> {
   if (flag(a, '--json')) process.stdout.write(JSON.stringify(checks, null, 2) + '\n');
   else for (const c of checks) process.stdout.write(`${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
   const ok = checks.every((c) => c.ok);
-  err(ok ? `cage ${id}: all checks passed` : `cage ${id}: ${checks.filter((c) => !c.ok).length} check(s) failed`);
+  err(`cage ${id}: ${verifySummary(checks)}`);
   return ok ? 0 : 1;
+}
+
+/** The workspace section of the policy applies at the next start only: say so when it changed. */
+function noteWorkspaceRules(info: CageInfo | undefined, text: string): void {
+  const rec = info?.protection;
+  const r = parseWorkspaceRules(text);
+  if (rec?.enabled && !r.errors.length && rulesDiffer(rec, r.rules)) err("note: the policy's workspace section (protect / writable) takes effect at the next start (caged-agent down && caged-agent up)");
 }
 
 async function cmdAllow(a: Args): Promise<number> {
@@ -240,6 +258,7 @@ async function cmdAllow(a: Args): Promise<number> {
     return 0;
   }
   const r = await engine.pushPolicy(id, edited.text);
+  noteWorkspaceRules(info, edited.text);
   err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
   return r.ok ? 0 : 1;
 }
@@ -249,6 +268,8 @@ async function cmdReload(a: Args): Promise<number> {
   const engine = makeEngine();
   const id = await resolveCage(engine, a.positional[0]);
   const r = await engine.reloadPolicy(id);
+  const info = await engine.get(id).catch(() => undefined);
+  if (info?.policyPath) noteWorkspaceRules(info, fs.readFileSync(info.policyPath, 'utf8'));
   err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
   return r.ok ? 0 : 1;
 }

@@ -1,8 +1,12 @@
 // The engine's public surface, as the extension and the CLI use it. The implementation lives beside this
 // file (src/engine/*.ts); this file only states the contract. No vscode import anywhere under src/engine.
 import type { Duplex } from 'node:stream';
+import type { MountCheck, WorkspaceProtection } from './protect';
 
-export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'stopped';
+export type { MountCheck, Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
+
+/** paused: the agent's processes are frozen (CageEngine.pauseAgent), e.g. while the user decides about a broken protection. */
+export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'paused' | 'stopped';
 
 export interface CageInfo {
   id: string;
@@ -21,6 +25,21 @@ export interface CageInfo {
   policy?: PolicyPushResult;
   /** Base image the agent image was derived from. */
   baseImage?: string;
+  /** What the agent cannot change in the workspace (read-only mounts), as the cage was created. */
+  protection?: WorkspaceProtection;
+}
+
+/** The workspace protection of a running cage, checked now: see CageEngine.checkProtection. */
+export interface ProtectionStatus {
+  protection: WorkspaceProtection;
+  /** The agent's mounts against the ones the cage was created with; undefined when they could not be read
+   * (the image has no `cat`, or the agent is not running), with the reason in `unreadable`. */
+  mounts?: MountCheck;
+  unreadable?: string;
+  /** Protected paths whose content differs from the start (ProtectedPath.path). */
+  changed: string[];
+  /** Expected mount point (inside the agent) -> the protected path it stands for. */
+  mountPaths: Record<string, string>;
 }
 
 export type StartStep =
@@ -28,6 +47,7 @@ export type StartStep =
   | 'proxy-image'
   | 'ca'
   | 'agent-image'
+  | 'workspace'
   | 'networks'
   | 'proxy-container'
   | 'proxy-healthy'
@@ -69,7 +89,8 @@ export interface VerifyCheck {
   name: string;
   ok: boolean;
   detail: string;
-  /** true when the check did not run (e.g. no allowed URL given); ok is then true. */
+  /** true when the check did not run (e.g. no allowed URL given, no shell in the image); ok is then true, and
+   * summaries count it as skipped, not passed. */
   skipped?: boolean;
 }
 

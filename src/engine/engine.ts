@@ -4,6 +4,7 @@
 import Docker from 'dockerode';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { parseEventLine, type PolicyErrorEvent, type PolicyLoadedEvent, type ProxyEvent } from '../policy/events';
@@ -18,6 +19,7 @@ import type {
   GcOptions,
   GcResult,
   PolicyPushResult,
+  ProtectionStatus,
   ShellOptions,
   ShellSession,
   StartStep,
@@ -46,6 +48,8 @@ import {
   PROXY_UID,
   PROXY_URL,
 } from './names';
+import { checkMounts, parseMountInfo, type WorkspaceProtection } from './protect';
+import { changedSinceStart, gitSafeDirectoryEnv, prepareWorkspace, removePlaceholders, type PreparedWorkspace } from './protect-scan';
 import { StateStore } from './state';
 import { createTar, type TarEntry } from './tar';
 import { runVerify } from './verify';
@@ -65,6 +69,11 @@ export interface CageEngineOptions {
   healthTimeoutMs?: number;
   /** How long pushPolicy waits for the proxy's verdict; default 10 s. */
   policyTimeoutMs?: number;
+  /**
+   * false: mount only the policy read-only, not the rest of the protected workspace paths. For tests of the
+   * extension's own defences behind the mounts; no setting or policy key reaches it. Default true.
+   */
+  protectWorkspace?: boolean;
 }
 
 const STEP_TEXT: Record<StartStep, string> = {
@@ -72,6 +81,7 @@ const STEP_TEXT: Record<StartStep, string> = {
   'proxy-image': 'preparing the proxy image',
   ca: 'preparing the cage certificate authority',
   'agent-image': 'preparing the agent image',
+  workspace: 'protecting the workspace',
   networks: 'creating the cage networks',
   'proxy-container': 'starting the proxy container',
   'proxy-healthy': 'waiting for the proxy to become healthy',
@@ -162,29 +172,6 @@ function versionLess(v: string, than: [number, number, number]): boolean {
 /** The engine could not allocate a subnet for a new network from its address pools. */
 class PoolExhaustedError extends Error {}
 
-/**
- * The agent's mounts: the workspace read-write (at the same path, or /workspace for non-POSIX paths) and
- * the policy's folder again read-only over it (the file itself when it sits at the workspace root), so the
- * agent can read but not widen its allowlist. Creates the folder (or an empty policy file) when missing.
- */
-function agentMounts(workspace: string, policyPath: string): { mounts: unknown[]; workspaceInContainer: string } {
-  const workspaceInContainer = path.posix.isAbsolute(workspace) && !workspace.includes(':') ? workspace : '/workspace';
-  const mounts: unknown[] = [{ Type: 'bind', Source: workspace, Target: workspaceInContainer, ReadOnly: false }];
-  if (isInside(policyPath, workspace)) {
-    const dir = path.dirname(policyPath);
-    const rel = path.relative(workspace, dir);
-    if (rel !== '') {
-      fs.mkdirSync(dir, { recursive: true });
-      mounts.push({ Type: 'bind', Source: dir, Target: path.posix.join(workspaceInContainer, ...rel.split(path.sep)), ReadOnly: true });
-    } else {
-      // The policy sits at the workspace root: protect the file itself.
-      if (!fs.existsSync(policyPath)) fs.writeFileSync(policyPath, '');
-      mounts.push({ Type: 'bind', Source: policyPath, Target: path.posix.join(workspaceInContainer, path.basename(policyPath)), ReadOnly: true });
-    }
-  }
-  return { mounts, workspaceInContainer };
-}
-
 /** The proxy's config volume: CA (key mode 600), policy, extra upstream CAs, secrets (mode 600). */
 function proxyConfigTar(ca: { certPem: string; keyPem: string }, policyText: string | undefined, upstreamCaPem: string | undefined, secrets: Array<[string, string]>): Buffer {
   const files: TarEntry[] = [
@@ -200,10 +187,6 @@ function proxyConfigTar(ca: { certPem: string; keyPem: string }, policyText: str
   return createTar(files);
 }
 
-function isInside(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
 
 type Summary = Docker.ContainerInfo;
 
@@ -292,6 +275,7 @@ export class CageEngine {
     const agentUp = agent?.State === 'running';
     if (!proxyUp && !agentUp) state = 'stopped';
     else if (!proxyUp) state = 'proxy-down';
+    else if (agent?.State === 'paused') state = 'paused';
     else if (!agentUp) state = 'agent-down';
     else if (health === 'unhealthy') state = 'unhealthy';
     else if (health === 'starting') state = 'starting';
@@ -310,6 +294,7 @@ export class CageEngine {
       workspaceInContainer: agent?.Labels['caged-agent.workspace-in-container'],
       policyPath: src.Labels['caged-agent.policy'],
       baseImage: agent?.Labels['caged-agent.base-image'],
+      protection: agent ? protectionOf(agent.Labels) : undefined,
     };
   }
 
@@ -397,11 +382,19 @@ export class CageEngine {
       const agentImage = await ensureAgentImage(this.docker, baseImage, ca, id, workspace, (m) => progress('agent-image', m));
       checkAbort();
 
-      // policy file and its read-only folder
+      // workspace: what the agent cannot change (read-only mounts), the policy among it
+      step = 'workspace';
       const policyPath = path.resolve(opts.policyPath ?? path.join(workspace, '.caged', 'policy.yaml'));
-      const { mounts, workspaceInContainer } = agentMounts(workspace, policyPath);
       let policyText: string | undefined;
       try { policyText = fs.readFileSync(policyPath, 'utf8'); } catch {}
+      const ws = prepareWorkspace({ workspace, policyPath, policyText, home: os.homedir(), protect: this.options.protectWorkspace !== false });
+      undo.push({ what: 'placeholders', fn: async () => removePlaceholders(ws.record.placeholders) });
+      const prot = ws.record;
+      for (const n of ws.notes) progress('workspace', n);
+      progress('workspace', prot.enabled
+        ? `${prot.protected.length} paths read-only for the agent${prot.placeholders.length ? `, ${prot.placeholders.length} empty placeholders created` : ''}${prot.writable.length ? `; writable by the policy: ${prot.writable.join(', ')}` : ''}`
+        : 'protection OFF (engine option protectWorkspace: false): only the policy is read-only');
+      checkAbort();
 
       // networks
       step = 'networks';
@@ -441,10 +434,11 @@ export class CageEngine {
       // agent container
       step = 'agent-container';
       progress('agent-container', `starting the agent container ${names.agent(id)} from ${baseImage}`);
-      const agent = await this.createAgentContainer(id, workspace, agentImage, baseImage, policyPath, mounts, workspaceInContainer, opts, (m) => progress('agent-container', m));
+      const agent = await this.createAgentContainer(id, workspace, agentImage, baseImage, policyPath, ws, opts, (m) => progress('agent-container', m));
       undo.unshift({ what: 'agent container', fn: () => agent.remove({ force: true, v: true }) });
       await agent.start();
       await this.checkAgentStarted(agent);
+      await this.checkAgentMounts(agent, (m) => progress('agent-container', m));
       const info = await this.describe(id, await this.containers(id));
       if (!info) throw new Error('the containers disappeared right after starting');
       progress('agent-container', `cage ${id} is running`);
@@ -511,11 +505,11 @@ export class CageEngine {
     agentImage: AgentImage,
     baseImage: string,
     policyPath: string,
-    mounts: unknown[],
-    workspaceInContainer: string,
+    ws: PreparedWorkspace,
     opts: UpOptions,
     progress: (m: string) => void,
   ): Promise<Docker.Container> {
+    const workspaceInContainer = ws.workspaceInContainer;
     let entrypoint: string[] | undefined;
     let agentCmd: string[] | undefined;
     if (opts.agentCommand?.length) {
@@ -527,7 +521,7 @@ export class CageEngine {
     } else {
       progress(`${baseImage} has no sleep or busybox; running its own command`);
     }
-    const env = { ...TELEMETRY_ENV, ...(opts.agentEnv ?? {}), ...PROXY_ENV };
+    const env = gitSafeDirectoryEnv({ ...TELEMETRY_ENV, ...(opts.agentEnv ?? {}), ...PROXY_ENV });
     for (const k of Object.keys(env)) if (/^CAGED_SECRET_/i.test(k)) delete env[k];
     return this.docker.createContainer({
       name: names.agent(id),
@@ -541,6 +535,7 @@ export class CageEngine {
         'caged-agent.policy': policyPath,
         'caged-agent.base-image': baseImage,
         'caged-agent.workspace-in-container': workspaceInContainer,
+        [LABEL_PROTECT]: JSON.stringify(ws.record),
       },
       HostConfig: {
         NetworkMode: names.network(id),
@@ -551,7 +546,7 @@ export class CageEngine {
         DnsSearch: [],
         // Lookups of outside names never succeed here: fail them in a second instead of hanging.
         DnsOptions: ['timeout:1', 'attempts:1'],
-        Mounts: mounts,
+        Mounts: ws.mounts,
         Init: true,
         PublishAllPorts: false,
         // The agent may install packages as root in its own container, but needs no raw sockets (no
@@ -561,6 +556,66 @@ export class CageEngine {
       },
       NetworkingConfig: { EndpointsConfig: { [names.network(id)]: {} } },
     } as any);
+  }
+
+  /**
+   * The engine must really have applied the read-only mounts (an engine that ignores nested mounts or their
+   * read-only flag would leave the workspace open): read the agent's own mount table and compare.
+   */
+  private async checkAgentMounts(agent: Docker.Container, progress: (m: string) => void): Promise<void> {
+    const info = await agent.inspect();
+    const expected = (info.HostConfig.Mounts ?? []).map((m: any) => ({ target: m.Target as string, readOnly: !!m.ReadOnly }));
+    const r = await this.readMounts(agent, expected);
+    if ('unreadable' in r) {
+      progress(`the read-only mounts could not be checked from inside (${r.unreadable})`);
+      return;
+    }
+    const bad = [...r.missing.map((m) => `${m} is not mounted`), ...r.writable.map((m) => `${m} is writable`)];
+    if (bad.length) throw new StepError('agent-container', `the Docker engine did not apply the agent's read-only mounts (${bad.join('; ')}), so the agent could change files the host runs. Use an engine that supports nested bind mounts.`);
+    progress(`checked from inside: ${expected.filter((m) => m.readOnly).length} read-only mounts in place`);
+  }
+
+  /** The agent's mount table against the expected mounts (cat /proc/self/mountinfo, as root). */
+  private async readMounts(agent: Docker.Container, expected: Array<{ target: string; readOnly: boolean }>): Promise<ReturnType<typeof checkMounts> | { unreadable: string }> {
+    const r = await this.execIn(agent, ['cat', '/proc/self/mountinfo'], { user: '0', timeoutMs: 10_000 }).catch((e) => ({ exitCode: -1, stdout: '', stderr: dockerMessage(e) }));
+    if (r.exitCode !== 0) return { unreadable: (r.stderr || r.stdout).trim().split('\n')[0] || `exit ${r.exitCode}` };
+    return checkMounts(expected, parseMountInfo(r.stdout));
+  }
+
+  /**
+   * The workspace protection of a running cage, checked now: the agent's mount table against the mounts it was
+   * created with (a program on the host that replaces a protected file or folder makes Docker drop that mount),
+   * and the protected paths' content against the start.
+   */
+  async checkProtection(cageId: string): Promise<ProtectionStatus> {
+    const agent = await this.agentContainer(cageId);
+    const info = await agent.inspect();
+    const protection = protectionOf(info.Config.Labels ?? {});
+    if (!protection) throw new Error(`Cage ${cageId} was started without workspace protection records (started by an older version); restart it.`);
+    const workspace = info.Config.Labels?.[LABEL_WORKSPACE] ?? '';
+    const mounts = (info.HostConfig.Mounts ?? []) as any[];
+    const mountPaths: Record<string, string> = {};
+    for (const m of mounts) {
+      const rel = path.relative(workspace, m.Source);
+      mountPaths[m.Target] = rel === '' ? '.' : !rel.startsWith('..') && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : m.Source;
+    }
+    const r = await this.readMounts(agent, mounts.map((m) => ({ target: m.Target, readOnly: !!m.ReadOnly })));
+    return {
+      protection,
+      ...('unreadable' in r ? { unreadable: r.unreadable } : { mounts: r }),
+      changed: changedSinceStart(workspace, protection),
+      mountPaths,
+    };
+  }
+
+  /** Freezes the agent's processes (docker pause): nothing in it runs until resumeAgent. */
+  async pauseAgent(cageId: string): Promise<void> {
+    await (await this.agentContainer(cageId)).pause();
+  }
+
+  async resumeAgent(cageId: string): Promise<void> {
+    const list = await this.containers(cageId, 'agent');
+    if (list[0]?.State === 'paused') await this.docker.getContainer(list[0].Id).unpause();
   }
 
   /** A command that cannot run (missing program, bad entrypoint) exits at once: report it as a failure. */
@@ -798,6 +853,7 @@ export class CageEngine {
   async down(cageId: string, opts: { images?: boolean } = {}): Promise<void> {
     await this.ping();
     const list = await this.containers(cageId);
+    const placeholders = list.flatMap((c) => (c.Labels[LABEL_ROLE] === 'agent' ? protectionOf(c.Labels)?.placeholders ?? [] : []));
     const order = (c: Summary) => (c.Labels[LABEL_ROLE] === 'agent' ? 0 : c.Labels[LABEL_ROLE] === 'proxy' ? 1 : 2);
     for (const c of list.sort((a, b) => order(a) - order(b))) {
       try {
@@ -806,6 +862,8 @@ export class CageEngine {
         if (!isNotFound(e) && statusOf(e) !== 409) throw e;
       }
     }
+    // The empty placeholders the start created go once the agent that had them mounted is gone.
+    removePlaceholders(placeholders);
     const nets = await this.docker.listNetworks({ filters: { label: [`${LABEL}=1`, `${LABEL_CAGE}=${cageId}`] } });
     for (const n of nets) await this.removeNetwork(n.Id);
     const vols = await this.docker.listVolumes({ filters: { label: [`${LABEL}=1`, `${LABEL_CAGE}=${cageId}`] } });
@@ -856,6 +914,7 @@ export class CageEngine {
         if (!orphan || !old(c.Created)) continue;
         try {
           await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+          if (role === 'agent') removePlaceholders(protectionOf(c.Labels)?.placeholders ?? []);
           result.containers.push(c.Names?.[0]?.replace(/^\//, '') ?? c.Id);
         } catch (e) {
           if (!isNotFound(e)) throw e;
@@ -1006,7 +1065,10 @@ export class CageEngine {
     const egress = proxyInfo.NetworkSettings.Networks[EGRESS_NETWORK];
     const caPem = this.state.readCACert(cageId);
     const internal = await this.docker.getNetwork(names.network(cageId)).inspect().catch(() => undefined);
+    const inContainer = (await agent.inspect()).Config.Labels?.['caged-agent.workspace-in-container'] ?? '/';
+    const status = await this.checkProtection(cageId).then((s) => ({ status: s }), (e) => ({ error: (e as Error).message }));
     return runVerify({
+      workspace: { inContainer, ...status },
       exec: (cmd, timeoutMs) => this.execIn(agent, cmd, { timeoutMs }),
       proxyEgressIp: egress?.IPAddress,
       egressGateway: egress?.Gateway,
@@ -1063,6 +1125,20 @@ export class CageEngine {
       checks.push({ name: 'egress network', ok: true, detail: `${EGRESS_NETWORK} will be created on the first start` });
     }
     return checks;
+  }
+}
+
+/** The container label carrying what a cage protects. */
+const LABEL_PROTECT = 'caged-agent.protect';
+
+function protectionOf(labels: Record<string, string>): WorkspaceProtection | undefined {
+  const raw = labels[LABEL_PROTECT];
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw);
+    return v && Array.isArray(v.protected) && Array.isArray(v.placeholders) ? (v as WorkspaceProtection) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

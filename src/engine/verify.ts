@@ -1,7 +1,8 @@
 // The checks `verify` runs from INSIDE the agent container, with the agent's own curl and environment.
 import * as crypto from 'node:crypto';
-import type { ExecResult, VerifyCheck, VerifyOptions } from './api';
+import type { ExecResult, ProtectionStatus, VerifyCheck, VerifyOptions } from './api';
 import { PROXY_URL } from './names';
+import { workspaceChecks } from './verify-workspace';
 
 export const DEFAULT_BLOCKED_URL = 'https://blocked.caged-agent.invalid/';
 /** A public name: if the cage leaked DNS it would resolve. The agent's forwarders answer nothing. */
@@ -18,6 +19,8 @@ export interface VerifyContext {
   /** The cage CA certificate (PEM). */
   caPem?: string;
   options: VerifyOptions;
+  /** Where the workspace is inside the agent, and its protection checked now (or why it could not be). */
+  workspace?: { inContainer: string; status?: ProtectionStatus; error?: string };
 }
 
 // curl exit codes (man curl).
@@ -35,6 +38,20 @@ function curlError(r: ExecResult): string {
 }
 
 export async function runVerify(ctx: VerifyContext): Promise<VerifyCheck[]> {
+  const checks = await networkChecks(ctx);
+  if (ctx.workspace) checks.push(...(await workspaceChecks(ctx.exec, ctx.workspace)));
+  return checks;
+}
+
+/** "12 passed, 2 skipped" / "1 failed, 11 passed": a skipped check is not counted as passed. */
+export function verifySummary(checks: VerifyCheck[]): string {
+  const failed = checks.filter((c) => !c.ok).length;
+  const skipped = checks.filter((c) => c.ok && c.skipped).length;
+  const passed = checks.length - failed - skipped;
+  return [failed ? `${failed} failed` : '', `${passed} passed`, skipped ? `${skipped} skipped` : ''].filter(Boolean).join(', ');
+}
+
+async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
   const checks: VerifyCheck[] = [];
   const opts = ctx.options;
 

@@ -6,11 +6,16 @@ import * as crypto from 'node:crypto';
 import { CageEngine } from '../engine';
 import type { CageInfo, EventSubscription, PolicyPushResult, StartStep, UpOptions } from '../engine/api';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
-import { addAllow, decide, parsePolicy, starterPolicy, updateEntry } from '../policy';
+import { addAllow, decide, parsePolicy, parseWorkspaceRules, starterPolicy, updateEntry } from '../policy';
+import { rulesDiffer, rulesRecord } from '../engine/protect';
 import type { AllowSpec, ParseResult } from '../policy/types';
 import { BlockStore, type BlockGroup } from './logic/blocks';
 import { fixChoices, type FixChoice } from './logic/fixes';
 import { presetById, type AgentPreset } from './logic/presets';
+import type { SettingChange } from './logic/settingsGuard';
+import type { BoundaryBreak, BoundaryAnswer } from './protectWatch';
+import { askBoundaryBroken } from './protectWatch';
+import { askSettingChange, type SettingChangeAnswer } from './settingsGuard';
 import { readSettings } from './settings';
 
 export interface CageStats {
@@ -28,6 +33,12 @@ export interface StartArgs {
   quiet?: boolean;
 }
 
+/** The decisions the extension asks the user for; tests replace them (no human in an extension-host test). */
+export interface Prompts {
+  settingChange(changes: SettingChange[]): Promise<SettingChangeAnswer>;
+  boundaryBroken(b: BoundaryBreak): Promise<BoundaryAnswer>;
+}
+
 export class Controller implements vscode.Disposable {
   readonly blocks = new BlockStore();
   readonly stats = new Map<string, CageStats>();
@@ -37,6 +48,11 @@ export class Controller implements vscode.Disposable {
   dockerError: string | undefined;
   policyParse: ParseResult | undefined;
   starting = false;
+  prompts: Prompts = { settingChange: askSettingChange, boundaryBroken: askBoundaryBroken };
+  /** The arguments of the last start (a restart uses them again). */
+  lastStart: StartArgs | undefined;
+  /** While a cage runs: the policy file and terminal command it uses, whatever the settings say meanwhile. */
+  private pinned: { policyPath?: string; agentCommand?: string } | undefined;
 
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
@@ -44,6 +60,12 @@ export class Controller implements vscode.Disposable {
   readonly onDidBlock = this.blockEmitter.event;
   private readonly policyEmitter = new vscode.EventEmitter<void>();
   readonly onDidChangePolicy = this.policyEmitter.event;
+  private readonly attachEmitter = new vscode.EventEmitter<{ cageId: string; started: boolean }>();
+  /** A cage of this workspace became active: started here, or found again (after a reload, or started elsewhere). */
+  readonly onDidAttach = this.attachEmitter.event;
+  private readonly policyTargetEmitter = new vscode.EventEmitter<void>();
+  /** The policy file the extension follows changed (watchers must follow). */
+  readonly onDidChangePolicyTarget = this.policyTargetEmitter.event;
 
   private subscription: EventSubscription | undefined;
   private recheck: NodeJS.Timeout | undefined;
@@ -57,7 +79,7 @@ export class Controller implements vscode.Disposable {
     readonly engine: CageEngine,
     readonly log: vscode.LogOutputChannel,
   ) {
-    this.disposables.push(this.changed, this.blockEmitter, this.policyEmitter);
+    this.disposables.push(this.changed, this.blockEmitter, this.policyEmitter, this.attachEmitter, this.policyTargetEmitter);
   }
 
   // ---- workspace & policy file ------------------------------------------------------------------
@@ -69,8 +91,20 @@ export class Controller implements vscode.Disposable {
   policyUri(): vscode.Uri | undefined {
     const folder = this.workspaceFolder();
     if (!folder) return undefined;
-    const p = readSettings(folder.uri).policyPath || '.caged/policy.yaml';
+    const pinned = this.activeCageId ? this.pinned?.policyPath ?? this.activeCage()?.policyPath : undefined;
+    const p = pinned || readSettings(folder.uri).policyPath || '.caged/policy.yaml';
     return path.isAbsolute(p) ? vscode.Uri.file(p) : vscode.Uri.joinPath(folder.uri, p);
+  }
+
+  /** Settings the running cage keeps (see SettingsGuard); a policy path here was applied by the user. */
+  pinSettings(values: { policyPath?: string; agentCommand?: string }): void {
+    const before = this.policyUri()?.toString();
+    this.pinned = { ...this.pinned, ...values };
+    if (this.policyUri()?.toString() !== before) this.policyTargetChanged();
+  }
+
+  policyTargetChanged(): void {
+    this.policyTargetEmitter.fire();
   }
 
   isPolicyDocument(doc: vscode.TextDocument): boolean {
@@ -125,6 +159,7 @@ export class Controller implements vscode.Disposable {
       if (r.ok) {
         this.lastPushedHash = sha256(text);
         this.log.info(`policy reloaded by the proxy: ${r.message}`);
+        this.noteWorkspaceRules(text);
       } else {
         this.log.warn(`proxy kept its previous policy: ${r.message}`);
         void vscode.window.showWarningMessage(`Caged Agent: the proxy rejected the policy — ${r.message}`);
@@ -136,6 +171,19 @@ export class Controller implements vscode.Disposable {
       void vscode.window.showErrorMessage(`Caged Agent: could not reload the proxy — ${msg}`);
       return { ok: false, message: msg };
     }
+  }
+
+  private rulesNoted: string | undefined;
+
+  /** The network rules apply at once; the workspace section only at the next start: say so, once per text. */
+  private noteWorkspaceRules(text: string): void {
+    const rec = this.activeCage()?.protection;
+    const r = parseWorkspaceRules(text);
+    if (!rec?.enabled || r.errors.length || !rulesDiffer(rec, r.rules)) return;
+    const key = JSON.stringify(rulesRecord(r.rules));
+    if (this.rulesNoted === key) return;
+    this.rulesNoted = key;
+    void vscode.window.showInformationMessage("Caged Agent: the policy's workspace section (protect / writable) takes effect at the next start of the cage; the network rules apply now.");
   }
 
   /**
@@ -225,9 +273,15 @@ export class Controller implements vscode.Disposable {
     const ws = this.workspaceFolder()?.uri.fsPath;
     const mine = this.cages.find((c) => ws && samePath(c.workspace, ws) && c.state !== 'stopped');
     if (mine && !this.starting) {
+      const attached = this.activeCageId !== mine.id;
       this.activeCageId = mine.id;
       this.subscribe(mine.id);
+      if (attached) this.attachEmitter.fire({ cageId: mine.id, started: false });
     } else if (!mine && !this.starting) {
+      if (this.activeCageId) {
+        this.pinned = undefined;
+        this.policyTargetChanged();
+      }
       this.activeCageId = undefined;
       this.unsubscribe();
     }
@@ -266,10 +320,14 @@ export class Controller implements vscode.Disposable {
       signal,
     };
     this.starting = true;
+    this.lastStart = args;
     this.changed.fire();
     try {
       const cage = await this.engine.up(opts);
       this.activeCageId = cage.id;
+      this.pinned = undefined;
+      this.cages = [...this.cages.filter((c) => c.id !== cage.id), cage];
+      this.attachEmitter.fire({ cageId: cage.id, started: true });
       this.lastPushedHash = undefined;
       this.subscribe(cage.id);
       const text = await this.readPolicyText();
@@ -286,15 +344,27 @@ export class Controller implements vscode.Disposable {
     if (!id) return;
     if (id === this.activeCageId) this.unsubscribe();
     await this.engine.down(id);
-    if (id === this.activeCageId) this.activeCageId = undefined;
+    if (id === this.activeCageId) {
+      this.activeCageId = undefined;
+      this.pinned = undefined;
+      this.policyTargetChanged();
+    }
     this.stats.delete(id);
     await this.refreshCages();
+  }
+
+  /** Stops and starts the workspace's cage again with the last start's arguments (the mounts are made anew). */
+  async restart(): Promise<CageInfo> {
+    const args = { ...(this.lastStart ?? {}), quiet: true, noTerminal: true };
+    await this.stop();
+    return this.start(args);
   }
 
   agentCommand(args: StartArgs = {}): string {
     const settings = readSettings(this.workspaceFolder()?.uri);
     if (args.command !== undefined) return args.command;
-    if (settings.agentCommand) return settings.agentCommand;
+    const command = this.activeCageId && this.pinned?.agentCommand !== undefined ? this.pinned.agentCommand : settings.agentCommand;
+    if (command) return command;
     return presetById(args.preset ?? settings.agentPreset)?.command ?? '';
   }
 

@@ -8,23 +8,29 @@ import { registerCommands } from './commands';
 import { Controller } from './controller';
 import { PolicyDiagnostics } from './diagnostics';
 import { BlockNotifier } from './notifications';
+import { ProtectionWatch } from './protectWatch';
+import { SettingsGuard } from './settingsGuard';
 import { CageStatusBar } from './statusBar';
 import { AllowlistView } from './views/allowlistView';
 import { BlocksView } from './views/blocksView';
 import { CagesView } from './views/cagesView';
 
-export async function activate(context: vscode.ExtensionContext): Promise<{ controller: Controller }> {
+export async function activate(context: vscode.ExtensionContext): Promise<{ controller: Controller; protection: ProtectionWatch }> {
   const log = vscode.window.createOutputChannel('Caged Agent', { log: true });
   const stateDir = context.globalStorageUri.fsPath;
   const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js') });
   const ctl = new Controller(context, engine, log);
   const diagnostics = new PolicyDiagnostics(ctl);
-  const cx = { ctl, diagnostics, log };
+  const guard = new SettingsGuard(ctl);
+  const protection = new ProtectionWatch(ctl);
+  const cx = { ctl, diagnostics, log, protection };
 
   context.subscriptions.push(
     log,
     ctl,
     diagnostics,
+    guard,
+    protection,
     ...registerCommands(cx),
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
     vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
@@ -41,12 +47,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
       // Validate as the user types; the proxy gets the file when it is saved.
       if (ctl.isPolicyDocument(e.document)) void ctl.refreshPolicy({ push: false });
     }),
-    vscode.workspace.onDidChangeConfiguration((e) => {
+    vscode.workspace.onDidChangeConfiguration(async (e) => {
+      // While a cage runs, a workspace change to a security-relevant setting waits for the user's word.
+      if (await guard.onDidChangeConfiguration(e)) return;
       if (e.affectsConfiguration('cagedAgent.policyPath')) {
         watchPolicy();
         void ctl.refreshPolicy();
       }
     }),
+    ctl.onDidChangePolicyTarget(() => watchPolicy()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void ctl.refreshCages()),
   );
 
@@ -74,7 +83,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     if (vscode.workspace.isTrusted && !ctl.starting) void ctl.refreshCages();
   }, 15000);
   context.subscriptions.push({ dispose: () => clearInterval(poll) });
-  return { controller: ctl };
+  return { controller: ctl, protection };
 }
 
 export function deactivate(): void {}

@@ -5,7 +5,8 @@ export { canonicalHost, isIpLiteral, classifyAddress, isPublicSuffix, hostForDis
 export type { CanonicalHost, AddressClass, HostForm, HostPortSplit } from './host';
 export { normalizePath, compileGlob, splitTarget } from './path';
 export type { CompiledGlob } from './path';
-export { parsePolicy, parseHostPattern, HTTP_METHODS } from './parse';
+export { parsePolicy, parseHostPattern, parseWorkspaceRules, HTTP_METHODS } from './parse';
+export { parseWorkspacePath, workspacePathCovers } from './workspace';
 export type { HostPattern } from './parse';
 export { decide, compilePolicy } from './decide';
 export { addAllow, addDeny, removeEntry, updateEntry, setDisabled, moveEntry, starterPolicy } from './edit';

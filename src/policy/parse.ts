@@ -4,9 +4,10 @@ import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, ty
 import { compilePolicy } from './decide';
 import { canonicalHost, classifyAddress, isPublicSuffix } from './host';
 import { compileGlob } from './path';
-import type { AuthSpec, HostKind, ParseResult, Policy, PolicyIssue, Rule, RuleList, SourcePos } from './types';
+import type { AuthSpec, HostKind, ParseResult, Policy, PolicyIssue, Rule, RuleList, SourcePos, WorkspacePath, WorkspaceRules } from './types';
+import { parseWorkspacePath, WORKSPACE_FIELDS, writableWarning } from './workspace';
 
-export const TOP_FIELDS = ['version', 'allow', 'deny'] as const;
+export const TOP_FIELDS = ['version', 'allow', 'deny', 'workspace'] as const;
 export const ENTRY_FIELDS = ['host', 'methods', 'paths', 'auth', 'intercept', 'private', 'disabled'] as const;
 const AUTH_FIELDS = ['scheme', 'secret'] as const;
 
@@ -126,6 +127,8 @@ type Range = readonly [number, number, number?] | null | undefined;
 class Ctx {
   errors: PolicyIssue[] = [];
   warnings: PolicyIssue[] = [];
+  /** The errors that make the `workspace:` section unreadable (a subset of errors). */
+  workspaceErrors: PolicyIssue[] = [];
   constructor(
     readonly lc: LineCounter,
     readonly doc: Document,
@@ -142,6 +145,10 @@ class Ctx {
   }
   error(message: string, range: Range): void {
     this.errors.push({ severity: 'error', message, pos: this.pos(range) });
+  }
+  workspaceError(message: string, range: Range): void {
+    this.error(message, range);
+    this.workspaceErrors.push(this.errors[this.errors.length - 1]);
   }
   warn(message: string, range: Range): void {
     this.warnings.push({ severity: 'warning', message, pos: this.pos(range) });
@@ -399,6 +406,66 @@ function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): Rule | 
   return rule;
 }
 
+function parseWorkspaceList(ctx: Ctx, list: 'protect' | 'writable', node: any): WorkspacePath[] {
+  const where = `workspace.${list}`;
+  const out: WorkspacePath[] = [];
+  if (node === null || (isScalar(node) && node.value === null)) return out;
+  if (!isSeq(node)) {
+    ctx.workspaceError(`${where} must be a list of paths, like [".github/workflows/", "Makefile"], not ${describe(node)}`, rangeOf(node));
+    return out;
+  }
+  node.items.forEach((raw: unknown, i: number) => {
+    const it = ctx.resolve(raw);
+    const text = scalarText(it);
+    if (text === undefined) {
+      ctx.workspaceError(`${where}[${i}]: expected a path, got ${describe(it)}`, rangeOf(it) ?? rangeOf(node));
+      return;
+    }
+    const p = parseWorkspacePath(text);
+    if ('error' in p) {
+      ctx.workspaceError(`${where}[${i}]: ${p.error}`, rangeOf(it));
+      return;
+    }
+    const pos = ctx.pos(rangeOf(it));
+    const dup = out.find((x) => x.path === p.path);
+    if (dup) ctx.warnAt(`${where}[${i}]: "${p.path}" is listed twice`, pos);
+    else out.push({ path: p.path, dir: p.dir, text, pos });
+    if (list === 'writable') {
+      const w = writableWarning(p.path);
+      if (w) ctx.warnAt(`${where}[${i}]: ${w}`, pos);
+    }
+  });
+  return out;
+}
+
+function parseWorkspaceSection(ctx: Ctx, node: any, keyRange: Range): WorkspaceRules | undefined {
+  if (node === null || (isScalar(node) && node.value === null)) return { protect: [], writable: [] };
+  if (!isMap(node)) {
+    ctx.workspaceError(`workspace must be a mapping with "protect" and/or "writable" lists, not ${describe(node)}`, rangeOf(node) ?? keyRange);
+    return undefined;
+  }
+  const rules: WorkspaceRules = { protect: [], writable: [] };
+  for (const pair of node.items as any[]) {
+    const key = ctx.resolve(pair.key);
+    const name = isScalar(key) ? String(key.value) : '';
+    if (!(WORKSPACE_FIELDS as readonly string[]).includes(name)) {
+      const before = ctx.errors.length;
+      unknownField(ctx, 'workspace', name, WORKSPACE_FIELDS, rangeOf(key));
+      ctx.workspaceErrors.push(...ctx.errors.slice(before));
+      continue;
+    }
+    rules[name as 'protect' | 'writable'] = parseWorkspaceList(ctx, name as 'protect' | 'writable', ctx.resolve(pair.value));
+  }
+  for (const w of rules.writable) {
+    if (rules.protect.some((p) => p.path === w.path)) {
+      ctx.errors.push({ severity: 'error', message: `workspace: "${w.path}" is both protected and writable; keep it in one list`, pos: w.pos });
+      ctx.workspaceErrors.push(ctx.errors[ctx.errors.length - 1]);
+    }
+  }
+  if (ctx.workspaceErrors.length) return undefined;
+  return rules;
+}
+
 function ruleKey(r: Rule): string {
   return JSON.stringify([r.kind, r.host, r.port ?? null, r.methods ? [...r.methods].sort() : null, r.paths ? [...r.paths].sort() : null]);
 }
@@ -446,10 +513,20 @@ function byPosition(issues: PolicyIssue[]): PolicyIssue[] {
 
 const EMPTY: SourcePos = { line: 1, col: 1, endLine: 1, endCol: 1 };
 
-function parseInner(text: string): ParseResult {
-  if (typeof text !== 'string' || text.trim() === '') {
-    return { errors: [{ severity: 'error', message: 'policy is empty: it needs at least "version: 1" and an "allow:" list', pos: EMPTY }], warnings: [] };
-  }
+interface Parsed {
+  result: ParseResult;
+  /** The workspace section as written (also when other parts of the file have errors). */
+  workspace?: WorkspaceRules;
+  /** Errors that leave the workspace section unreadable (YAML syntax errors included). */
+  workspaceErrors: PolicyIssue[];
+}
+
+function parseInner(text: string): Parsed {
+  const emptyPolicy = (warnings: PolicyIssue[]): Parsed => ({
+    result: { errors: [{ severity: 'error', message: 'policy is empty: it needs at least "version: 1" and an "allow:" list', pos: EMPTY }], warnings },
+    workspaceErrors: [],
+  });
+  if (typeof text !== 'string' || text.trim() === '') return emptyPolicy([]);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
   const ctx = new Ctx(lc, doc as Document, text.length);
@@ -458,16 +535,15 @@ function parseInner(text: string): ParseResult {
     ctx.error(`YAML syntax error: ${msg}`, e.pos);
   }
   for (const w of doc.warnings) ctx.warn(w.message.replace(/ at line \d+, column \d+:[\s\S]*$/, ''), w.pos);
-  if (ctx.errors.length > 0) return { errors: ctx.errors, warnings: ctx.warnings };
+  if (ctx.errors.length > 0) return { result: { errors: ctx.errors, warnings: ctx.warnings }, workspaceErrors: ctx.errors };
   const root = ctx.resolve(doc.contents);
-  if (root === null || root === undefined || (isScalar(root) && root.value === null)) {
-    return { errors: [{ severity: 'error', message: 'policy is empty: it needs at least "version: 1" and an "allow:" list', pos: EMPTY }], warnings: ctx.warnings };
-  }
+  if (root === null || root === undefined || (isScalar(root) && root.value === null)) return emptyPolicy(ctx.warnings);
   if (!isMap(root)) {
     ctx.error(`the policy must be a mapping with "version", "allow" and "deny", not ${describe(root)}`, rangeOf(root));
-    return { errors: ctx.errors, warnings: ctx.warnings };
+    return { result: { errors: ctx.errors, warnings: ctx.warnings }, workspaceErrors: ctx.errors };
   }
   let version: number | undefined;
+  let workspace: WorkspaceRules | undefined;
   const lists: Record<RuleList, Rule[]> = { allow: [], deny: [] };
   for (const pair of root.items) {
     const key = ctx.resolve(pair.key);
@@ -481,6 +557,10 @@ function parseInner(text: string): ParseResult {
       continue;
     }
     const value = ctx.resolve(pair.value);
+    if (name === 'workspace') {
+      workspace = parseWorkspaceSection(ctx, value, rangeOf(key));
+      continue;
+    }
     if (name === 'version') {
       if (isScalar(value) && value.value === 1) version = 1;
       else ctx.error(`version: ${describe(value)} is not supported; this extension understands "version: 1"`, rangeOf(value) ?? rangeOf(key));
@@ -500,11 +580,13 @@ function parseInner(text: string): ParseResult {
     });
   }
   if (version === undefined) ctx.error('missing "version: 1" at the top of the policy', [0, 0]);
-  if (ctx.errors.length > 0) return { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings) };
+  const ws = { workspace, workspaceErrors: byPosition(ctx.workspaceErrors) };
+  if (ctx.errors.length > 0) return { result: { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings) }, ...ws };
   const policy: Policy = { version: 1, allow: lists.allow, deny: lists.deny };
+  if (workspace) policy.workspace = workspace;
   crossChecks(ctx, policy);
   compilePolicy(policy);
-  return { policy, errors: [], warnings: byPosition(ctx.warnings) };
+  return { result: { policy, errors: [], warnings: byPosition(ctx.warnings) }, ...ws };
 }
 
 /**
@@ -512,12 +594,24 @@ function parseInner(text: string): ParseResult {
  * The returned policy is pre-indexed for `decide`.
  */
 export function parsePolicy(text: string): ParseResult {
+  return parseSafely(text).result;
+}
+
+function parseSafely(text: string): Parsed {
   try {
     return parseInner(text);
   } catch (e) {
-    return {
-      errors: [{ severity: 'error', message: `the policy could not be read: ${e instanceof Error ? e.message : String(e)}`, pos: EMPTY }],
-      warnings: [],
-    };
+    const errors: PolicyIssue[] = [{ severity: 'error', message: `the policy could not be read: ${e instanceof Error ? e.message : String(e)}`, pos: EMPTY }];
+    return { result: { errors, warnings: [] }, workspaceErrors: errors };
   }
+}
+
+/**
+ * Only the `workspace:` section, for the engine: it must know which paths to protect also when other parts of
+ * the file have errors (the proxy then blocks everything). `errors` are those that leave the section unreadable;
+ * `rules` is undefined when the file has no such section (the built-in protections apply).
+ */
+export function parseWorkspaceRules(text: string): { rules?: WorkspaceRules; errors: PolicyIssue[] } {
+  const p = parseSafely(text);
+  return p.workspaceErrors.length ? { errors: p.workspaceErrors } : { rules: p.workspace, errors: [] };
 }

@@ -51,6 +51,26 @@ export interface Policy {
   version: 1;
   allow: Rule[];
   deny: Rule[];
+  /** The `workspace:` section, when the file has one: paths the agent may or may not change. */
+  workspace?: WorkspaceRules;
+}
+
+/** One entry of `workspace.protect` or `workspace.writable`: a path relative to the workspace folder. */
+export interface WorkspacePath {
+  /** Normalised: "/" separators, no "./", no trailing "/" (".github/workflows", "Makefile"). */
+  path: string;
+  /** Written with a trailing "/" or "/**": the entry names a folder. */
+  dir: boolean;
+  /** As written in the file. */
+  text: string;
+  pos: SourcePos;
+}
+
+export interface WorkspaceRules {
+  /** More paths the agent cannot change (read-only inside the cage), on top of the built-in ones. */
+  protect: WorkspacePath[];
+  /** Built-in protected paths the user lets the agent change: the visible opt-out. */
+  writable: WorkspacePath[];
 }
 
 export interface PolicyIssue {

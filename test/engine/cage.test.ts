@@ -49,7 +49,7 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
     assert.match(cage.id, /^ca-[0-9a-f]{10}$/);
     assert.equal(cage.workspace, ws);
     assert.deepEqual(cage.policy, { ok: true, message: '1 allow and 0 deny rules in force' });
-    assert.deepEqual(steps, ['engine', 'proxy-image', 'ca', 'agent-image', 'networks', 'proxy-container', 'proxy-healthy', 'policy', 'agent-container']);
+    assert.deepEqual(steps, ['engine', 'proxy-image', 'ca', 'agent-image', 'workspace', 'networks', 'proxy-container', 'proxy-healthy', 'policy', 'agent-container']);
   });
 
   it('starting again returns the running cage without touching it', async () => {

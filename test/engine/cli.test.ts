@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
-import type { CageEngine } from '../../src/engine';
+import type { CageEngine, CageInfo } from '../../src/engine';
 import { CLI, DEBIAN_IMAGE, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
 
 interface Run {
@@ -79,11 +79,18 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
     const s = await cli(['status']);
     assert.equal(s.code, 0);
     assert.match(s.stdout, new RegExp(`^${cageId}\\s+(healthy|starting)\\s+${ws.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+    assert.match(s.stdout, /^ {4}read-only for the agent: \.caged\/, .*\.git, .*\.mcp\.json, \.vscode$/m);
+    const j = await cli(['status', '--json']);
+    const listed = (JSON.parse(j.stdout) as CageInfo[]).find((c) => c.id === cageId)!;
+    assert.ok(listed.protection?.protected.some((p) => p.path === '.git' && p.placeholder), 'status --json carries the protection as data');
     // CAGE defaults to the cage of the current folder.
     const v = await cli(['verify', '--allowed-url', 'https://allowed.test/', '--blocked-url', 'https://blocked.test/', '--external-name', 'allowed.test']);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.ok(v.stdout.trim().split('\n').every((l) => l.startsWith('PASS')), v.stdout);
     assert.match(v.stdout, /PASS {2}a blocked host gets 403/);
+    assert.match(v.stdout, /PASS {2}the agent cannot write \.git\/config/);
+    assert.match(v.stdout, /PASS {2}the agent can write source files/);
+    assert.match(v.stderr, /: \d+ passed$/m);
   });
 
   it('verify exits non-zero when a check fails', async () => {

@@ -15,6 +15,8 @@ export const CLI = path.join(ROOT, 'dist', 'cli.js');
 export const DEBIAN_IMAGE = 'caged-agent-test/debian:bookworm';
 export const NODE_IMAGE = 'caged-agent-test/node:20';
 export const NOSHELL_IMAGE = 'caged-agent-test/noshell:1';
+/** The Debian image plus git, node and npm (scripts/build-test-images.sh). */
+export const DEV_IMAGE = 'caged-agent-test/dev:1';
 export const TEST_LABEL = 'caged-agent.test';
 
 let prepared = false;

@@ -51,6 +51,7 @@ export const debugStateCommand: CommandDef = {
     blocks: cx.ctl.blocks.list().map((g) => ({ key: g.key, count: g.count, reason: g.reason, paths: g.paths })),
     policyErrors: cx.ctl.policyParse?.errors.map((e) => e.message) ?? null,
     policyPath: cx.ctl.policyUri()?.fsPath,
+    protectionAlerts: cx.protection.alerts,
   }),
 };
 

@@ -12,6 +12,7 @@ const STEP_TITLES: Record<string, string> = {
   'proxy-image': 'Building the proxy image',
   ca: 'Minting the cage certificate authority',
   'agent-image': 'Preparing the agent image',
+  workspace: 'Protecting the workspace',
   networks: 'Creating the caged network',
   'proxy-container': 'Starting the proxy',
   'proxy-healthy': 'Waiting for the proxy',

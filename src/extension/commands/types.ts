@@ -1,12 +1,14 @@
 import type * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { PolicyDiagnostics } from '../diagnostics';
+import type { ProtectionWatch } from '../protectWatch';
 
 /** What every command gets. */
 export interface CommandContext {
   ctl: Controller;
   diagnostics: PolicyDiagnostics;
   log: vscode.LogOutputChannel;
+  protection: ProtectionWatch;
 }
 
 export interface CommandDef {

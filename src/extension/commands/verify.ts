@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { errorText } from '../controller';
 import type { VerifyCheck } from '../../engine/api';
+import { verifySummary } from '../../engine/verify';
 import { cageIdFrom, type CommandDef } from './types';
 
 export const verifyCommand: CommandDef = {
@@ -22,12 +23,11 @@ export const verifyCommand: CommandDef = {
       return undefined;
     }
     cx.log.info(`verify ${id}:`);
-    for (const c of checks) cx.log.info(`  ${c.ok ? 'PASS' : 'FAIL'} ${c.name} — ${c.detail}`);
-    const failed = checks.filter((c) => !c.ok);
+    for (const c of checks) cx.log.info(`  ${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'} ${c.name} — ${c.detail}`);
     if (!opts?.quiet) {
       void vscode.window.showQuickPick(
-        checks.map((c) => ({ label: `${c.ok ? '$(pass)' : '$(error)'} ${c.name}`, detail: c.detail })),
-        { title: failed.length ? `Cage ${id}: ${failed.length} check(s) failed` : `Cage ${id}: all ${checks.length} checks passed`, canPickMany: false },
+        checks.map((c) => ({ label: `${c.skipped ? '$(circle-slash)' : c.ok ? '$(pass)' : '$(error)'} ${c.name}`, detail: c.detail })),
+        { title: `Cage ${id}: ${verifySummary(checks)}`, canPickMany: false },
       );
     }
     return checks;

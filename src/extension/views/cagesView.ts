@@ -2,12 +2,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Controller } from '../controller';
-import type { CageInfo } from '../../engine/api';
+import type { CageInfo, ProtectedPath } from '../../engine/api';
 import { MessageItem, RefreshingTree } from './common';
 
 export class CageItem extends vscode.TreeItem {
   constructor(readonly cage: CageInfo, ctl: Controller) {
-    super(cage.id, vscode.TreeItemCollapsibleState.None);
+    super(cage.id, cage.protection ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     const s = ctl.stats.get(cage.id);
     const counts = s ? ` · ${s.allowed} allowed, ${s.blocked} blocked` : '';
     this.description = `${cage.state} · ${path.basename(cage.workspace)}${counts}`;
@@ -23,12 +23,41 @@ export class CageItem extends vscode.TreeItem {
   }
 }
 
+/** "Read-only for the agent (22)": what the cage protects in the workspace, under its cage. */
+export class ProtectionItem extends vscode.TreeItem {
+  constructor(readonly cage: CageInfo) {
+    const p = cage.protection!;
+    super(p.enabled ? `Read-only for the agent (${p.protected.length})` : 'Workspace protection OFF', p.enabled ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    this.description = p.writable.length ? `writable by the policy: ${p.writable.join(', ')}` : undefined;
+    this.tooltip = p.enabled
+      ? 'Inside the cage these workspace paths are read-only mounts: the agent cannot change, replace, rename or shadow them. workspace.protect / workspace.writable in the policy change the list at the next start.'
+      : 'This cage was started with the protection switched off (an engine option for tests): only the policy is read-only.';
+    this.iconPath = new vscode.ThemeIcon(p.enabled ? 'lock' : 'unlock');
+    this.contextValue = 'protection';
+    this.id = `protection:${cage.id}`;
+  }
+}
+
+export class ProtectedPathItem extends vscode.TreeItem {
+  constructor(cage: CageInfo, p: ProtectedPath) {
+    super(p.path + (p.kind === 'dir' && !p.placeholder ? '/' : ''), vscode.TreeItemCollapsibleState.None);
+    this.description = p.why + (p.placeholder ? ' · empty placeholder until the cage stops' : '');
+    this.tooltip = `${p.path}: ${p.why}${p.placeholder ? '\n\nIt did not exist: the cage created an empty folder here so it can be mounted read-only; it goes again when the cage stops (if still empty).' : ''}`;
+    this.iconPath = new vscode.ThemeIcon(p.kind === 'dir' ? 'folder' : 'file');
+    this.contextValue = 'protectedPath';
+    this.id = `protected:${cage.id}:${p.path}`;
+  }
+}
+
 export class CagesView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
     super(ctl.onDidChange);
   }
 
-  getChildren(): vscode.TreeItem[] {
+  getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {
+    if (el instanceof CageItem) return el.cage.protection ? [new ProtectionItem(el.cage)] : [];
+    if (el instanceof ProtectionItem) return el.cage.protection!.enabled ? el.cage.protection!.protected.map((p) => new ProtectedPathItem(el.cage, p)) : [];
+    if (el) return [];
     const ctl = this.ctl;
     if (ctl.dockerError) return [new MessageItem('Docker engine not reachable', ctl.dockerError, 'error')];
     // Running cages only; this workspace's cage first.
