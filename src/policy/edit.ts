@@ -3,7 +3,8 @@
 // maps, odd indentation) fall back to re-rendering the document with the yaml library, which still keeps
 // comments but may reformat.
 import { LineCounter, isMap, isPair, isScalar, isSeq, parse as parseYaml, parseDocument, type Document } from 'yaml';
-import { contentEnd, parseHostPattern } from './parse';
+import { parseHostPattern } from './hostPattern';
+import { contentEnd } from './yamlNodes';
 import { compileGlob } from './path';
 import type { AllowSpec, RuleList } from './types';
 

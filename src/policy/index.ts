@@ -5,9 +5,11 @@ export { canonicalHost, isIpLiteral, classifyAddress, isPublicSuffix, hostForDis
 export type { CanonicalHost, AddressClass, HostForm, HostPortSplit } from './host';
 export { normalizePath, compileGlob, splitTarget } from './path';
 export type { CompiledGlob } from './path';
-export { parsePolicy, parseHostPattern, parseWorkspaceRules, HTTP_METHODS } from './parse';
+export { parsePolicy, parseWorkspaceRules } from './parse';
+export { parseHostPattern } from './hostPattern';
+export { HTTP_METHODS } from './entry';
 export { parseWorkspacePath, workspacePathCovers } from './workspace';
-export type { HostPattern } from './parse';
+export type { HostPattern } from './hostPattern';
 export { decide, compilePolicy } from './decide';
 export { addAllow, addDeny, removeEntry, updateEntry, setDisabled, moveEntry, starterPolicy } from './edit';
 export type { EditResult, StarterOptions } from './edit';
