@@ -2,12 +2,13 @@
 // egress network only proxies join, images derived and cached, lifecycle with undo on failure, policy
 // push, event stream, recovery by labels, verification from inside the agent.
 import Docker from 'dockerode';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Duplex } from 'node:stream';
+import { DEFAULT_POLICY_PATH, SECRET_ENV_PREFIX, secretEnvName } from '../policy';
 import { parseEventLine, type PolicyErrorEvent, type PolicyLoadedEvent, type ProxyEvent } from '../policy/events';
+import { policyHash } from '../shared/policyHash';
 import type {
   CageInfo,
   CageState,
@@ -125,10 +126,6 @@ function envList(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
-function secretEnvName(name: string): string {
-  return 'CAGED_SECRET_' + name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -157,10 +154,6 @@ async function removeWhenFree(remove: () => Promise<unknown>, busy: number[], st
   throw new Error(stillBusy);
 }
 
-function sha256(s: string): string {
-  return crypto.createHash('sha256').update(s).digest('hex');
-}
-
 function versionLess(v: string, than: [number, number, number]): boolean {
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
   if (!m) return false;
@@ -181,7 +174,7 @@ function proxyConfigTar(ca: { certPem: string; keyPem: string }, policyText: str
   if (policyText !== undefined) files.push({ name: 'policy.yaml', data: policyText, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
   if (upstreamCaPem) files.push({ name: 'upstream-ca.pem', data: upstreamCaPem, mode: 0o644, uid: PROXY_UID, gid: PROXY_UID });
   if (secrets.length) {
-    const text = secrets.map(([k, v]) => `${secretEnvName(k).slice('CAGED_SECRET_'.length)}=${v}\n`).join('');
+    const text = secrets.map(([k, v]) => `${secretEnvName(k).slice(SECRET_ENV_PREFIX.length)}=${v}\n`).join('');
     files.push({ name: 'secrets.env', data: text, mode: 0o600, uid: PROXY_UID, gid: PROXY_UID });
   }
   return createTar(files);
@@ -384,7 +377,7 @@ export class CageEngine {
 
       // workspace: what the agent cannot change (read-only mounts), the policy among it
       step = 'workspace';
-      const policyPath = path.resolve(opts.policyPath ?? path.join(workspace, '.caged', 'policy.yaml'));
+      const policyPath = path.resolve(opts.policyPath ?? path.join(workspace, DEFAULT_POLICY_PATH));
       let policyText: string | undefined;
       try { policyText = fs.readFileSync(policyPath, 'utf8'); } catch {}
       const ws = prepareWorkspace({ workspace, policyPath, policyText, home: os.homedir(), protect: this.options.protectWorkspace !== false });
@@ -522,7 +515,7 @@ export class CageEngine {
       progress(`${baseImage} has no sleep or busybox; running its own command`);
     }
     const env = gitSafeDirectoryEnv({ ...TELEMETRY_ENV, ...(opts.agentEnv ?? {}), ...PROXY_ENV });
-    for (const k of Object.keys(env)) if (/^CAGED_SECRET_/i.test(k)) delete env[k];
+    for (const k of Object.keys(env)) if (k.toUpperCase().startsWith(SECRET_ENV_PREFIX)) delete env[k];
     return this.docker.createContainer({
       name: names.agent(id),
       Image: agentImage.tag,
@@ -763,7 +756,7 @@ export class CageEngine {
   async pushPolicy(cageId: string, text: string): Promise<PolicyPushResult> {
     return this.withLock(this.pushLocks, cageId, async () => {
       const proxy = await this.proxyContainer(cageId);
-      const hash = sha256(text);
+      const hash = policyHash(text);
       const startSec = Math.floor(Date.now() / 1000) - 1;
       const timeoutMs = this.options.policyTimeoutMs ?? 10_000;
       // Follow new log lines before signalling, so the verdict cannot be missed.

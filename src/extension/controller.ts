@@ -2,11 +2,11 @@
 // VS Code wiring only; Docker work goes through the engine, policy work through src/policy.
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import * as crypto from 'node:crypto';
 import { CageEngine } from '../engine';
 import type { CageInfo, EventSubscription, PolicyPushResult, StartStep, UpOptions } from '../engine/api';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
-import { addAllow, decide, parsePolicy, parseWorkspaceRules, starterPolicy, updateEntry } from '../policy';
+import { addAllow, decide, DEFAULT_POLICY_PATH, parsePolicy, parseWorkspaceRules, starterPolicy, updateEntry } from '../policy';
+import { policyHash } from '../shared/policyHash';
 import { rulesDiffer, rulesRecord } from '../engine/protect';
 import type { AllowSpec, ParseResult } from '../policy/types';
 import { BlockStore, type BlockGroup } from './logic/blocks';
@@ -92,7 +92,7 @@ export class Controller implements vscode.Disposable {
     const folder = this.workspaceFolder();
     if (!folder) return undefined;
     const pinned = this.activeCageId ? this.pinned?.policyPath ?? this.activeCage()?.policyPath : undefined;
-    const p = pinned || readSettings(folder.uri).policyPath || '.caged/policy.yaml';
+    const p = pinned || readSettings(folder.uri).policyPath || DEFAULT_POLICY_PATH;
     return path.isAbsolute(p) ? vscode.Uri.file(p) : vscode.Uri.joinPath(folder.uri, p);
   }
 
@@ -134,7 +134,7 @@ export class Controller implements vscode.Disposable {
     this.policyEmitter.fire();
     this.changed.fire();
     if (opts.push !== false && text !== undefined && this.policyParse?.policy && this.activeCageId) {
-      const hash = sha256(text);
+      const hash = policyHash(text);
       // A save and the edit that caused it both land here: share one push of the same text.
       if (this.inFlight?.hash === hash) await this.inFlight.done;
       else if (hash !== this.lastPushedHash) {
@@ -157,7 +157,7 @@ export class Controller implements vscode.Disposable {
     try {
       const r = await this.engine.pushPolicy(id, text);
       if (r.ok) {
-        this.lastPushedHash = sha256(text);
+        this.lastPushedHash = policyHash(text);
         this.log.info(`policy reloaded by the proxy: ${r.message}`);
         this.noteWorkspaceRules(text);
       } else {
@@ -331,7 +331,7 @@ export class Controller implements vscode.Disposable {
       this.lastPushedHash = undefined;
       this.subscribe(cage.id);
       const text = await this.readPolicyText();
-      if (text !== undefined) this.lastPushedHash = sha256(text);
+      if (text !== undefined) this.lastPushedHash = policyHash(text);
       return cage;
     } finally {
       this.starting = false;
@@ -473,10 +473,6 @@ export function secretKey(name: string): string {
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function sha256(s: string): string {
-  return crypto.createHash('sha256').update(s).digest('hex');
 }
 
 function samePath(a: string, b: string): boolean {
