@@ -183,13 +183,17 @@ export class ClientConn implements UpOwner, Pending {
     if (this.mode === Mode.Closed) return;
     const wasExchange = this.mode === Mode.Exchange || this.mode === Mode.Pipe;
     this.mode = Mode.Closed;
-    if (wasExchange && this.up) {
-      this.up.destroy();
-      this.up = undefined;
-    }
+    this.dropUp(); // only an exchange or a pipe has one
     if (wasExchange) this.logPending(why);
     if (graceful) endSoon(this.sock, this.core.keepAliveMs);
     else this.sock.destroy();
+  }
+
+  /** Destroys the upstream connection of the exchange, if any: it is never reused. */
+  private dropUp(): void {
+    const up = this.up;
+    this.up = undefined;
+    up?.destroy();
   }
 
   /** The event of a request that reached the upstream and was not logged yet. */
@@ -206,9 +210,7 @@ export class ClientConn implements UpOwner, Pending {
    */
   private failClosed(e: unknown): void {
     this.holding = true;
-    const up = this.up;
-    this.up = undefined;
-    up?.destroy();
+    this.dropUp();
     try {
       this.core.error(`a client connection failed and was closed: ${redact(e instanceof Error ? e.message : String(e)).slice(0, 300)}`);
     } catch {}
@@ -240,10 +242,7 @@ export class ClientConn implements UpOwner, Pending {
     this.pending = [];
     this.pendingSize = 0;
     this.replay = undefined;
-    if (this.up) {
-      this.up.destroy();
-      this.up = undefined;
-    }
+    this.dropUp();
     if (close || !this.keepAlive) {
       this.mode = Mode.Closed;
       this.core.conns.delete(this);
@@ -350,10 +349,7 @@ export class ClientConn implements UpOwner, Pending {
     this.mode = Mode.Closed;
     this.core.conns.delete(this);
     this.buf = undefined;
-    if (this.up) {
-      this.up.destroy();
-      this.up = undefined;
-    }
+    this.dropUp();
     if (wasExchange) this.logPending('bad-request-body');
     if (open) endSoon(this.sock, this.core.keepAliveMs, textResponse(status, statusText, [], `Caged Agent: ${what}.\n`, true));
     else this.sock.destroy();
@@ -745,9 +741,7 @@ export class ClientConn implements UpOwner, Pending {
   }
 
   private badUpstream(what: string): void {
-    const up = this.up;
-    this.up = undefined;
-    up?.destroy();
+    this.dropUp();
     if (!this.respHead) {
       const p = this.prep!;
       this.record('allow', p.path, 'upstream-error', p.rule, 502, 'bad-response');

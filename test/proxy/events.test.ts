@@ -74,15 +74,20 @@ describe('ruleKey: the rule as data', () => {
   });
 });
 
+/** A proxy tunnelling tunnel.test whose name resolution takes 300 ms: time for a client to act meanwhile. */
+function slowTunnelProxy(): Promise<TestProxy> {
+  return startTestProxy(`version: 1\nallow:\n  - host: tunnel.test:${S}\n    intercept: false\n    private: true\n`, {
+    resolver: async (h) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return testResolver(h);
+    },
+  });
+}
+
 describe('exactly one event per request that reached a decision', () => {
   test('a tunnel whose client leaves before its ClientHello gets one allow event (client-aborted), at once', async () => {
-    // Name resolution takes 300 ms: the client is gone before the tunnel's upstream connection exists.
-    const slow = await startTestProxy(`version: 1\nallow:\n  - host: tunnel.test:${S}\n    intercept: false\n    private: true\n`, {
-      resolver: async (h) => {
-        await new Promise((r) => setTimeout(r, 300));
-        return testResolver(h);
-      },
-    });
+    // The client is gone before the tunnel's upstream connection exists.
+    const slow = await slowTunnelProxy();
     try {
       const leave = async (how: 'end' | 'reset', afterMs: number) => {
         const sock = net.connect(slow.address.port, '127.0.0.1');
@@ -110,12 +115,7 @@ describe('exactly one event per request that reached a decision', () => {
   });
 
   test('a ClientHello sent before the 200 arrived is kept while the tunnel connects', async () => {
-    const slow = await startTestProxy(`version: 1\nallow:\n  - host: tunnel.test:${S}\n    intercept: false\n    private: true\n`, {
-      resolver: async (h) => {
-        await new Promise((r) => setTimeout(r, 300));
-        return testResolver(h);
-      },
-    });
+    const slow = await slowTunnelProxy();
     try {
       const sock = net.connect(slow.address.port, '127.0.0.1');
       await new Promise<void>((r) => sock.once('connect', () => r()));
