@@ -1,6 +1,7 @@
-// The YAML side of parsing: positions (1-based, as editors show them), the issue collector, and readers of
-// scalars, lists and booleans that report what they found in plain words. Nothing here knows the schema.
-import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, type Document } from 'yaml';
+// The YAML side of parsing and editing: positions (1-based, as editors show them), the issue collector,
+// readers of scalars, lists and booleans that report what they found in plain words, and the writer of a
+// scalar. Nothing here knows the schema.
+import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parse as parseYaml, type Document } from 'yaml';
 import type { PolicyIssue, SourcePos } from './types';
 
 export type Range = readonly [number, number, number?] | null | undefined;
@@ -133,3 +134,14 @@ export function byPosition(issues: PolicyIssue[]): PolicyIssue[] {
 
 /** Where issues about the file as a whole point. */
 export const EMPTY: SourcePos = { line: 1, col: 1, endLine: 1, endCol: 1 };
+
+/** A YAML scalar for `s`: plain when that reads back as the same string, else double-quoted. */
+export function yamlScalar(s: string, quoteWildcards = false): string {
+  if (quoteWildcards && s.startsWith('*')) return JSON.stringify(s);
+  if (/^[A-Za-z0-9_][A-Za-z0-9._\-/:]*$/.test(s) && !s.includes(': ') && !/:$/.test(s)) {
+    try {
+      if (parseYaml(s) === s) return s;
+    } catch {}
+  }
+  return JSON.stringify(s);
+}

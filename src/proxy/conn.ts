@@ -23,7 +23,8 @@ import { own, readInto, writeChunk } from './readbuf';
 import { SecretRedactor } from './reflect';
 import { blockResponse, textResponse, upstreamErrorResponse } from './respond';
 import { hostPort, parseAbsolute, safePath } from './target';
-import { isPrivateAddressError, type UpConn, type UpOwner } from './upstream';
+import { isPrivateAddressError } from './resolve';
+import type { UpConn, UpOwner } from './upstream';
 
 const HEALTH_PATH = '/__caged/health';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';

@@ -23,7 +23,9 @@ import { EventLog } from './events';
 import { PolicyState, type ReloadResult } from './policyState';
 import { DecisionRecorder } from './record';
 import { display } from './target';
-import { parseProxyUrl, systemResolver, UpstreamPool, type Resolver } from './upstream';
+import { parseProxyUrl } from './chain';
+import { systemResolver, type Resolver } from './resolve';
+import { UpstreamPool } from './upstream';
 
 export type { ReloadResult } from './policyState';
 

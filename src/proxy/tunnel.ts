@@ -12,7 +12,7 @@ import { endWith } from './linger';
 import { relay } from './readbuf';
 import { blockResponse, upstreamErrorResponse } from './respond';
 import { display } from './target';
-import { isPrivateAddressError } from './upstream';
+import { isPrivateAddressError } from './resolve';
 
 export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCtx, rule: Rule): void {
   const { host, port } = ctx;
