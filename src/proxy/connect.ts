@@ -58,7 +58,7 @@ export function handleConnect(core: Core, socket: net.Socket, head: Buffer, auth
       const b = plan.block;
       const text = plan.status === 400 ? textResponse(400, 'Bad Request', [[BLOCK_HEADER, b.reason]], `Caged Agent: ${redact(b.message)}\n`, true) : blockResponse(`CONNECT ${display(host)}:${port}`, b, true);
       endWith(socket, text, core.keepAliveMs);
-      return core.decisions.recordDecision(ctx, 'block', host, port, 'CONNECT', '', b.reason, b.rule, plan.status, b.detail);
+      return core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, plan.status, b.detail);
     }
     case 'tunnel':
       ctx.rule = plan.rule;
@@ -73,7 +73,7 @@ export function handleConnect(core: Core, socket: net.Socket, head: Buffer, auth
   // never sends one (it rejected our certificate, sent no TLS, or hung up), by the CONNECT itself.
   socket.once('close', () => {
     const b = ctx.blocked;
-    if (b) core.decisions.recordDecision(ctx, 'block', host, port, 'CONNECT', '', b.reason, b.rule, 403, b.detail);
+    if (b) core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, 403, b.detail);
   });
   socket.write(ESTABLISHED);
   // Open (or find) the upstream connection while the client does its TLS handshake with us.
@@ -90,7 +90,7 @@ export function handleConnect(core: Core, socket: net.Socket, head: Buffer, auth
     }
     if (!ctx.blocked) {
       const b = notTlsBlock(host, ctx.rule);
-      core.decisions.recordDecision(ctx, 'block', host, port, 'CONNECT', '', b.reason, b.rule, undefined, b.detail);
+      core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, undefined, b.detail);
     }
     socket.destroy(); // a blocked CONNECT is recorded by the close handler
   });

@@ -48,6 +48,11 @@ export class DecisionRecorder {
     this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key);
   }
 
+  /** The decision event of a CONNECT itself (method CONNECT, no path). */
+  recordConnect(c: Pending & { host: string; port: number }, type: 'allow' | 'block', reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {
+    this.recordDecision(c, type, c.host, c.port, 'CONNECT', '', reason, rule, status, detail);
+  }
+
   private namesOf(rule: Rule): RuleNames {
     let n = this.names.get(rule);
     if (n === undefined) this.names.set(rule, (n = { label: ruleLabel(rule), key: entryKey(rule) }));

@@ -16,7 +16,7 @@ import { isPrivateAddressError } from './resolve';
 
 export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCtx, rule: Rule): void {
   const { host, port } = ctx;
-  const record = (type: 'allow' | 'block', reason: ReasonCode, status?: number, detail?: string) => core.decisions.recordDecision(ctx, type, host, port, 'CONNECT', '', reason, rule, status, detail);
+  const record = (type: 'allow' | 'block', reason: ReasonCode, status?: number, detail?: string) => core.decisions.recordConnect(ctx, type, reason, rule, status, detail);
   // Nothing is read while the upstream connects: bytes the client sends meanwhile (its ClientHello, or its FIN)
   // wait in the socket for readClientHello instead of flowing past with no listener.
   socket.pause();
