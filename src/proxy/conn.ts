@@ -21,9 +21,9 @@ import { DecisionMemo } from './policyState';
 import type { Pending } from './record';
 import { own, readInto, writeChunk } from './readbuf';
 import { SecretRedactor } from './reflect';
+import { isPrivateAddressError } from './resolve';
 import { blockResponse, textResponse, upstreamErrorResponse } from './respond';
 import { hostPort, parseAbsolute, safePath } from './target';
-import { isPrivateAddressError } from './resolve';
 import type { UpConn, UpOwner } from './upstream';
 
 const HEALTH_PATH = '/__caged/health';
