@@ -83,6 +83,12 @@ export interface PolicyPushResult {
   message: string;
   line?: number;
   col?: number;
+  /**
+   * When ok is false, what the proxy enforces now, as far as the engine knows: 'previous' (it refused this
+   * text and kept the policy it had), 'none' (it has no valid policy: everything is blocked), 'unknown' (it did
+   * not answer in time, so it may have loaded the text or not).
+   */
+  inForce?: 'previous' | 'none' | 'unknown';
 }
 
 export interface VerifyCheck {
