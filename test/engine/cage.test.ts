@@ -200,6 +200,39 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
     assert.equal(back.ok, true);
   });
 
+  it("one follower of the proxy's log serves every consumer: event streams, a replay and a push", async () => {
+    // Counts the log streams the engine opens from here on (the event stream of the test above is still open).
+    const proto = Object.getPrototypeOf(docker.getContainer(cage.proxyContainerId!));
+    const logs = proto.logs;
+    const opened = { follow: 0, read: 0 };
+    proto.logs = function (this: Docker.Container, opts: { follow?: boolean }, ...rest: unknown[]) {
+      if (opts?.follow) opened.follow++;
+      else opened.read++;
+      return logs.call(this, opts, ...rest);
+    };
+    const a: ProxyEvent[] = [];
+    const b: ProxyEvent[] = [];
+    const subs: Array<{ stop(): void }> = [];
+    try {
+      subs.push(await engine.events(cage.id, (e) => a.push(e)));
+      subs.push(await engine.events(cage.id, (e) => b.push(e), { since: new Date(Date.now() - 600_000) }));
+      assert.ok(b.some((e) => e.type === 'block' && e.host === 'blocked.test'), 'the replay has the earlier block');
+      const text = fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8');
+      const hash = crypto.createHash('sha256').update(text).digest('hex');
+      const before = b.filter((e) => e.type === 'policy-loaded' && e.hash === hash).length;
+      const r = await engine.reloadPolicy(cage.id);
+      assert.equal(r.ok, true, r.message);
+      const deadline = Date.now() + 5000;
+      while (!a.some((e) => e.type === 'policy-loaded' && e.hash === hash) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(a.filter((e) => e.type === 'policy-loaded' && e.hash === hash).length, 1, 'the new subscriber sees the reload once');
+      assert.equal(b.filter((e) => e.type === 'policy-loaded' && e.hash === hash).length, before + 1, 'the replaying subscriber sees it once more, not twice');
+      assert.deepEqual(opened, { follow: 0, read: 1 }, 'no second follower: the replay is one read of the log, the push waits on the open follower');
+    } finally {
+      proto.logs = logs;
+      for (const s of subs) s.stop();
+    }
+  });
+
   it('list() finds the cage by its labels, as after a restart of the caller', async () => {
     const fresh = makeEngine(stateDir);
     const cages = await fresh.list();
