@@ -1,9 +1,11 @@
 // The engine's public surface, as the extension and the CLI use it. The implementation lives beside this
 // file (src/engine/*.ts); this file only states the contract. No vscode import anywhere under src/engine.
 import type { Duplex } from 'node:stream';
-import type { MountCheck, WorkspaceProtection } from './protect';
+import type { MountCheck } from './mountinfo';
+import type { WorkspaceProtection } from './protect';
 
-export type { MountCheck, Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
+export type { MountCheck } from './mountinfo';
+export type { Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
 
 /** paused: the agent's processes are frozen (CageEngine.pauseAgent), e.g. while the user decides about a broken protection. */
 export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'paused' | 'stopped';

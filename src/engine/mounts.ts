@@ -7,7 +7,7 @@ import type { ProtectionStatus } from './api';
 import { dockerMessage } from './dockerutil';
 import { execIn } from './exec';
 import { LABEL_WORKSPACE } from './names';
-import { checkMounts, parseMountInfo } from './protect';
+import { checkMounts, parseMountInfo } from './mountinfo';
 import { changedSinceStart } from './protect-scan';
 import { protectionOf } from './specs';
 
