@@ -545,6 +545,7 @@ function parseInner(text: string): Parsed {
   let version: number | undefined;
   let workspace: WorkspaceRules | undefined;
   const lists: Record<RuleList, Rule[]> = { allow: [], deny: [] };
+  const keys: Record<string, SourcePos> = {};
   for (const pair of root.items) {
     const key = ctx.resolve(pair.key);
     const name = isScalar(key) ? String(key.value) : undefined;
@@ -556,6 +557,7 @@ function parseInner(text: string): Parsed {
       unknownField(ctx, '', name, TOP_FIELDS, rangeOf(key));
       continue;
     }
+    keys[name] = ctx.pos(rangeOf(key));
     const value = ctx.resolve(pair.value);
     if (name === 'workspace') {
       workspace = parseWorkspaceSection(ctx, value, rangeOf(key));
@@ -581,12 +583,12 @@ function parseInner(text: string): Parsed {
   }
   if (version === undefined) ctx.error('missing "version: 1" at the top of the policy', [0, 0]);
   const ws = { workspace, workspaceErrors: byPosition(ctx.workspaceErrors) };
-  if (ctx.errors.length > 0) return { result: { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings) }, ...ws };
+  if (ctx.errors.length > 0) return { result: { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings), keys }, ...ws };
   const policy: Policy = { version: 1, allow: lists.allow, deny: lists.deny };
   if (workspace) policy.workspace = workspace;
   crossChecks(ctx, policy);
   compilePolicy(policy);
-  return { result: { policy, errors: [], warnings: byPosition(ctx.warnings) }, ...ws };
+  return { result: { policy, errors: [], warnings: byPosition(ctx.warnings), keys }, ...ws };
 }
 
 /**
