@@ -10,6 +10,7 @@ import {
   defaultStateDir,
   isCageId,
   type CageInfo,
+  type PolicyPushResult,
   type ProxyEvent,
   verifySummary,
 } from '../engine';
@@ -233,6 +234,14 @@ function noteWorkspaceRules(info: CageInfo | undefined, text: string): void {
   if (rec?.enabled && !r.errors.length && rulesDiffer(rec, r.rules)) err("note: the policy's workspace section (protect / writable) takes effect at the next start (caged-agent down && caged-agent up)");
 }
 
+/** The proxy's verdict on a push, and the exit code: what is known (an unanswered push may or may not be in force). */
+function reportPush(r: PolicyPushResult): number {
+  if (r.ok) err(`proxy reloaded: ${r.message}`);
+  else if (r.inForce === 'unknown') err(`the proxy did not confirm the policy, so it may or may not be in force: ${r.message}`);
+  else err(`proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
+  return r.ok ? 0 : 1;
+}
+
 async function cmdAllow(a: Args): Promise<number> {
   checkFlags(a, ['--policy', '--private', '--path', '--method', '--cage']);
   const host = a.positional[0];
@@ -259,8 +268,7 @@ async function cmdAllow(a: Args): Promise<number> {
   }
   const r = await engine.pushPolicy(id, edited.text);
   noteWorkspaceRules(info, edited.text);
-  err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
-  return r.ok ? 0 : 1;
+  return reportPush(r);
 }
 
 async function cmdReload(a: Args): Promise<number> {
@@ -270,8 +278,7 @@ async function cmdReload(a: Args): Promise<number> {
   const r = await engine.reloadPolicy(id);
   const info = await engine.get(id).catch(() => undefined);
   if (info?.policyPath) noteWorkspaceRules(info, fs.readFileSync(info.policyPath, 'utf8'));
-  err(r.ok ? `proxy reloaded: ${r.message}` : `proxy rejected the policy${r.line ? ` (line ${r.line}:${r.col ?? 0})` : ''}: ${r.message}`);
-  return r.ok ? 0 : 1;
+  return reportPush(r);
 }
 
 async function cmdEvents(a: Args): Promise<number> {

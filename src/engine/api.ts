@@ -1,9 +1,11 @@
 // The engine's public surface, as the extension and the CLI use it. The implementation lives beside this
 // file (src/engine/*.ts); this file only states the contract. No vscode import anywhere under src/engine.
 import type { Duplex } from 'node:stream';
-import type { MountCheck, WorkspaceProtection } from './protect';
+import type { MountCheck } from './mountinfo';
+import type { WorkspaceProtection } from './protect';
 
-export type { MountCheck, Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
+export type { MountCheck } from './mountinfo';
+export type { Placeholder, ProtectedPath, WorkspaceProtection } from './protect';
 
 /** paused: the agent's processes are frozen (CageEngine.pauseAgent), e.g. while the user decides about a broken protection. */
 export type CageState = 'starting' | 'healthy' | 'unhealthy' | 'proxy-down' | 'agent-down' | 'paused' | 'stopped';
@@ -83,6 +85,12 @@ export interface PolicyPushResult {
   message: string;
   line?: number;
   col?: number;
+  /**
+   * When ok is false, what the proxy enforces now, as far as the engine knows: 'previous' (it refused this
+   * text and kept the policy it had), 'none' (it has no valid policy: everything is blocked), 'unknown' (it did
+   * not answer in time, so it may have loaded the text or not).
+   */
+  inForce?: 'previous' | 'none' | 'unknown';
 }
 
 export interface VerifyCheck {

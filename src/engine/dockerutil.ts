@@ -1,5 +1,5 @@
 // Small helpers over dockerode: error classification, stream collection, the multiplexed log format,
-// build/pull progress.
+// build/pull progress, removal that waits for an object to be free, the tail of a container's log.
 import type Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 
@@ -110,4 +110,40 @@ export function followProgress(docker: Docker, stream: NodeJS.ReadableStream, on
       },
     );
   });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Removes a Docker object: true when removed, false when it was already gone. While the engine answers with
+ * one of `busy` (still in use right after its containers went) it retries for about two seconds.
+ */
+export async function removeWhenFree(remove: () => Promise<unknown>, busy: number[], stillBusy: string): Promise<boolean> {
+  for (let i = 0; i < 10; i++) {
+    try {
+      await remove();
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      if (busy.includes(statusOf(e) ?? 0)) {
+        await sleep(200);
+        continue;
+      }
+      throw e;
+    }
+  }
+  throw new Error(stillBusy);
+}
+
+/** The last lines a container wrote (stdout and stderr), for error messages; '' when they cannot be read. */
+export async function logTail(container: Docker.Container, lines = 20): Promise<string> {
+  try {
+    const buf = (await container.logs({ stdout: true, stderr: true, tail: lines, follow: false } as any)) as unknown as Buffer;
+    const { stdout, stderr } = demuxBuffer(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+    return (stdout + stderr).trim();
+  } catch {
+    return '';
+  }
 }

@@ -6,9 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseWorkspaceRules } from '../policy/parse';
 import { gitConfigBool, gitConfigGet, parseGitConfig } from './gitconfig';
+import { MAX_DIR_ENTRIES, planProtection, type ProtectPlan } from './protect-plan';
 import {
-  MAX_DIR_ENTRIES,
-  planProtection,
   protectTargets,
   rulesRecord,
   type FsEntry,
@@ -18,7 +17,6 @@ import {
   type HookRunner,
   type Placeholder,
   type ProtectInput,
-  type ProtectPlan,
   type WorkspaceProtection,
   WHY_POLICY,
   WHY_WORKTREES,

@@ -38,24 +38,22 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(ctl, diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
     new BlockNotifier(ctl),
     new CageStatusBar(ctl),
-    ctl.onDidChange(() => diagnostics.schedule()),
-    ctl.onDidChangePolicy(() => diagnostics.schedule()),
     vscode.workspace.onDidSaveTextDocument((doc) => {
-      if (ctl.isPolicyDocument(doc)) void ctl.refreshPolicy();
+      if (ctl.policy.isDocument(doc)) void ctl.policy.refresh();
     }),
     vscode.workspace.onDidChangeTextDocument((e) => {
       // Validate as the user types; the proxy gets the file when it is saved.
-      if (ctl.isPolicyDocument(e.document)) void ctl.refreshPolicy({ push: false });
+      if (ctl.policy.isDocument(e.document)) void ctl.policy.refresh({ push: false });
     }),
     vscode.workspace.onDidChangeConfiguration(async (e) => {
       // While a cage runs, a workspace change to a security-relevant setting waits for the user's word.
       if (await guard.onDidChangeConfiguration(e)) return;
       if (e.affectsConfiguration('cagedAgent.policyPath')) {
         watchPolicy();
-        void ctl.refreshPolicy();
+        void ctl.policy.refresh();
       }
     }),
-    ctl.onDidChangePolicyTarget(() => watchPolicy()),
+    ctl.policy.onDidChangeTarget(() => watchPolicy()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void ctl.refreshCages()),
   );
 
@@ -67,7 +65,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     const folder = ctl.workspaceFolder();
     if (!uri || !folder) return;
     watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(folder, path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/')));
-    const onFs = () => void ctl.refreshPolicy();
+    const onFs = () => void ctl.policy.refresh();
     watcher.onDidChange(onFs);
     watcher.onDidCreate(onFs);
     watcher.onDidDelete(onFs);
@@ -75,12 +73,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
   watchPolicy();
   context.subscriptions.push({ dispose: () => watcher?.dispose() });
 
-  await ctl.refreshPolicy({ push: false });
-  void diagnostics.refresh();
+  await ctl.policy.refresh({ push: false });
+  diagnostics.refresh();
   // Reattach to a cage that survived a window reload; keep cage states fresh while the window is open.
   if (vscode.workspace.isTrusted) void ctl.refreshCages();
   const poll = setInterval(() => {
-    if (vscode.workspace.isTrusted && !ctl.starting) void ctl.refreshCages();
+    if (vscode.workspace.isTrusted && !ctl.session.starting) void ctl.refreshCages();
   }, 15000);
   context.subscriptions.push({ dispose: () => clearInterval(poll) });
   return { controller: ctl, protection };

@@ -15,11 +15,11 @@ export class BlockNotifier implements vscode.Disposable {
 
   constructor(private readonly ctl: Controller) {
     this.throttle = new NotifyThrottle<BlockGroup>({ batchMs: 800, minIntervalMs: this.intervalMs() });
-    this.sub = ctl.onDidBlock(({ event, isNew }) => {
+    this.sub = ctl.session.onDidBlock(({ event, isNew }) => {
       if (!isNew) return;
       const settings = readSettings(ctl.workspaceFolder()?.uri);
       if (settings.notifications === 'off') return;
-      const g = ctl.blocks.get(blockKey(event.host, event.port));
+      const g = ctl.session.blocks.get(blockKey(event.host, event.port));
       if (!g) return;
       this.throttle.push(g.key, g, Date.now());
       this.arm();
@@ -41,7 +41,7 @@ export class BlockNotifier implements vscode.Disposable {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const batch = this.throttle.flush(Date.now());
-      if (batch) void this.show(batch.items.filter((g) => this.ctl.blocks.get(g.key)));
+      if (batch) void this.show(batch.items.filter((g) => this.ctl.session.blocks.get(g.key)));
       this.arm();
     }, Math.max(0, due - Date.now()));
   }

@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import type { CageInfo } from '../engine/api';
 import { digestProtected } from '../engine/protect-scan';
 import type { Controller } from './controller';
-import { errorText } from './controller';
+import { errorText } from './logic/errors';
 
 export interface BoundaryBreak {
   cageId: string;
@@ -82,7 +82,7 @@ export class ProtectionWatch implements vscode.Disposable {
 
   constructor(private readonly ctl: Controller, private readonly pollMs = 10_000) {
     this.disposables.push(
-      ctl.onDidChange(() => this.follow()),
+      ctl.changes.on(['cages'], () => this.follow()),
       vscode.workspace.onDidSaveTextDocument((d) => this.saved(d.uri)),
     );
   }

@@ -37,7 +37,7 @@ export class SettingsGuard implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly ctl: Controller) {
-    this.disposables.push(ctl.onDidAttach((a) => void this.attached(a.cageId, a.started)));
+    this.disposables.push(ctl.session.onDidAttach((a) => void this.attached(a.cageId, a.started)));
   }
 
   private key(cageId: string): string {
@@ -112,8 +112,8 @@ export class SettingsGuard implements vscode.Disposable {
       await this.store(cageId, next);
       this.pin(next, true);
       this.ctl.log.info(`applied to cage ${cageId}: ${changes.map((c) => c.key).join(', ')}`);
-      this.ctl.policyTargetChanged();
-      await this.ctl.refreshPolicy();
+      this.ctl.policy.targetChanged();
+      await this.ctl.policy.refresh();
     } else if (answer === 'revert') {
       const c = vscode.workspace.getConfiguration('cagedAgent', this.ctl.workspaceFolder()?.uri);
       for (const ch of changes) {

@@ -9,13 +9,13 @@ export class CageStatusBar implements vscode.Disposable {
   constructor(private readonly ctl: Controller) {
     this.item.name = 'Caged Agent';
     this.item.command = 'workbench.view.extension.cagedAgent';
-    this.sub = ctl.onDidChange(() => this.update());
+    this.sub = ctl.changes.on(['cages', 'stats', 'blocks'], () => this.update());
     this.update();
     this.item.show();
   }
 
   update(): void {
-    const ctl = this.ctl;
+    const ctl = this.ctl.session;
     const cage = ctl.activeCage();
     const blocked = ctl.blocks.size;
     const badge = blocked ? ` $(circle-slash) ${blocked}` : '';

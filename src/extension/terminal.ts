@@ -1,7 +1,7 @@
 // A terminal inside the agent container, through the engine (docker exec with a TTY; no docker CLI needed).
 import * as vscode from 'vscode';
 import type { Controller } from './controller';
-import { errorText } from './controller';
+import { errorText } from './logic/errors';
 import type { ShellSession } from '../engine/api';
 
 export function openAgentTerminal(ctl: Controller, cageId: string, command: string): vscode.Terminal {

@@ -8,7 +8,7 @@ import { compilePolicy } from './decide';
 import { parseEntry } from './entry';
 import { crossChecks } from './lint';
 import { unknownFieldMessage } from './suggest';
-import type { ParseResult, Policy, PolicyIssue, Rule, RuleList, WorkspacePath, WorkspaceRules } from './types';
+import type { ParseResult, Policy, PolicyIssue, Rule, RuleList, SourcePos, WorkspacePath, WorkspaceRules } from './types';
 import { parseWorkspacePath, WORKSPACE_FIELDS, writableWarning } from './workspace';
 import { byPosition, Ctx, describe, EMPTY, rangeOf, scalarText, type Range } from './yamlNodes';
 
@@ -104,6 +104,7 @@ function parseInner(text: string): Parsed {
   let version: number | undefined;
   let workspace: WorkspaceRules | undefined;
   const lists: Record<RuleList, Rule[]> = { allow: [], deny: [] };
+  const keys: Record<string, SourcePos> = {};
   for (const pair of root.items) {
     const key = ctx.resolve(pair.key);
     const name = isScalar(key) ? String(key.value) : undefined;
@@ -115,6 +116,7 @@ function parseInner(text: string): Parsed {
       ctx.error(unknownFieldMessage('', name, TOP_FIELDS), rangeOf(key));
       continue;
     }
+    keys[name] = ctx.pos(rangeOf(key));
     const value = ctx.resolve(pair.value);
     if (name === 'workspace') {
       workspace = parseWorkspaceSection(ctx, value, rangeOf(key));
@@ -140,12 +142,12 @@ function parseInner(text: string): Parsed {
   }
   if (version === undefined) ctx.error('missing "version: 1" at the top of the policy', [0, 0]);
   const ws = { workspace, workspaceErrors: byPosition(ctx.workspaceErrors) };
-  if (ctx.errors.length > 0) return { result: { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings) }, ...ws };
+  if (ctx.errors.length > 0) return { result: { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings), keys }, ...ws };
   const policy: Policy = { version: 1, allow: lists.allow, deny: lists.deny };
   if (workspace) policy.workspace = workspace;
   crossChecks(ctx, policy);
   compilePolicy(policy);
-  return { result: { policy, errors: [], warnings: byPosition(ctx.warnings) }, ...ws };
+  return { result: { policy, errors: [], warnings: byPosition(ctx.warnings), keys }, ...ws };
 }
 
 /**

@@ -85,6 +85,8 @@ export interface ParseResult {
   policy?: Policy;
   errors: PolicyIssue[];
   warnings: PolicyIssue[];
+  /** Where each top-level key ("version", "allow", "deny", "workspace") is written, when the YAML could be read. */
+  keys?: Partial<Record<string, SourcePos>>;
 }
 
 /** What the proxy knows about one request. */

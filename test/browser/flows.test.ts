@@ -22,7 +22,7 @@ import type { CageEngine } from '../../src/engine';
 import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine } from '../engine/setup';
 import { repoRoot, waitUntil, withCodeServer, type Workbench } from './lib';
 import { ensureVsix } from './lib/package';
-import { startNamedUpstream, type NamedUpstream } from './lib/upstream';
+import { esc, startUpstream, type Upstream } from '../shared/upstream';
 
 const CLI = path.join(repoRoot, 'dist', 'cli.js');
 const MEDIA = path.join(repoRoot, 'media', 'screenshots');
@@ -46,7 +46,7 @@ const docker = new Docker();
 let stateDir = '';
 let workspace = '';
 let engine: CageEngine;
-let upstream: NamedUpstream | undefined;
+let upstream: Upstream | undefined;
 let cageId: string | undefined;
 let vsix = '';
 const timings: string[] = [];
@@ -91,11 +91,6 @@ async function expectProxy(url: string, status: string, bodyRe?: RegExp, timeout
   return last.body;
 }
 
-/** A string as a literal inside a RegExp. */
-function esc(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 function reasonOf(body: string): string | undefined {
   return /^Reason: (\S+)/m.exec(body)?.[1];
 }
@@ -133,7 +128,7 @@ before(async () => {
 
   stateDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'caged-browser-flows-')));
   engine = makeEngine(path.join(stateDir, 'engine-state'));
-  upstream = await startNamedUpstream(docker, engine, `caged-browser-upstream-${process.pid}`, [ALLOWED, BLOCKED, ADDED, EDITED]);
+  upstream = await startUpstream(docker, engine, { name: `caged-browser-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED, ADDED, EDITED], labels: { 'caged-agent.test-suite': 'browser' } });
   fs.writeFileSync(path.join(stateDir, 'upstream-ca.pem'), upstream.caPem);
 
   // The workspace: a copy of demo/ with a policy that allows only ALLOWED.

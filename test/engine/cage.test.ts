@@ -8,7 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, LABEL, LABEL_CAGE, LABEL_ROLE, names, PROXY_ALIAS, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
 import { addAllow } from '../../src/policy';
-import { leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { allowPolicy, leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+// Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
+const ALLOWED = 'allowed.engine-cage.test';
+const BLOCKED = 'blocked.engine-cage.test';
 
 describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
   let engine: CageEngine;
@@ -23,11 +27,11 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
   before(async () => {
     prepare();
     stateDir = tmpDir('caged-state-');
-    ws = makeWorkspace('caged-ws-');
+    ws = makeWorkspace('caged-ws-', allowPolicy(ALLOWED));
     engine = makeEngine(stateDir);
     docker = engine.docker;
     await engine.down(engine.cageIdFor(ws));
-    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-cage');
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-upstream-cage', hosts: [ALLOWED, BLOCKED] });
   });
 
   after(async () => {
@@ -118,7 +122,7 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
   });
 
   it('verify: every check passes from inside the agent', async () => {
-    const checks = await engine.verify(cage.id, { allowedUrl: 'https://allowed.test/', blockedUrl: 'https://blocked.test/', externalName: 'allowed.test' });
+    const checks = await engine.verify(cage.id, { allowedUrl: `https://${ALLOWED}/`, blockedUrl: `https://${BLOCKED}/`, externalName: ALLOWED });
     for (const c of checks) console.log(`# ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
     assert.ok(checks.length >= 6);
     assert.deepEqual(checks.filter((c) => !c.ok).map((c) => c.name), []);
@@ -127,9 +131,9 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
 
   it("the agent's curl trusts the cage CA through the system trust store alone", async () => {
     // No CA env variables: curl falls back to the image's system bundle.
-    const r = await engine.exec(cage.id, ['env', '-u', 'CURL_CA_BUNDLE', '-u', 'SSL_CERT_FILE', '-u', 'REQUESTS_CA_BUNDLE', 'curl', '-sS', '-v', 'https://allowed.test/hello']);
+    const r = await engine.exec(cage.id, ['env', '-u', 'CURL_CA_BUNDLE', '-u', 'SSL_CERT_FILE', '-u', 'REQUESTS_CA_BUNDLE', 'curl', '-sS', '-v', `https://${ALLOWED}/hello`]);
     assert.equal(r.exitCode, 0, r.stderr);
-    assert.equal(r.stdout, 'hello from allowed.test GET /hello\n');
+    assert.equal(r.stdout, `hello from ${ALLOWED} GET /hello\n`);
     assert.match(r.stderr, new RegExp(`issuer: CN=Caged Agent CA ${cage.id}`));
     assert.match(r.stderr, /SSL certificate verify ok/);
     // And the system bundle still holds the image's original roots next to the cage CA.
@@ -140,12 +144,12 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
   it('a blocked host gets 403 with the reason header, and the event stream reports it', async () => {
     const sub = await engine.events(cage.id, (e) => events.push(e));
     stopEvents = () => sub.stop();
-    const r = await engine.exec(cage.id, ['curl', '-sS', '-D', '-', '-o', '/dev/null', 'https://blocked.test/secret']);
+    const r = await engine.exec(cage.id, ['curl', '-sS', '-D', '-', '-o', '/dev/null', `https://${BLOCKED}/secret`]);
     assert.match(r.stdout, /^HTTP\/1\.1 403/m);
     assert.match(r.stdout, /^x-caged-agent-block: no-matching-rule/im);
     const deadline = Date.now() + 5000;
-    while (!events.some((e) => e.type === 'block' && e.host === 'blocked.test') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-    const ev = events.find((e) => e.type === 'block' && e.host === 'blocked.test');
+    while (!events.some((e) => e.type === 'block' && e.host === BLOCKED) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    const ev = events.find((e) => e.type === 'block' && e.host === BLOCKED);
     assert.ok(ev, `a block event arrived (got ${JSON.stringify(events)})`);
     assert.equal(ev.type === 'block' && ev.reason, 'no-matching-rule');
   });
@@ -174,7 +178,7 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
 
   it('allow → reload: the newly allowed host works at once', async () => {
     const file = path.join(ws, '.caged', 'policy.yaml');
-    const text = addAllow(fs.readFileSync(file, 'utf8'), { host: 'blocked.test', private: true }).text;
+    const text = addAllow(fs.readFileSync(file, 'utf8'), { host: BLOCKED, private: true }).text;
     assert.match(text, /# The test upstream lives on a Docker bridge address/, 'comments kept');
     fs.writeFileSync(file, text);
     const r = await engine.pushPolicy(cage.id, text);
@@ -183,21 +187,54 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
     const deadline = Date.now() + 5000;
     while (!events.some((e) => e.type === 'policy-loaded' && e.hash === hash) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
     assert.ok(events.some((e) => e.type === 'policy-loaded' && e.hash === hash), `policy-loaded event seen: ${JSON.stringify(events)}`);
-    const c = await engine.exec(cage.id, ['curl', '-sS', 'https://blocked.test/now']);
+    const c = await engine.exec(cage.id, ['curl', '-sS', `https://${BLOCKED}/now`]);
     assert.equal(c.exitCode, 0, c.stderr);
-    assert.equal(c.stdout, 'hello from blocked.test GET /now\n');
+    assert.equal(c.stdout, `hello from ${BLOCKED} GET /now\n`);
   });
 
   it('an invalid policy is reported with line and column, and the last good one stays', async () => {
-    const r = await engine.pushPolicy(cage.id, 'version: 1\nallow:\n  - host: allowed.test\n    bogus: [\n');
+    const r = await engine.pushPolicy(cage.id, `version: 1\nallow:\n  - host: ${ALLOWED}\n    bogus: [\n`);
     assert.equal(r.ok, false);
     assert.ok(r.line && r.line >= 3, `line given: ${JSON.stringify(r)}`);
     assert.match(r.message, /previous policy stays/);
-    const c = await engine.exec(cage.id, ['curl', '-sS', 'https://blocked.test/still']);
+    const c = await engine.exec(cage.id, ['curl', '-sS', `https://${BLOCKED}/still`]);
     assert.equal(c.exitCode, 0, c.stderr);
     // Restore the file's policy through reloadPolicy (reads the policy file the cage was started with).
     const back = await engine.reloadPolicy(cage.id);
     assert.equal(back.ok, true);
+  });
+
+  it("one follower of the proxy's log serves every consumer: event streams, a replay and a push", async () => {
+    // Counts the log streams the engine opens from here on (the event stream of the test above is still open).
+    const proto = Object.getPrototypeOf(docker.getContainer(cage.proxyContainerId!));
+    const logs = proto.logs;
+    const opened = { follow: 0, read: 0 };
+    proto.logs = function (this: Docker.Container, opts: { follow?: boolean }, ...rest: unknown[]) {
+      if (opts?.follow) opened.follow++;
+      else opened.read++;
+      return logs.call(this, opts, ...rest);
+    };
+    const a: ProxyEvent[] = [];
+    const b: ProxyEvent[] = [];
+    const subs: Array<{ stop(): void }> = [];
+    try {
+      subs.push(await engine.events(cage.id, (e) => a.push(e)));
+      subs.push(await engine.events(cage.id, (e) => b.push(e), { since: new Date(Date.now() - 600_000) }));
+      assert.ok(b.some((e) => e.type === 'block' && e.host === BLOCKED), 'the replay has the earlier block');
+      const text = fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8');
+      const hash = crypto.createHash('sha256').update(text).digest('hex');
+      const before = b.filter((e) => e.type === 'policy-loaded' && e.hash === hash).length;
+      const r = await engine.reloadPolicy(cage.id);
+      assert.equal(r.ok, true, r.message);
+      const deadline = Date.now() + 5000;
+      while (!a.some((e) => e.type === 'policy-loaded' && e.hash === hash) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+      assert.equal(a.filter((e) => e.type === 'policy-loaded' && e.hash === hash).length, 1, 'the new subscriber sees the reload once');
+      assert.equal(b.filter((e) => e.type === 'policy-loaded' && e.hash === hash).length, before + 1, 'the replaying subscriber sees it once more, not twice');
+      assert.deepEqual(opened, { follow: 0, read: 1 }, 'no second follower: the replay is one read of the log, the push waits on the open follower');
+    } finally {
+      proto.logs = logs;
+      for (const s of subs) s.stop();
+    }
   });
 
   it('list() finds the cage by its labels, as after a restart of the caller', async () => {

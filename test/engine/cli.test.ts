@@ -7,7 +7,11 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { CageEngine, CageInfo } from '../../src/engine';
-import { CLI, DEBIAN_IMAGE, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { allowPolicy, CLI, DEBIAN_IMAGE, esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+// Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
+const ALLOWED = 'allowed.engine-cli.test';
+const BLOCKED = 'blocked.engine-cli.test';
 
 interface Run {
   code: number;
@@ -39,10 +43,10 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
   before(async () => {
     prepare();
     stateDir = tmpDir('caged-state-');
-    ws = makeWorkspace('caged-cli-');
+    ws = makeWorkspace('caged-cli-', allowPolicy(ALLOWED));
     engine = makeEngine(stateDir);
     docker = engine.docker;
-    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-cli');
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-upstream-cli', hosts: [ALLOWED, BLOCKED] });
     caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
   });
@@ -84,7 +88,7 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
     const listed = (JSON.parse(j.stdout) as CageInfo[]).find((c) => c.id === cageId)!;
     assert.ok(listed.protection?.protected.some((p) => p.path === '.git' && p.placeholder), 'status --json carries the protection as data');
     // CAGE defaults to the cage of the current folder.
-    const v = await cli(['verify', '--allowed-url', 'https://allowed.test/', '--blocked-url', 'https://blocked.test/', '--external-name', 'allowed.test']);
+    const v = await cli(['verify', '--allowed-url', `https://${ALLOWED}/`, '--blocked-url', `https://${BLOCKED}/`, '--external-name', ALLOWED]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.ok(v.stdout.trim().split('\n').every((l) => l.startsWith('PASS')), v.stdout);
     assert.match(v.stdout, /PASS {2}a blocked host gets 403/);
@@ -94,8 +98,8 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
   });
 
   it('verify exits non-zero when a check fails', async () => {
-    // blocked.test is not allowed: as "allowed URL" it must fail.
-    const v = await cli(['verify', cageId, '--allowed-url', 'https://blocked.test/']);
+    // BLOCKED is not allowed: as "allowed URL" it must fail.
+    const v = await cli(['verify', cageId, '--allowed-url', `https://${BLOCKED}/`]);
     assert.equal(v.code, 1);
     assert.match(v.stdout, /FAIL {2}an allowed URL succeeds/);
   });
@@ -106,19 +110,19 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
     let evOut = '';
     ev.stdout.on('data', (d) => (evOut += d));
     await new Promise((r) => setTimeout(r, 700)); // let it attach
-    const a = await cli(['allow', 'blocked.test', '--private']);
+    const a = await cli(['allow', BLOCKED, '--private']);
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stderr, /proxy reloaded: 2 allow and 0 deny rules in force/);
     const policy = fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8');
-    assert.match(policy, /blocked\.test/);
+    assert.match(policy, new RegExp(esc(BLOCKED)));
     assert.match(policy, /# The test upstream lives on a Docker bridge address/);
-    const sh = await cli(['shell', cageId, '--', 'curl', '-sS', 'https://blocked.test/via-cli']);
+    const sh = await cli(['shell', cageId, '--', 'curl', '-sS', `https://${BLOCKED}/via-cli`]);
     assert.equal(sh.code, 0, sh.stderr);
-    assert.match(sh.stdout, /hello from blocked\.test GET \/via-cli/);
+    assert.match(sh.stdout, new RegExp(`hello from ${esc(BLOCKED)} GET /via-cli`));
     const deadline = Date.now() + 5000;
-    while (!/"type":"allow".*"host":"blocked.test"/.test(evOut) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!new RegExp(`"type":"allow".*"host":"${esc(BLOCKED)}"`).test(evOut) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.match(evOut, /"type":"policy-loaded"/);
-    assert.match(evOut, /"type":"allow"[^\n]*"host":"blocked.test"/);
+    assert.match(evOut, new RegExp(`"type":"allow"[^\\n]*"host":"${esc(BLOCKED)}"`));
     process.kill(ev.pid!, 'SIGTERM');
     const code = await new Promise((r) => ev.on('close', r));
     assert.equal(code, 0);

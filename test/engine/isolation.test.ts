@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo } from '../../src/engine';
-import { leftovers, makeEngine, makeWorkspace, NOSHELL_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, type Upstream } from './setup';
+import { allowPolicy, esc, leftovers, makeEngine, makeWorkspace, NOSHELL_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, type Upstream } from './setup';
+
+// Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
+const ALLOWED = 'allowed.engine-isolation.test';
 
 describe('cage isolation, shell-less images and failure cleanup', { timeout: 240_000 }, () => {
   let engine: CageEngine;
@@ -13,7 +16,7 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
   const workspaces: string[] = [];
   const cageIds = () => workspaces.map((w) => engine.cageIdFor(w));
   const ws = (prefix: string) => {
-    const w = makeWorkspace(prefix);
+    const w = makeWorkspace(prefix, allowPolicy(ALLOWED));
     workspaces.push(w);
     return w;
   };
@@ -23,7 +26,7 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
     stateDir = tmpDir('caged-state-');
     engine = makeEngine(stateDir);
     docker = engine.docker;
-    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-iso');
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-upstream-iso', hosts: [ALLOWED] });
   });
 
   after(async () => {
@@ -60,7 +63,7 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
     assert.equal(viaProxy.stdout, '403');
     // Both cages still work for what their policy allows.
     for (const c of [a, b]) {
-      const r = await engine.exec(c.id, ['curl', '-sS', 'https://allowed.test/']);
+      const r = await engine.exec(c.id, ['curl', '-sS', `https://${ALLOWED}/`]);
       assert.equal(r.exitCode, 0, r.stderr);
     }
     await Promise.all([engine.down(a.id), engine.down(b.id)]);
@@ -69,12 +72,12 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
 
   it('a shell-less image without update-ca-certificates still trusts the cage CA', async () => {
     const w = ws('caged-noshell-');
-    const cage = await engine.up({ workspace: w, agentImage: NOSHELL_IMAGE, upstreamCaPem: upstream.caPem, agentCommand: ['/usr/bin/curl', '-sS', 'https://allowed.test/from-noshell'] });
+    const cage = await engine.up({ workspace: w, agentImage: NOSHELL_IMAGE, upstreamCaPem: upstream.caPem, agentCommand: ['/usr/bin/curl', '-sS', `https://${ALLOWED}/from-noshell`] });
     const c = docker.getContainer(cage.agentContainerId!);
     const res = await c.wait();
     const logs = String(await c.logs({ stdout: true, stderr: true } as any));
     assert.equal(res.StatusCode, 0, logs);
-    assert.match(logs, /hello from allowed\.test GET \/from-noshell/);
+    assert.match(logs, new RegExp(`hello from ${esc(ALLOWED)} GET /from-noshell`));
     // Really no shell in there.
     await assert.rejects(engine.openShell(cage.id, { cols: 80, rows: 24 }), /not running|no shell/);
     await engine.down(cage.id);

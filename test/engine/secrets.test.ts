@@ -7,7 +7,10 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { CageEngine, CageInfo } from '../../src/engine';
-import { leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { esc, leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+
+// Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
+const ALLOWED = 'allowed.engine-secrets.test';
 
 const TOKEN = 'tok-caged-test-2f6c1e9a7b';
 
@@ -24,11 +27,11 @@ describe('credential injection in a real cage', { timeout: 180_000 }, () => {
     stateDir = tmpDir('caged-state-');
     ws = makeWorkspace(
       'caged-secret-ws-',
-      'version: 1\nallow:\n  - host: allowed.test\n    private: true            # the test upstream is on a Docker bridge\n    auth: { scheme: Bearer, secret: upstream_token }\n',
+      `version: 1\nallow:\n  - host: ${ALLOWED}\n    private: true            # the test upstream is on a Docker bridge\n    auth: { scheme: Bearer, secret: upstream_token }\n`,
     );
     engine = makeEngine(stateDir);
     docker = engine.docker;
-    upstream = await startUpstream(docker, engine, 'caged-agent-test-upstream-secrets');
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-upstream-secrets', hosts: [ALLOWED] });
     cage = await engine.up({ workspace: ws, upstreamCaPem: upstream.caPem, secrets: { upstream_token: TOKEN } });
   });
 
@@ -44,10 +47,10 @@ describe('credential injection in a real cage', { timeout: 180_000 }, () => {
     // The upstream echoes the headers it got. The proxy overwrites the injected token wherever it comes back
     // (same length), which it only does for those exact bytes: the upstream got the token, the agent not.
     const masked = `Bearer ${'*'.repeat(TOKEN.length)}`;
-    const withDummy = await engine.exec(cage.id, ['curl', '-sS', '-H', 'Authorization: Bearer agent-made-this-up', 'https://allowed.test/echo-headers']);
+    const withDummy = await engine.exec(cage.id, ['curl', '-sS', '-H', 'Authorization: Bearer agent-made-this-up', `https://${ALLOWED}/echo-headers`]);
     assert.equal(withDummy.exitCode, 0, withDummy.stderr);
     assert.equal(JSON.parse(withDummy.stdout).authorization, masked);
-    const without = await engine.exec(cage.id, ['curl', '-sS', 'https://allowed.test/echo-headers']);
+    const without = await engine.exec(cage.id, ['curl', '-sS', `https://${ALLOWED}/echo-headers`]);
     assert.equal(JSON.parse(without.stdout).authorization, masked);
     assert.ok(!without.stdout.includes(TOKEN));
   });
@@ -85,7 +88,7 @@ describe('credential injection in a real cage', { timeout: 180_000 }, () => {
   it('the proxy event log names the rule, never the token', async () => {
     const proxy = docker.getContainer(cage.proxyContainerId!);
     const logs = String(await proxy.logs({ stdout: true, stderr: true } as any));
-    assert.match(logs, /"host":"allowed\.test"/);
+    assert.match(logs, new RegExp(`"host":"${esc(ALLOWED)}"`));
     assert.ok(!logs.includes(TOKEN), 'the token is not logged');
     assert.ok(!logs.includes('agent-made-this-up'), 'header values are not logged');
   });

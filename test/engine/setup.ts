@@ -1,23 +1,24 @@
 // Shared setup for the engine tests: a Docker engine that answers, the local test images, the proxy
-// bundle, an "outside" HTTPS upstream on the egress network (aliases allowed.test / blocked.test) with
-// its own test CA, and cleanup of everything a test file created.
+// bundle, workspaces with a policy, and cleanup of everything a test file created. The "outside" upstream is
+// test/shared/upstream.ts (each file names its own hosts).
 import Docker from 'dockerode';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CageEngine, EGRESS_NETWORK, LABEL, LABEL_CAGE } from '../../src/engine';
-import { createCA, LeafMinter } from '../../src/pki';
+import { CageEngine, LABEL, LABEL_CAGE } from '../../src/engine';
+import { allowPolicy, TEST_NODE_IMAGE } from '../shared/upstream';
+
+export { allowPolicy, esc, startUpstream, TEST_LABEL, type Upstream } from '../shared/upstream';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const PROXY_BUNDLE = path.join(ROOT, 'dist', 'proxy.js');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 export const DEBIAN_IMAGE = 'caged-agent-test/debian:bookworm';
-export const NODE_IMAGE = 'caged-agent-test/node:20';
+export const NODE_IMAGE = TEST_NODE_IMAGE;
 export const NOSHELL_IMAGE = 'caged-agent-test/noshell:1';
 /** The Debian image plus git, node and npm (scripts/build-test-images.sh). */
 export const DEV_IMAGE = 'caged-agent-test/dev:1';
-export const TEST_LABEL = 'caged-agent.test';
 
 let prepared = false;
 
@@ -50,7 +51,7 @@ export function makeEngine(stateDir: string): CageEngine {
   return new CageEngine({ stateDir, proxyBundlePath: PROXY_BUNDLE, proxyBaseImage: NODE_IMAGE, agentImage: DEBIAN_IMAGE });
 }
 
-/** A workspace folder with a policy allowing allowed.test (a Docker bridge address, hence private: true). */
+/** A workspace folder with a policy (by default one allowing allowed.test, a name no upstream answers to). */
 export function makeWorkspace(prefix: string, policy = ALLOW_POLICY): string {
   const ws = tmpDir(prefix);
   fs.mkdirSync(path.join(ws, '.caged'));
@@ -59,69 +60,7 @@ export function makeWorkspace(prefix: string, policy = ALLOW_POLICY): string {
   return ws;
 }
 
-export const ALLOW_POLICY = `version: 1
-allow:
-  # The test upstream lives on a Docker bridge address: the opt-in is visible here.
-  - host: allowed.test
-    private: true
-`;
-
-const UPSTREAM_SCRIPT = `
-const https = require('https'); const http = require('http'); const tls = require('tls');
-const certs = JSON.parse(process.env.UP_CERTS);
-const ctx = {}; for (const [h, c] of Object.entries(certs)) ctx[h] = tls.createSecureContext({ cert: c.cert, key: c.key });
-const handler = (req, res) => {
-  res.setHeader('content-type', 'text/plain');
-  // /echo-headers: what arrived upstream (tests of credential injection read the Authorization header here).
-  if (req.url.startsWith('/echo-headers')) return res.end(JSON.stringify(req.headers) + '\\n');
-  res.end('hello from ' + String(req.headers.host).split(':')[0] + ' ' + req.method + ' ' + req.url + '\\n');
-};
-https.createServer({ SNICallback: (name, cb) => cb(null, ctx[name] || ctx['allowed.test']) }, handler).listen(443);
-http.createServer(handler).listen(80);
-console.log('upstream listening');
-`;
-
-export interface Upstream {
-  caPem: string;
-  containerId: string;
-  ip: string;
-  stop(): Promise<void>;
-}
-
-/** An HTTPS+HTTP server on the egress network, names allowed.test and blocked.test, certs from a test CA. */
-export async function startUpstream(docker: Docker, engine: CageEngine, name: string): Promise<Upstream> {
-  await engine.ensureEgressNetwork();
-  const ca = createCA({ commonName: 'Caged Agent Test Upstream CA' });
-  const minter = new LeafMinter(ca.certPem, ca.keyPem);
-  const certs: Record<string, { cert: string; key: string }> = {};
-  for (const h of ['allowed.test', 'blocked.test']) certs[h] = { cert: minter.mint(h).certPem, key: minter.leafKeyPem };
-  await docker.getContainer(name).remove({ force: true }).catch(() => {});
-  const c = await docker.createContainer({
-    name,
-    Image: NODE_IMAGE,
-    Entrypoint: ['node', '-e', UPSTREAM_SCRIPT],
-    Cmd: [],
-    Env: [`UP_CERTS=${JSON.stringify(certs)}`],
-    Labels: { [TEST_LABEL]: '1' },
-    HostConfig: { NetworkMode: EGRESS_NETWORK },
-    NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: ['allowed.test', 'blocked.test'] } } },
-  } as Docker.ContainerCreateOptions);
-  await c.start();
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const logs = String(await c.logs({ stdout: true, stderr: true } as any));
-    if (logs.includes('upstream listening')) break;
-    if (Date.now() > deadline) throw new Error(`the test upstream did not start: ${logs}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const info = await c.inspect();
-  return {
-    caPem: ca.certPem,
-    containerId: c.id,
-    ip: info.NetworkSettings.Networks[EGRESS_NETWORK].IPAddress,
-    stop: async () => { await c.remove({ force: true }).catch(() => {}); },
-  };
-}
+export const ALLOW_POLICY = allowPolicy('allowed.test');
 
 /** Every labelled object (containers, networks, volumes) of the given cages. */
 export async function leftovers(docker: Docker, cageIds: string[]): Promise<string[]> {

@@ -1,6 +1,6 @@
 // The real flow in a real extension host against a real Docker engine: Start Caged Agent, a blocked request
 // from inside the agent becomes a diagnostic, applying the quick fix lets the retry through.
-// The "outside" is an upstream container of this test's own on the egress network (allowed.test, blocked.test).
+// The "outside" is an upstream container of this test's own on the egress network (ALLOWED, BLOCKED below).
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,7 +8,11 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
 import { controller, quickFixes, waitFor } from './helpers';
-import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
+import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
+
+// Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
+const ALLOWED = 'allowed.ext-cage.test';
+const BLOCKED = 'blocked.ext-cage.test';
 
 function blockDiagnostic(uri: vscode.Uri, host: string): vscode.Diagnostic | undefined {
   return vscode.languages.getDiagnostics(uri).find((d) => d.source === 'Caged Agent' && d.message.startsWith(`Caged agent blocked ${host}:`));
@@ -33,7 +37,7 @@ describe('Caged Agent on a real Docker engine', function () {
 
   before(async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-engine-'));
-    upstream = await startUpstream(docker, makeEngine(stateDir), `caged-ext-test-upstream-${process.pid}`);
+    upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-ext-test-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED] });
     caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
     const cfg = vscode.workspace.getConfiguration('cagedAgent');
@@ -48,7 +52,7 @@ describe('Caged Agent on a real Docker engine', function () {
     policyUri = vscode.Uri.joinPath(folder, '.caged', 'policy.yaml');
     await vscode.workspace.fs.writeFile(
       policyUri,
-      new TextEncoder().encode('version: 1\n# the test upstream lives on a Docker bridge: private: true is the visible opt-in\nallow:\n  - host: allowed.test\n    private: true\n'),
+      new TextEncoder().encode(`version: 1\n# the test upstream lives on a Docker bridge: private: true is the visible opt-in\nallow:\n  - host: ${ALLOWED}\n    private: true\n`),
     );
   });
 
@@ -74,30 +78,40 @@ describe('Caged Agent on a real Docker engine', function () {
       const r = await engine.exec(cageId!, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', url]);
       return r.stdout.trim();
     };
-    assert.equal(await curl('https://allowed.test/'), '200', 'the allowed host answers through the proxy, trusted via the system store');
-    assert.equal(await curl('https://blocked.test/v1/items'), '403', 'the blocked host gets 403 from the proxy');
+    assert.equal(await curl(`https://${ALLOWED}/`), '200', 'the allowed host answers through the proxy, trusted via the system store');
+    assert.equal(await curl(`https://${BLOCKED}/v1/items`), '403', 'the blocked host gets 403 from the proxy');
 
-    const d = await waitFor('the block diagnostic', () => blockDiagnostic(policyUri, 'blocked.test'));
+    const d = await waitFor('the block diagnostic', () => blockDiagnostic(policyUri, BLOCKED));
     assert.match(d.message, /GET \/v1\/items, once/);
-    assert.equal(await applyFirstQuickFix(policyUri, d, /^Allow blocked\.test$/), 'Allow blocked.test');
-    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), /host: blocked\.test/);
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, 'blocked.test'));
+    assert.equal(await applyFirstQuickFix(policyUri, d, new RegExp(`^Allow ${esc(BLOCKED)}$`)), `Allow ${BLOCKED}`);
+    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}`));
+    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
 
-    // blocked.test lives on a Docker bridge address: the proxy refuses private addresses unless the rule opts
+    // BLOCKED lives on a Docker bridge address: the proxy refuses private addresses unless the rule opts
     // in, and the editor offers exactly that fix.
-    assert.equal(await curl('https://blocked.test/v1/items'), '403');
+    assert.equal(await curl(`https://${BLOCKED}/v1/items`), '403');
     const d2 = await waitFor('the private-address diagnostic', () => {
-      const x = blockDiagnostic(policyUri, 'blocked.test');
+      const x = blockDiagnostic(policyUri, BLOCKED);
       return x && /private-address/.test(x.message) ? x : undefined;
     });
-    await applyFirstQuickFix(policyUri, d2, /^Allow blocked\.test to reach a private address$/);
-    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), /host: blocked\.test\n\s+private: true/);
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, 'blocked.test'));
-    assert.equal(await curl('https://blocked.test/v1/items'), '200', 'the retry succeeds after the quick fix, without restarting anything');
+    await applyFirstQuickFix(policyUri, d2, new RegExp(`^Allow ${esc(BLOCKED)} to reach a private address$`));
+    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`));
+    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
+    assert.equal(await curl(`https://${BLOCKED}/v1/items`), '200', 'the retry succeeds after the quick fix, without restarting anything');
+  });
+
+  it('an allowlist edit reaches the proxy in one push, although the edit, the save and the file watcher each refresh', async () => {
+    const counts = async () => ((await vscode.commands.executeCommand('cagedAgent._state')) as { counts: Record<string, number> }).counts;
+    const before = await counts();
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.allowHost', 'counted.test'), true);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await counts();
+    assert.equal((after['policy.pushes'] ?? 0) - (before['policy.pushes'] ?? 0), 1, JSON.stringify({ before, after }));
+    assert.equal((after['policy.parses'] ?? 0) - (before['policy.parses'] ?? 0), 1, JSON.stringify({ before, after }));
   });
 
   it('Verify Cage reports every check passing', async () => {
-    const checks = (await vscode.commands.executeCommand('cagedAgent.verify', cageId, { allowedUrl: 'https://allowed.test/', quiet: true })) as { name: string; ok: boolean; detail: string }[];
+    const checks = (await vscode.commands.executeCommand('cagedAgent.verify', cageId, { allowedUrl: `https://${ALLOWED}/`, quiet: true })) as { name: string; ok: boolean; detail: string }[];
     assert.ok(checks && checks.length >= 4, 'checks ran');
     for (const c of checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
   });

@@ -9,6 +9,7 @@ interface DebugState {
   blocks: { key: string; count: number; reason: string; paths: string[] }[];
   policyErrors: string[] | null;
   policyPath: string;
+  counts: Record<string, number>;
 }
 
 async function state(): Promise<DebugState> {
@@ -25,6 +26,15 @@ async function readText(uri: vscode.Uri): Promise<string> {
 
 async function writeText(uri: vscode.Uri, text: string): Promise<void> {
   await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
+}
+
+/** How much each count grew between two states. */
+function grew(before: DebugState, after: DebugState, name: string): number {
+  return (after.counts[name] ?? 0) - (before.counts[name] ?? 0);
+}
+
+function allowEvent(host: string) {
+  return { time: new Date().toISOString(), type: 'allow', host, port: 443, method: 'GET', path: '/', reason: 'allowed', rule: 'allow[0]' };
 }
 
 function blockEvent(host: string, method = 'GET', path = '/v1/models') {
@@ -136,6 +146,38 @@ describe('Caged Agent in the extension host', function () {
 
     assert.equal(await vscode.commands.executeCommand('cagedAgent.addRule', 'deny', 'gist.github.com'), true);
     assert.match(await readText(policyUri), /deny:[\s\S]*gist\.github\.com/);
+  });
+
+  it('a burst of allowed requests redraws the Cages view once and reads no policy; one save parses the policy once', async () => {
+    await sleep(500);
+    const t0 = await state();
+    for (let i = 0; i < 20; i++) await vscode.commands.executeCommand('cagedAgent._injectEvent', allowEvent('keep.example.com'));
+    await sleep(400);
+    const t1 = await state();
+    assert.equal(grew(t0, t1, 'tree.cages'), 1, 'the request counts are drawn once for the burst');
+    for (const n of ['tree.blocks', 'tree.allowlist', 'diagnostics', 'policy.reads', 'policy.parses']) assert.equal(grew(t0, t1, n), 0, `${n} after allowed requests`);
+
+    // An edit saved in the editor: the change, the save and the file watcher each trigger a refresh.
+    const doc = await vscode.workspace.openTextDocument(policyUri);
+    const edit = new vscode.WorkspaceEdit();
+    edit.insert(policyUri, new vscode.Position(doc.lineCount, 0), '# saved once\n');
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    assert.ok(await doc.save());
+    await waitFor('the saved text on disk', async () => (await readText(policyUri)).includes('# saved once'));
+    await sleep(1000);
+    const t2 = await state();
+    assert.equal(grew(t1, t2, 'policy.parses'), 1, 'the new text is parsed once');
+    assert.equal(grew(t1, t2, 'tree.allowlist'), 1, 'the allowlist is redrawn once');
+    assert.equal(grew(t1, t2, 'diagnostics'), 1, 'the diagnostics are redrawn once');
+    assert.equal(grew(t1, t2, 'tree.blocks'), 0);
+  });
+
+  it('a block diagnostic carries its block group as its code, and sits on the allow: key', async () => {
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('code.example.com'));
+    const diag = await waitFor('the block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('code.example.com')));
+    assert.equal(diag.code, 'code.example.com:443');
+    const line = (await readText(policyUri)).split('\n').findIndex((l) => /^allow\s*:/.test(l));
+    assert.equal(diag.range.start.line, line);
   });
 
   it('honours the policyPath setting', async () => {

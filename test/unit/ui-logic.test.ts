@@ -1,12 +1,14 @@
-// The editor's pure logic: grouping of blocks, notification batching/rate limits, presets.
+// The editor's pure logic: grouping of blocks, notification batching/rate limits, presets, fix choices, which
+// blocks a policy cures, what a failed push says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockStore, blockMessage, describeSeen } from '../../src/extension/logic/blocks';
 import { NotifyThrottle } from '../../src/extension/logic/throttle';
 import { PRESETS, presetById } from '../../src/extension/logic/presets';
 import type { DecisionEvent } from '../../src/policy/events';
-import { fixChoices, looksInternal } from '../../src/extension/logic/fixes';
-import { parsePolicy } from '../../src/policy';
+import { fixChoices, looksInternal, ruleOfEvent, stillBlocked } from '../../src/extension/logic/fixes';
+import { pushFailureReport } from '../../src/extension/logic/pushReport';
+import { entryKey, parsePolicy } from '../../src/policy';
 
 function block(host: string, over: Partial<DecisionEvent> = {}): DecisionEvent {
   return { time: '2026-11-22T12:01:00.000Z', type: 'block', host, port: 443, method: 'GET', path: '/v1/x', reason: 'no-matching-rule', rule: null, ...over };
@@ -88,7 +90,49 @@ test('fix choices follow the block reason', () => {
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'private-address', rule: null }, policy), []);
 });
 
+test('the rule of an event is found by its key in a newer parse where entries moved', () => {
+  const before = parsePolicy('version: 1\nallow:\n  - host: a.example.com\n  - host: up.test\n    paths: ["/v1/**"]\n').policy!;
+  const key = entryKey(before.allow[1]);
+  const after = parsePolicy('version: 1\nallow:\n  - host: new.example.com\n  - host: a.example.com\n  - host: up.test\n    paths: ["/v1/**"]\n').policy!;
+  assert.equal(ruleOfEvent(after, { rule: 'allow[1]', ruleKey: key })?.hostText, 'up.test', 'the key wins over the shifted label');
+  assert.equal(ruleOfEvent(after, { rule: 'allow[1]' })?.hostText, 'a.example.com', 'without a key, the label');
+  assert.equal(ruleOfEvent(parsePolicy('version: 1\nallow:\n  - host: a.example.com\n').policy!, { rule: 'allow[0]', ruleKey: key }), undefined, 'a removed rule is not guessed');
+  const priv = fixChoices({ host: 'up.test', port: 443, method: 'GET', path: '/v1/x', reason: 'private-address', rule: 'allow[1]', ruleKey: key }, after);
+  assert.equal(priv[0]?.action === 'update' && priv[0].index, 2, 'the private-address fix edits the rule that decided');
+});
+
 test('Allow Host asks about private addresses only for hosts that look internal', () => {
   for (const h of ['git.intranet.lan', 'svc.internal', 'api.blocked.test', '*.corp', 'printer', '10.0.0.5', '[::1]', '192.168.1.2']) assert.equal(looksInternal(h), true, h);
   for (const h of ['api.github.com', '*.npmjs.org', 'example.co.uk', 'pypi.dev', '1.1.1.1']) assert.equal(looksInternal(h), false, h);
+});
+
+test('a saved policy cures the blocks it now allows, and only those the policy itself caused', () => {
+  const policy = parsePolicy('version: 1\nallow:\n  - host: api.example.com\n  - host: up.test\n  - host: pub.test\n    private: true\n  - host: "*.cdn.test"\n    methods: [GET]\n').policy!;
+  assert.equal(stillBlocked(block('api.example.com'), policy), false, 'an allowed host is cured');
+  assert.equal(stillBlocked(block('other.example.com'), policy), true, 'an unlisted host stays');
+  assert.equal(stillBlocked(block('a.cdn.test', { method: 'POST' }), policy), true, 'a method the rule does not allow stays');
+  assert.equal(stillBlocked(block('a.cdn.test', { method: 'CONNECT', path: '' }), policy), false, 'a tunnel to the host is cured at host level');
+  assert.equal(stillBlocked(block('up.test', { reason: 'private-address' }), policy), true, 'private address: cured only when the rule opts in');
+  assert.equal(stillBlocked(block('pub.test', { reason: 'private-address' }), policy), false);
+  for (const reason of ['secret-detected', 'secret-missing', 'sni-mismatch', 'insecure-auth'] as const) {
+    assert.equal(stillBlocked(block('api.example.com', { reason }), policy), true, `${reason} is not cured by allowing`);
+  }
+});
+
+test('an event finds its rule in the current parse through one lookup', () => {
+  const policy = parsePolicy('version: 1\nallow:\n  - host: a.test\n  - host: b.test\ndeny:\n  - host: c.test\n').policy!;
+  assert.equal(ruleOfEvent(policy, { rule: 'allow[1]' })?.host, 'b.test');
+  assert.equal(ruleOfEvent(policy, { rule: 'deny[0]' })?.host, 'c.test');
+  assert.equal(ruleOfEvent(policy, { rule: 'allow[7]' }), undefined);
+  assert.equal(ruleOfEvent(policy, { rule: null }), undefined);
+  assert.equal(ruleOfEvent(undefined, { rule: 'allow[0]' }), undefined);
+});
+
+test('a failed push says what is known: refused and kept, refused and nothing in force, or not confirmed', () => {
+  assert.match(pushFailureReport({ message: 'm', inForce: 'previous' }).log, /^proxy kept its previous policy: m$/);
+  assert.match(pushFailureReport({ message: 'm', inForce: 'none' }).log, /blocks everything/);
+  const t = pushFailureReport({ message: 'the proxy did not confirm the new policy within 10 s', inForce: 'unknown' });
+  assert.doesNotMatch(t.log, /kept its previous policy/);
+  assert.doesNotMatch(t.notice, /rejected/);
+  assert.match(t.notice, /may or may not be in force/);
 });

@@ -8,7 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parsePolicy, parseWorkspacePath, parseWorkspaceRules } from '../../src/policy';
 import { gitConfigBool, gitConfigGet, gitConfigGetAll, parseGitConfig } from '../../src/engine/gitconfig';
-import { checkMounts, parseMountInfo, planProtection, protectTargets, type FsEntry, type ProtectInput } from '../../src/engine/protect';
+import { checkMounts, parseMountInfo } from '../../src/engine/mountinfo';
+import { protectTargets, type FsEntry, type ProtectInput } from '../../src/engine/protect';
+import { planProtection } from '../../src/engine/protect-plan';
 import { verifySummary } from '../../src/engine/verify';
 import { describeSettingChange, GUARDED_SETTINGS, workspaceSettingChanges, type SettingsSnapshot } from '../../src/extension/logic/settingsGuard';
 

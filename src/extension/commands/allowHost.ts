@@ -59,7 +59,6 @@ export const allowHostCommand: CommandDef = {
     }
     const ok = await cx.ctl.allow(spec);
     if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: allowed ${spec.host}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
-    await cx.diagnostics.refresh();
     return ok;
   },
 };
@@ -71,7 +70,6 @@ export const applyFixCommand: CommandDef = {
     if (!fix || typeof fix !== 'object' || !('action' in fix)) return false;
     const ok = await cx.ctl.applyFix(fix);
     if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: ${fix.title.replace(/^Allow/, 'allowed')}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
-    await cx.diagnostics.refresh();
     return ok;
   },
 };

@@ -1,6 +1,6 @@
 // Caged Agent: Clean Up — removes orphaned, labelled objects (never anything unlabelled).
 import * as vscode from 'vscode';
-import { errorText } from '../controller';
+import { errorText } from '../logic/errors';
 import type { CommandDef } from './types';
 
 export const cleanUpCommand: CommandDef = {

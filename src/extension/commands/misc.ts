@@ -1,6 +1,6 @@
 // Small commands: secrets, refresh, doctor, and two hidden hooks the extension-host tests use.
 import * as vscode from 'vscode';
-import { errorText, secretKey } from '../controller';
+import { errorText } from '../logic/errors';
 import type { ProxyEvent } from '../../policy/events';
 import type { CommandDef } from './types';
 
@@ -11,7 +11,7 @@ export const setSecretCommand: CommandDef = {
     if (!name) return false;
     const value = valueArg ?? (await vscode.window.showInputBox({ title: `Value of secret "${name}"`, password: true, ignoreFocusOut: true }));
     if (!value) return false;
-    await cx.ctl.context.secrets.store(secretKey(name), value);
+    await cx.ctl.secrets.store(name, value);
     void vscode.window.showInformationMessage(`Caged Agent: secret "${name}" stored. It reaches the proxy on the next start.`);
     return true;
   },
@@ -21,8 +21,8 @@ export const refreshCommand: CommandDef = {
   id: 'cagedAgent.refresh',
   run: async (cx) => {
     await cx.ctl.refreshCages();
-    await cx.ctl.refreshPolicy({ push: false });
-    await cx.diagnostics.refresh();
+    await cx.ctl.policy.refresh({ push: false });
+    cx.diagnostics.refresh();
   },
 };
 
@@ -47,11 +47,13 @@ export const debugStateCommand: CommandDef = {
   run: (cx) => ({
     activeCageId: cx.ctl.activeCageId,
     cages: cx.ctl.cages,
-    dockerError: cx.ctl.dockerError,
-    blocks: cx.ctl.blocks.list().map((g) => ({ key: g.key, count: g.count, reason: g.reason, paths: g.paths })),
+    dockerError: cx.ctl.session.dockerError,
+    blocks: cx.ctl.session.blocks.list().map((g) => ({ key: g.key, count: g.count, reason: g.reason, paths: g.paths })),
     policyErrors: cx.ctl.policyParse?.errors.map((e) => e.message) ?? null,
     policyPath: cx.ctl.policyUri()?.fsPath,
     protectionAlerts: cx.protection.alerts,
+    /** How often the extension read, parsed and pushed the policy, redrew each view and the diagnostics. */
+    counts: Object.fromEntries(cx.ctl.changes.counts),
   }),
 };
 
@@ -59,6 +61,6 @@ export const debugStateCommand: CommandDef = {
 export const injectEventCommand: CommandDef = {
   id: 'cagedAgent._injectEvent',
   run: (cx, e: ProxyEvent, cageId?: string) => {
-    cx.ctl.onProxyEvent(cageId ?? cx.ctl.activeCageId ?? 'test', e);
+    cx.ctl.session.onProxyEvent(cageId ?? cx.ctl.activeCageId ?? 'test', e);
   },
 };

@@ -9,10 +9,10 @@ export const openPolicyCommand: CommandDef = {
       void vscode.window.showErrorMessage('Caged Agent: open a folder first — the policy lives in the workspace.');
       return undefined;
     }
-    if ((await cx.ctl.readPolicyText()) === undefined) {
+    if ((await cx.ctl.policy.readText()) === undefined) {
       const pick = await vscode.window.showInformationMessage(`No policy file at ${vscode.workspace.asRelativePath(uri)} yet. Create a starter policy (default deny)?`, 'Create');
       if (pick !== 'Create') return undefined;
-      await cx.ctl.ensurePolicyFile();
+      await cx.ctl.policy.ensure();
     }
     const doc = await vscode.workspace.openTextDocument(uri);
     const editor = await vscode.window.showTextDocument(doc);

@@ -38,7 +38,7 @@ export const addRuleCommand: CommandDef = {
     if (!host) return false;
     const spec = specFromText(host);
     if (list === 'allow') return cx.ctl.allow(spec);
-    return cx.ctl.editPolicy((t) => addDeny(t, spec).text, `deny ${spec.host}`);
+    return cx.ctl.policy.edit((t) => addDeny(t, spec).text, `deny ${spec.host}`);
   },
 };
 
@@ -52,7 +52,7 @@ export const editRuleCommand: CommandDef = {
     if (!host || host === current) return false;
     const next: AllowSpec = { ...specOfRule(rule), ...specFromText(host) };
     if (!/:\d+$/.test(host)) next.port = undefined;
-    return cx.ctl.editPolicy((t) => updateEntry(t, rule.list, rule.index, next).text, `edit ${rule.list}[${rule.index}] → ${host}`);
+    return cx.ctl.policy.edit((t) => updateEntry(t, rule.list, rule.index, next).text, `edit ${rule.list}[${rule.index}] → ${host}`);
   },
 };
 
@@ -65,7 +65,7 @@ export const removeRuleCommand: CommandDef = {
       const ok = await vscode.window.showWarningMessage(`Remove ${rule.hostText} from the ${rule.list} list?`, { modal: true }, 'Remove');
       if (ok !== 'Remove') return false;
     }
-    return cx.ctl.editPolicy((t) => removeEntry(t, rule.list, rule.index).text, `remove ${rule.list}[${rule.index}] ${rule.hostText}`);
+    return cx.ctl.policy.edit((t) => removeEntry(t, rule.list, rule.index).text, `remove ${rule.list}[${rule.index}] ${rule.hostText}`);
   },
 };
 
@@ -74,7 +74,7 @@ export const toggleRuleCommand: CommandDef = {
   run: async (cx, item?: unknown) => {
     const rule = ruleFrom(item);
     if (!rule) return false;
-    return cx.ctl.editPolicy((t) => setDisabled(t, rule.list, rule.index, !rule.disabled).text, `${rule.disabled ? 'enable' : 'disable'} ${rule.hostText}`);
+    return cx.ctl.policy.edit((t) => setDisabled(t, rule.list, rule.index, !rule.disabled).text, `${rule.disabled ? 'enable' : 'disable'} ${rule.hostText}`);
   },
 };
 
@@ -83,7 +83,7 @@ export const moveRuleCommand: CommandDef = {
   run: async (cx, item?: unknown) => {
     const rule = ruleFrom(item);
     if (!rule) return false;
-    return cx.ctl.editPolicy((t) => moveEntry(t, rule.list, rule.index).text, `move ${rule.hostText} to ${rule.list === 'allow' ? 'deny' : 'allow'}`);
+    return cx.ctl.policy.edit((t) => moveEntry(t, rule.list, rule.index).text, `move ${rule.hostText} to ${rule.list === 'allow' ? 'deny' : 'allow'}`);
   },
 };
 

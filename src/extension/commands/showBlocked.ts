@@ -9,7 +9,7 @@ export const showBlockedCommand: CommandDef = {
     const { ctl } = cx;
     let k = typeof key === 'string' ? key : key && typeof key === 'object' && 'group' in key ? (key as { group: { key: string } }).group.key : undefined;
     if (!k) {
-      const groups = ctl.blocks.list();
+      const groups = ctl.session.blocks.list();
       if (groups.length === 0) {
         void vscode.window.showInformationMessage('Caged Agent: nothing has been blocked.');
         return undefined;
@@ -21,11 +21,11 @@ export const showBlockedCommand: CommandDef = {
       if (!pick) return undefined;
       k = pick.key;
     }
-    const g = ctl.blocks.get(k);
+    const g = ctl.session.blocks.get(k);
     if (!g) return undefined;
     const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
       ...ctl.fixesFor(g).map((c) => ({ label: c.title, description: c.scope, run: () => vscode.commands.executeCommand('cagedAgent.applyFix', c) })),
-      { label: 'Dismiss', description: 'forget this block', run: async () => { ctl.blocks.delete(k!); await cx.diagnostics.refresh(); } },
+      { label: 'Dismiss', description: 'forget this block', run: async () => ctl.session.dismissBlock(k!) },
       { label: 'Show in Problems', run: () => vscode.commands.executeCommand('workbench.actions.view.problems') },
     ];
     const pick = await vscode.window.showQuickPick(items, { title: `Blocked: ${g.host}:${g.port} — ${describeSeen(g)} (${g.reason}, ${g.count}×)` });

@@ -1,7 +1,8 @@
 // Caged Agent: Start Caged Agent — asks what it must know the first time (agent preset), remembers it per
 // workspace, shows progress while images build, opens a terminal in the agent.
 import * as vscode from 'vscode';
-import { errorText, type StartArgs } from '../controller';
+import type { StartArgs } from '../cageSession';
+import { errorText } from '../logic/errors';
 import { PRESETS, presetById } from '../logic/presets';
 import { openAgentTerminal } from '../terminal';
 import { readSettings } from '../settings';

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { errorText } from '../controller';
+import { errorText } from '../logic/errors';
 import { cageIdFrom, type CommandDef } from './types';
 
 export const stopCommand: CommandDef = {

@@ -1,6 +1,6 @@
 // Caged Agent: Verify Cage — runs the engine's checks from inside the agent and shows each result.
 import * as vscode from 'vscode';
-import { errorText } from '../controller';
+import { errorText } from '../logic/errors';
 import type { VerifyCheck } from '../../engine/api';
 import { verifySummary } from '../../engine/verify';
 import { cageIdFrom, type CommandDef } from './types';

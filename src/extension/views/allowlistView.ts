@@ -34,7 +34,7 @@ class GroupItem extends vscode.TreeItem {
 
 export class AllowlistView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
-    super(ctl.onDidChangePolicy);
+    super(ctl.changes, 'allowlist', ['policy']);
   }
 
   getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {

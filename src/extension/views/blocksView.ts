@@ -27,11 +27,11 @@ class DetailItem extends vscode.TreeItem {
 
 export class BlocksView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
-    super(ctl.onDidChange);
+    super(ctl.changes, 'blocks', ['blocks']);
   }
 
   getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {
-    if (!el) return this.ctl.blocks.list().map((g) => new BlockItem(g));
+    if (!el) return this.ctl.session.blocks.list().map((g) => new BlockItem(g));
     if (el instanceof BlockItem) {
       const g = el.group;
       const methods = [...g.methods.entries()].map(([m, n]) => `${m} ×${n}`).join(', ');

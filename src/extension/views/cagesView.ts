@@ -8,7 +8,7 @@ import { MessageItem, RefreshingTree } from './common';
 export class CageItem extends vscode.TreeItem {
   constructor(readonly cage: CageInfo, ctl: Controller) {
     super(cage.id, cage.protection ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
-    const s = ctl.stats.get(cage.id);
+    const s = ctl.session.stats.get(cage.id);
     const counts = s ? ` · ${s.allowed} allowed, ${s.blocked} blocked` : '';
     this.description = `${cage.state} · ${path.basename(cage.workspace)}${counts}`;
     this.tooltip = new vscode.MarkdownString(
@@ -51,7 +51,7 @@ export class ProtectedPathItem extends vscode.TreeItem {
 
 export class CagesView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
-    super(ctl.onDidChange);
+    super(ctl.changes, 'cages', ['cages', 'stats']);
   }
 
   getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {
@@ -59,11 +59,12 @@ export class CagesView extends RefreshingTree {
     if (el instanceof ProtectionItem) return el.cage.protection!.enabled ? el.cage.protection!.protected.map((p) => new ProtectedPathItem(el.cage, p)) : [];
     if (el) return [];
     const ctl = this.ctl;
-    if (ctl.dockerError) return [new MessageItem('Docker engine not reachable', ctl.dockerError, 'error')];
+    const s = ctl.session;
+    if (s.dockerError) return [new MessageItem('Docker engine not reachable', s.dockerError, 'error')];
     // Running cages only; this workspace's cage first.
     const cages = ctl.cages.filter((c) => c.state !== 'stopped').sort((a, b) => Number(b.id === ctl.activeCageId) - Number(a.id === ctl.activeCageId));
     const items: vscode.TreeItem[] = cages.map((c) => new CageItem(c, ctl));
-    if (ctl.starting && !ctl.cages.some((c) => c.id === ctl.activeCageId)) items.unshift(new MessageItem('Starting…', 'The cage is being started', 'loading~spin'));
+    if (s.starting && !ctl.cages.some((c) => c.id === ctl.activeCageId)) items.unshift(new MessageItem('Starting…', 'The cage is being started', 'loading~spin'));
     return items;
   }
 }

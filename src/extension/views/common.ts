@@ -1,12 +1,17 @@
-// What the three sidebar views share: a provider that refreshes on a controller event, and a message row.
+// What the three sidebar views share: a provider that redraws once per coalesced change of its own kinds of
+// data (changes.ts), counted for the tests, and a message row.
 import * as vscode from 'vscode';
+import type { ChangeKind, Changes } from '../changes';
 
 export abstract class RefreshingTree implements vscode.TreeDataProvider<vscode.TreeItem> {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.emitter.event;
 
-  constructor(onChange: vscode.Event<void>) {
-    onChange(() => this.emitter.fire());
+  constructor(changes: Changes, name: string, kinds: ChangeKind[]) {
+    changes.on(kinds, () => {
+      changes.count(`tree.${name}`);
+      this.emitter.fire();
+    });
   }
 
   getTreeItem(e: vscode.TreeItem): vscode.TreeItem {

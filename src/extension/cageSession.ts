@@ -1,0 +1,217 @@
+// The running cage of this workspace: which cages the engine has (found again after a window reload), which one
+// is this workspace's, its start and stop, its proxy's events (routed to the request counts and the blocked
+// requests), and the settings it keeps while it runs.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CageEngine } from '../engine';
+import type { CageInfo, EventSubscription, UpOptions } from '../engine/api';
+import type { DecisionEvent, ProxyEvent } from '../policy/events';
+import type { Policy } from '../policy/types';
+import type { Changes } from './changes';
+import { BlockStore } from './logic/blocks';
+import { errorText } from './logic/errors';
+import { stillBlocked } from './logic/fixes';
+
+export interface CageStats {
+  allowed: number;
+  blocked: number;
+}
+
+export interface StartArgs {
+  preset?: string;
+  image?: string;
+  command?: string;
+  /** Don't open the agent terminal (tests). */
+  noTerminal?: boolean;
+  /** Don't ask anything; use settings/defaults. */
+  quiet?: boolean;
+}
+
+/** Settings the running cage keeps (see SettingsGuard); a policy path here was applied by the user. */
+export interface PinnedSettings {
+  policyPath?: string;
+  agentCommand?: string;
+}
+
+export class CageSession implements vscode.Disposable {
+  readonly blocks = new BlockStore();
+  readonly stats = new Map<string, CageStats>();
+  cages: CageInfo[] = [];
+  /** The cage of this workspace, when one runs. */
+  activeCageId: string | undefined;
+  dockerError: string | undefined;
+  starting = false;
+  /** The arguments of the last start (a restart uses them again). */
+  lastStart: StartArgs | undefined;
+  /** While a cage runs: the policy file and terminal command it uses, whatever the settings say meanwhile. */
+  pinned: PinnedSettings | undefined;
+
+  private readonly blockEmitter = new vscode.EventEmitter<{ event: DecisionEvent; isNew: boolean }>();
+  readonly onDidBlock = this.blockEmitter.event;
+  private readonly attachEmitter = new vscode.EventEmitter<{ cageId: string; started: boolean }>();
+  /** A cage of this workspace became active: started here, or found again (after a reload, or started elsewhere). */
+  readonly onDidAttach = this.attachEmitter.event;
+  private readonly detachEmitter = new vscode.EventEmitter<void>();
+  /** This workspace's cage is gone (stopped here or elsewhere): what it pinned no longer holds. */
+  readonly onDidDetach = this.detachEmitter.event;
+
+  private subscription: EventSubscription | undefined;
+  private subscribedCage: string | undefined;
+  private recheck: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly engine: CageEngine,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly changes: Changes,
+    private readonly folder: () => vscode.WorkspaceFolder | undefined,
+  ) {}
+
+  activeCage(): CageInfo | undefined {
+    return this.cages.find((c) => c.id === this.activeCageId);
+  }
+
+  /** Finds running cages (after a window reload too) and reattaches to this workspace's. */
+  async refresh(): Promise<void> {
+    try {
+      this.cages = await this.engine.list();
+      this.dockerError = undefined;
+    } catch (e) {
+      this.cages = [];
+      this.dockerError = errorText(e);
+    }
+    // Docker's first health check runs a few seconds after start: look again soon while a cage is starting.
+    if (this.cages.some((c) => c.state === 'starting') && !this.recheck) {
+      this.recheck = setTimeout(() => {
+        this.recheck = undefined;
+        void this.refresh();
+      }, 1000);
+    }
+    const ws = this.folder()?.uri.fsPath;
+    const mine = this.cages.find((c) => ws && samePath(c.workspace, ws) && c.state !== 'stopped');
+    if (mine && !this.starting) {
+      const attached = this.activeCageId !== mine.id;
+      this.activeCageId = mine.id;
+      this.subscribe(mine.id);
+      if (attached) this.attachEmitter.fire({ cageId: mine.id, started: false });
+    } else if (!mine && !this.starting) {
+      this.detach();
+      this.unsubscribe();
+    }
+    this.changes.mark('cages');
+  }
+
+  private detach(): void {
+    if (!this.activeCageId) return;
+    this.activeCageId = undefined;
+    this.pinned = undefined;
+    this.detachEmitter.fire();
+  }
+
+  /** Starts the workspace's cage through the engine and attaches to it. */
+  async start(opts: UpOptions, args: StartArgs): Promise<CageInfo> {
+    this.starting = true;
+    this.lastStart = args;
+    this.changes.mark('cages');
+    try {
+      const cage = await this.engine.up(opts);
+      this.activeCageId = cage.id;
+      this.pinned = undefined;
+      this.cages = [...this.cages.filter((c) => c.id !== cage.id), cage];
+      this.attachEmitter.fire({ cageId: cage.id, started: true });
+      this.subscribe(cage.id);
+      return cage;
+    } finally {
+      this.starting = false;
+      await this.refresh();
+    }
+  }
+
+  async stop(cageId?: string): Promise<void> {
+    const id = cageId ?? this.activeCageId;
+    if (!id) return;
+    if (id === this.activeCageId) this.unsubscribe();
+    await this.engine.down(id);
+    if (id === this.activeCageId) this.detach();
+    this.stats.delete(id);
+    await this.refresh();
+  }
+
+  pin(values: PinnedSettings): void {
+    this.pinned = { ...this.pinned, ...values };
+  }
+
+  private subscribe(cageId: string): void {
+    if (this.subscribedCage === cageId && this.subscription) return;
+    this.unsubscribe();
+    this.subscribedCage = cageId;
+    this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e)).then(
+      (sub) => {
+        if (this.subscribedCage === cageId && !this.subscription) this.subscription = sub;
+        else sub.stop();
+      },
+      (e) => {
+        if (this.subscribedCage === cageId) this.subscribedCage = undefined;
+        this.log.error(`cannot follow the proxy's events: ${errorText(e)}`);
+      },
+    );
+  }
+
+  private unsubscribe(): void {
+    this.subscription?.stop();
+    this.subscription = undefined;
+    this.subscribedCage = undefined;
+  }
+
+  /** Entry point for every proxy event (also used by tests through the cagedAgent._injectEvent command). */
+  onProxyEvent(cageId: string, e: ProxyEvent): void {
+    const s = this.stats.get(cageId) ?? { allowed: 0, blocked: 0 };
+    this.stats.set(cageId, s);
+    switch (e.type) {
+      case 'allow':
+        s.allowed++;
+        this.changes.mark('stats');
+        this.log.trace(`allow ${e.method} ${e.host}:${e.port}${e.path} (${e.rule ?? '-'})`);
+        break;
+      case 'block': {
+        s.blocked++;
+        this.log.warn(`block ${e.method} ${e.host}:${e.port}${e.path} — ${e.reason}${e.detail ? ` (${e.detail})` : ''}`);
+        const { isNew } = this.blocks.add(e);
+        this.changes.mark('stats', 'blocks');
+        this.blockEmitter.fire({ event: e, isNew });
+        break;
+      }
+      case 'policy-loaded':
+        this.log.info(`proxy loaded policy ${e.hash.slice(0, 12)} (${e.allow} allow, ${e.deny} deny)`);
+        break;
+      case 'policy-error':
+        this.log.error(`proxy policy error: ${e.message}${e.line ? ` (line ${e.line})` : ''}${e.keptPrevious ? ' — previous policy kept' : ' — denying everything'}`);
+        break;
+      default:
+        this.log.info(`proxy ${e.type}${e.message ? `: ${e.message}` : ''}`);
+    }
+  }
+
+  /** Drops the blocks `policy` now cures (after a quick fix, the diagnostic disappears). */
+  pruneBlocks(policy: Policy): void {
+    const dropped = this.blocks.prune((g) => stillBlocked(g.last, policy));
+    if (!dropped.length) return;
+    this.log.info(`now allowed: ${dropped.join(', ')}`);
+    this.changes.mark('blocks');
+  }
+
+  dismissBlock(key: string): void {
+    if (this.blocks.delete(key)) this.changes.mark('blocks');
+  }
+
+  dispose(): void {
+    if (this.recheck) clearTimeout(this.recheck);
+    this.unsubscribe();
+    this.blockEmitter.dispose();
+    this.attachEmitter.dispose();
+    this.detachEmitter.dispose();
+  }
+}
+
+function samePath(a: string, b: string): boolean {
+  return path.resolve(a) === path.resolve(b);
+}
