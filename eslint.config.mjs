@@ -10,8 +10,11 @@ const BUILTINS = { regex: `^(node:.*|${builtinModules.filter((m) => !m.startsWit
 export function layering() {
   const rule = (files, ...patterns) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } });
   return [
-    // Pure policy core: parses, matches and edits; nothing but its own files and the yaml parser.
-    rule(['src/policy/**/*.ts'], BUILTINS, packages(['vscode', 'dockerode', 'node-forge']), room(['engine', 'extension', 'proxy', 'pki', 'cli'])),
+    // Pure policy core: parses, matches and edits; nothing but its own files and the yaml parser (not even
+    // src/shared, whose helpers use Node built-ins).
+    rule(['src/policy/**/*.ts'], BUILTINS, packages(['vscode', 'dockerode', 'node-forge']), room(['engine', 'extension', 'proxy', 'pki', 'cli', 'shared'])),
+    // Small contracts every other room uses (the policy hash): Node built-ins only, no room, no package.
+    rule(['src/shared/**/*.ts'], packages(['vscode', 'dockerode', 'node-forge', 'yaml']), room(['engine', 'extension', 'proxy', 'pki', 'cli', 'policy'])),
     // Certificates: node:crypto and node-forge only.
     rule(['src/pki/**/*.ts'], packages(['vscode', 'dockerode']), room(['engine', 'extension', 'proxy', 'policy', 'cli'])),
     // The program in the proxy container: policy and pki, never the editor, the Docker client or the engine.

@@ -15,7 +15,7 @@ import {
   verifySummary,
 } from '../engine';
 import { rulesDiffer } from '../engine/protect';
-import { addAllow, parseWorkspaceRules } from '../policy';
+import { addAllow, DEFAULT_POLICY_PATH, parseWorkspaceRules, secretEnvName } from '../policy';
 
 const HELP = `Usage: caged-agent <command> [options]
 
@@ -172,7 +172,7 @@ async function cmdUp(a: Args): Promise<number> {
   }
   const secrets: Record<string, string> = {};
   for (const name of a.flags.get('--secret') ?? []) {
-    const env = 'CAGED_SECRET_' + name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+    const env = secretEnvName(name);
     const v = process.env[env];
     if (v === undefined) { err(`caged-agent: --secret ${name}: $${env} is not set`); return 2; }
     secrets[name] = v;
@@ -250,7 +250,7 @@ async function cmdAllow(a: Args): Promise<number> {
   const id = await resolveCage(engine, flag(a, '--cage'));
   let info: CageInfo | undefined;
   try { info = await engine.get(id); } catch {}
-  const policyPath = path.resolve(flag(a, '--policy') ?? info?.policyPath ?? path.join(canonicalWorkspace(process.cwd()), '.caged', 'policy.yaml'));
+  const policyPath = path.resolve(flag(a, '--policy') ?? info?.policyPath ?? path.join(canonicalWorkspace(process.cwd()), DEFAULT_POLICY_PATH));
   let text: string | undefined;
   try { text = fs.readFileSync(policyPath, 'utf8'); } catch {}
   const paths = a.flags.get('--path');

@@ -3,8 +3,8 @@
 // event on its log (followed through proxyLog.ts) is the answer. Also the verdict on the policy a new proxy
 // started with.
 import type Docker from 'dockerode';
-import * as crypto from 'node:crypto';
 import type { PolicyErrorEvent, PolicyLoadedEvent, ProxyEvent } from '../policy/events';
+import { policyHash } from '../shared/policyHash';
 import type { PolicyPushResult } from './api';
 import { PROXY_CONFIG_DIR } from './names';
 import type { ProxyLogs } from './proxyLog';
@@ -22,10 +22,6 @@ export function verdictOf(ev: PolicyLoadedEvent | PolicyErrorEvent): PolicyPushR
     col: ev.col,
     inForce: ev.keptPrevious ? 'previous' : 'none',
   };
-}
-
-function sha256(s: string): string {
-  return crypto.createHash('sha256').update(s).digest('hex');
 }
 
 /** A verdict being waited for: the proxy's log is followed from the moment watchVerdict resolves. */
@@ -65,7 +61,7 @@ async function watchVerdict(logs: ProxyLogs, proxy: Docker.Container, pick: (e: 
  * with this text's hash, or policy-error with line/column), or says within how long it did not come.
  */
 export async function pushPolicy(logs: ProxyLogs, proxy: Docker.Container, text: string, timeoutMs: number): Promise<PolicyPushResult> {
-  const hash = sha256(text);
+  const hash = policyHash(text);
   // Followed before signalling, so the verdict cannot be missed.
   const pending = await watchVerdict(logs, proxy, (ev) => (ev.type === 'policy-error' || (ev.type === 'policy-loaded' && ev.hash === hash) ? verdictOf(ev) : undefined), false);
   try {

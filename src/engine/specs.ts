@@ -2,6 +2,7 @@
 // networks, the config volume and the files of the proxy's config. Pure: no Docker call, no file access, so the
 // hardening is asserted by unit tests (test/unit/engine-specs.test.ts) and its effect by the cage tests.
 import type Docker from 'dockerode';
+import { SECRET_ENV_PREFIX, secretEnvName } from '../policy';
 import type { AgentImage } from './images';
 import { EGRESS_NETWORK, labels, names, PROXY_ALIAS, PROXY_CONFIG_DIR, PROXY_PORT, PROXY_UID, PROXY_URL } from './names';
 import type { Placeholder, WorkspaceProtection } from './protect';
@@ -48,10 +49,6 @@ export function envList(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
-export function secretEnvName(name: string): string {
-  return 'CAGED_SECRET_' + name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
-}
-
 /** The proxy's config volume: CA (key mode 600), policy, extra upstream CAs, secrets (mode 600). */
 export function proxyConfigFiles(ca: { certPem: string; keyPem: string }, policyText: string | undefined, upstreamCaPem: string | undefined, secrets: Array<[string, string]>): TarEntry[] {
   const own = { uid: PROXY_UID, gid: PROXY_UID };
@@ -62,7 +59,7 @@ export function proxyConfigFiles(ca: { certPem: string; keyPem: string }, policy
   if (policyText !== undefined) files.push(policyFile(policyText));
   if (upstreamCaPem) files.push({ name: 'upstream-ca.pem', data: upstreamCaPem, mode: 0o644, ...own });
   if (secrets.length) {
-    const text = secrets.map(([k, v]) => `${secretEnvName(k).slice('CAGED_SECRET_'.length)}=${v}\n`).join('');
+    const text = secrets.map(([k, v]) => `${secretEnvName(k).slice(SECRET_ENV_PREFIX.length)}=${v}\n`).join('');
     files.push({ name: 'secrets.env', data: text, mode: 0o600, ...own });
   }
   return files;
@@ -157,7 +154,7 @@ export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOpt
 /** The agent's environment: telemetry off, the user's extras, the proxy; never a CAGED_SECRET_* variable. */
 export function agentEnv(extra: Record<string, string> | undefined): Record<string, string> {
   const env = gitSafeDirectoryEnv({ ...TELEMETRY_ENV, ...(extra ?? {}), ...PROXY_ENV });
-  for (const k of Object.keys(env)) if (/^CAGED_SECRET_/i.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (k.toUpperCase().startsWith(SECRET_ENV_PREFIX)) delete env[k];
   return env;
 }
 

@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DEFAULT_POLICY_PATH } from '../policy';
 import type { CageInfo, StartStep, UpOptions } from './api';
 import { devcontainerImage } from './devcontainer';
 import { describeCage, labelledContainers } from './discover';
@@ -130,7 +131,7 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
 
   // What the agent cannot change (read-only mounts), the policy among it.
   run.begin('workspace');
-  const policyPath = path.resolve(opts.policyPath ?? path.join(workspace, '.caged', 'policy.yaml'));
+  const policyPath = path.resolve(opts.policyPath ?? path.join(workspace, DEFAULT_POLICY_PATH));
   let policyText: string | undefined;
   try { policyText = fs.readFileSync(policyPath, 'utf8'); } catch {}
   const ws = prepareWorkspace({ workspace, policyPath, policyText, home: os.homedir(), protect: cx.options.protectWorkspace !== false });

@@ -94,7 +94,7 @@ export class Controller implements vscode.Disposable {
   /** The fix choices for a block group under the current policy. */
   fixesFor(g: BlockGroup): FixChoice[] {
     const e = g.last;
-    return fixChoices({ host: g.host, port: g.port, method: e.method, path: e.path, reason: g.reason, rule: e.rule }, this.policy.parse?.policy);
+    return fixChoices({ host: g.host, port: g.port, method: e.method, path: e.path, reason: g.reason, rule: e.rule, ruleKey: e.ruleKey }, this.policy.parse?.policy);
   }
 
   /** Finds running cages (after a window reload too) and reattaches to this workspace's. */

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { CageEngine } from '../engine';
 import type { CageInfo, PolicyPushResult } from '../engine/api';
 import { rulesDiffer, rulesRecord } from '../engine/protect';
-import { parsePolicy, parseWorkspaceRules, starterPolicy } from '../policy';
+import { DEFAULT_POLICY_PATH, parsePolicy, parseWorkspaceRules, starterPolicy } from '../policy';
 import type { ParseResult, Policy } from '../policy/types';
 import type { Changes } from './changes';
 import { errorText } from './logic/errors';
@@ -45,7 +45,7 @@ export class PolicyFile implements vscode.Disposable {
   uri(): vscode.Uri | undefined {
     const folder = this.d.folder();
     if (!folder) return undefined;
-    const p = this.d.cage()?.policyPath || readSettings(folder.uri).policyPath || '.caged/policy.yaml';
+    const p = this.d.cage()?.policyPath || readSettings(folder.uri).policyPath || DEFAULT_POLICY_PATH;
     return path.isAbsolute(p) ? vscode.Uri.file(p) : vscode.Uri.joinPath(folder.uri, p);
   }
 

@@ -1,5 +1,6 @@
 // Typed access to the cagedAgent.* settings.
 import * as vscode from 'vscode';
+import { DEFAULT_POLICY_PATH } from '../policy';
 
 export type NotifyMode = 'newHosts' | 'off';
 
@@ -23,7 +24,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     agentImage: c.get<string>('agentImage', ''),
     agentCommand: c.get<string>('agentCommand', ''),
     proxyBaseImage: c.get<string>('proxyBaseImage', 'node:20-alpine'),
-    policyPath: c.get<string>('policyPath', '.caged/policy.yaml'),
+    policyPath: c.get<string>('policyPath', DEFAULT_POLICY_PATH),
     upstreamProxy: c.get<string>('upstreamProxy', ''),
     upstreamCaFile: c.get<string>('upstreamCaFile', ''),
     notifications: c.get<NotifyMode>('notifications', 'newHosts'),

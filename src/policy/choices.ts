@@ -1,6 +1,6 @@
 // "Allow ..." quick-fix choices for a blocked request, from the narrowest useful scopes to the widest.
 import { canonicalHost, hostForDisplay, isPublicSuffix } from './host';
-import { HTTP_METHODS } from './parse';
+import { HTTP_METHODS } from './entry';
 import { normalizePath } from './path';
 import type { AllowSpec } from './types';
 

@@ -1,6 +1,8 @@
 // The one pure decision function on the proxy's hot path, plus the per-policy index it uses.
 import { canonicalHost, hostForDisplay, type CanonicalHost } from './host';
+import { DEFAULT_POLICY_PATH } from './names';
 import { compileGlob, normalizePath, separatorReading, splitTarget } from './path';
+import { ruleLabel } from './ruleId';
 import type { Decision, Policy, RequestInfo, Rule } from './types';
 
 interface RuleIndex {
@@ -57,11 +59,6 @@ function compiled(policy: Policy): CompiledPolicy {
     c = compiledPolicies.get(policy)!;
   }
   return c;
-}
-
-/** "allow[3]" / "deny[0]": how events, diagnostics and messages name a rule. */
-export function ruleLabel(rule: Pick<Rule, 'list' | 'index'>): string {
-  return `${rule.list}[${rule.index}]`;
 }
 
 function portMatches(rule: Rule, port: number): boolean {
@@ -131,7 +128,7 @@ export function decide(req: RequestInfo, policy: Policy | undefined): Decision {
     return {
       action: 'deny',
       reason: 'policy-invalid',
-      message: 'No valid policy is loaded, so all traffic is blocked; fix the errors in the policy file (.caged/policy.yaml).',
+      message: `No valid policy is loaded, so all traffic is blocked; fix the errors in the policy file (${DEFAULT_POLICY_PATH}).`,
     };
   }
   const c = compiled(policy);

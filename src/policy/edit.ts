@@ -1,68 +1,17 @@
 // Comment-preserving edits of the policy text: what quick fixes and the sidebar call.
 // Edits splice the original text (untouched bytes stay byte-for-byte); only unusual layouts (flow-style
 // maps, odd indentation) fall back to re-rendering the document with the yaml library, which still keeps
-// comments but may reformat.
-import { LineCounter, isMap, isPair, isScalar, isSeq, parse as parseYaml, parseDocument, type Document } from 'yaml';
-import { contentEnd, parseHostPattern } from './parse';
+// comments but may reformat. One file on purpose: every edit (add, update, remove, disable, move) runs the
+// same load → locate the entry → splice or re-render steps, and they share the helpers that find lines.
+import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { parseHostPattern } from './hostPattern';
+import { starterPolicy } from './starter';
+import { contentEnd, yamlScalar } from './yamlNodes';
 import { compileGlob } from './path';
 import type { AllowSpec, RuleList } from './types';
 
 export interface EditResult {
   text: string;
-}
-
-export interface StarterOptions {
-  /** First comment line, e.g. "Caged Agent policy for Claude Code". */
-  title?: string;
-  /** Hosts to allow from the start (presets), each with an optional trailing comment. */
-  hosts?: { host: string; comment?: string }[];
-}
-
-/** A commented starter policy: version 1, the fields explained, an `allow:` list ready for entries. */
-export function starterPolicy(opts: StarterOptions = {}): string {
-  const lines: string[] = [];
-  lines.push(`# ${oneLine(opts.title ?? 'Caged Agent egress policy')}`);
-  lines.push(
-    '#',
-    "# The agent's container can reach ONLY what this file allows; everything else is blocked.",
-    '# Changes take effect when the file is saved. Deny entries win over allow entries.',
-    '#',
-    '# Each entry (under allow: or deny:) has a host and optional fields:',
-    '#   host:      api.example.com     exact host; ports 80 and 443',
-    '#              "*.example.com"     any subdomain (at any depth), not example.com itself',
-    '#              example.com:8443    only that port;  10.0.0.5 / "[::1]"  an IP address',
-    '#   methods:   [GET, HEAD]         only these methods (default: any)',
-    '#   paths:     ["/my-org/**"]      only these paths: * = within one segment, ** = any depth',
-    '#   auth:      { scheme: Bearer, secret: github }   the proxy adds the credential from',
-    '#                                  the CAGED_SECRET_GITHUB secret; the agent never sees it',
-    '#   intercept: false               tunnel without TLS inspection (host-level decision only)',
-    '#   private:   true                the host may resolve to a private or loopback address',
-    '#   disabled:  true                keep the entry but ignore it',
-    'version: 1',
-    '',
-    'allow:',
-  );
-  for (const h of opts.hosts ?? []) {
-    const hostText = yamlScalar(h.host.trim(), true);
-    lines.push(`  - host: ${hostText}` + (h.comment ? `  # ${oneLine(h.comment)}` : ''));
-  }
-  lines.push('  # - host: api.example.com', '  #   methods: [GET]', '  #   paths: ["/v1/**"]', '', 'deny:', '  # - host: gist.github.com', '');
-  return lines.join('\n');
-}
-
-function oneLine(s: string): string {
-  return s.replace(/[\r\n]+/g, ' ').trim();
-}
-
-/** A YAML scalar for `s`: plain when that reads back as the same string, else double-quoted. */
-function yamlScalar(s: string, quoteWildcards = false): string {
-  if (quoteWildcards && s.startsWith('*')) return JSON.stringify(s);
-  if (/^[A-Za-z0-9_][A-Za-z0-9._\-/:]*$/.test(s) && !s.includes(': ') && !/:$/.test(s)) {
-    try {
-      if (parseYaml(s) === s) return s;
-    } catch {}
-  }
-  return JSON.stringify(s);
 }
 
 function flowList(items: string[], quote: boolean): string {

@@ -12,8 +12,14 @@ export interface DecisionEvent {
   /** Normalised path without the query string ("" for a CONNECT-level decision). */
   path: string;
   reason: ReasonCode;
-  /** The rule that decided, as "allow[3]" / "deny[0]", or null. */
+  /** The rule that decided, as "allow[3]" / "deny[0]", or null: for people (it shifts when entries move). */
   rule: string | null;
+  /**
+   * The same rule as data: entryKey() of the entry (ruleId.ts), e.g. "allow api.github.com * *"; absent when
+   * `rule` is null. To find the rule in a (possibly newer) parse of the file, compare it with entryKey() of
+   * that parse's entries; never parse it.
+   */
+  ruleKey?: string;
   /** Extra detail safe to show (never a secret): e.g. the DLP pattern name. */
   detail?: string;
   /** HTTP status returned to the client (allow: upstream status when known). */

@@ -2,10 +2,11 @@
 // Pure string logic (no DNS, no node:net) so it runs the same in the proxy and in the editor.
 import { parse } from 'tldts';
 
-export type HostKind = 'name' | 'ipv4' | 'ipv6';
+/** What a canonical host is: a DNS name or an IP literal. (A rule's host pattern has its own HostKind, in types.ts.) */
+export type HostForm = 'name' | 'ipv4' | 'ipv6';
 
 export interface CanonicalHost {
-  kind: HostKind;
+  kind: HostForm;
   /** Lower-case name without trailing dot; dotted-quad IPv4; compressed lower-case IPv6 without brackets. */
   host: string;
 }
@@ -175,6 +176,29 @@ export function canonicalHost(host: string): CanonicalHost | undefined {
     return v === undefined ? undefined : { kind: 'ipv4', host: formatIPv4(v) };
   }
   return isValidName(h) ? { kind: 'name', host: h } : undefined;
+}
+
+/** splitHostPort's answer: the host as written (brackets kept) and the port text as written, unchecked. */
+export type HostPortSplit = { host: string; port?: string } | { error: 'no-closing-bracket' | 'text-after-bracket' };
+
+/**
+ * The one way "host:port" is split (request authorities, Host headers, policy hosts, listen addresses):
+ * "host", "host:port", "[v6]" and "[v6]:port". Nothing is validated here; each caller checks the parts with its
+ * own words. Without brackets, a text with two or more colons has no port: it is a bare IPv6 literal, which a
+ * policy may write ("::1") and an authority may not. "host:" gives an empty port text.
+ */
+export function splitHostPort(text: string): HostPortSplit {
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return { error: 'no-closing-bracket' };
+    const host = text.slice(0, close + 1);
+    if (close + 1 === text.length) return { host };
+    if (text.charCodeAt(close + 1) !== 58 /* : */) return { error: 'text-after-bracket' };
+    return { host, port: text.slice(close + 2) };
+  }
+  const c = text.indexOf(':');
+  if (c < 0 || text.indexOf(':', c + 1) >= 0) return { host: text };
+  return { host: text.slice(0, c), port: text.slice(c + 1) };
 }
 
 /** True when `host` is an IPv4 or IPv6 literal in any spelling (brackets optional). */

@@ -1,4 +1,5 @@
 // Command-line and environment configuration of the proxy program.
+import { DEFAULT_POLICY_PATH, secretEnvName, splitHostPort } from '../policy';
 
 export interface ListenAddress {
   host: string;
@@ -30,7 +31,7 @@ Caged Agent egress proxy: an explicit HTTP/HTTPS forward proxy that enforces a d
 intercepts TLS with the cage CA, and prints one JSON event per decision on stdout.
 
 Options (each may also come from the environment variable in brackets):
-  --policy FILE          policy file (.caged/policy.yaml) [CAGED_POLICY]. Missing or invalid: everything
+  --policy FILE          policy file (${DEFAULT_POLICY_PATH}) [CAGED_POLICY]. Missing or invalid: everything
                          is blocked and a policy-error event says why. SIGHUP re-reads it; an invalid
                          file is reported and the last good policy stays in force.
   --ca-cert FILE         cage CA certificate (PEM) used to mint leaf certificates [CAGED_CA_CERT]
@@ -54,13 +55,18 @@ Options (each may also come from the environment variable in brackets):
 Secrets for credential injection come from CAGED_SECRET_<NAME> environment variables and --secrets-file.
 Signals: SIGHUP reloads the policy, SIGTERM/SIGINT shut down gracefully.`;
 
-export function parseListen(s: string): ListenAddress | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
-  if (!m) return undefined;
-  const port = Number(m[3]);
+/** "HOST:PORT", "[v6]:PORT" or ":PORT" (every address). The port is required. */
+export function parseListen(text: string): ListenAddress | undefined {
+  const s = splitHostPort(text.trim());
+  if ('error' in s || s.port === undefined || !/^\d{1,5}$/.test(s.port)) return undefined;
+  const port = Number(s.port);
   if (port > 65535) return undefined;
-  const host = m[1] ?? (m[2] || '0.0.0.0');
-  return { host, port };
+  if (s.host.startsWith('[')) {
+    const v6 = s.host.slice(1, -1);
+    return /^[0-9a-fA-F:.]+$/.test(v6) ? { host: v6, port } : undefined;
+  }
+  if (/[[\]]/.test(s.host)) return undefined;
+  return { host: s.host || '0.0.0.0', port };
 }
 
 const FLAGS: Record<string, keyof CliConfig> = {
@@ -84,8 +90,8 @@ const ENV: Array<[string, keyof CliConfig]> = [
 ];
 
 /**
- * Parses a secrets file (NAME=VALUE lines, blank lines and # comments ignored) into CAGED_SECRET_<NAME>
- * variables. Names are upper-cased, other characters than A-Z and 0-9 become "_" (as for the environment).
+ * Parses a secrets file (NAME=VALUE lines, blank lines and # comments ignored) into the variables the proxy
+ * reads (secretEnvName: CAGED_SECRET_<NAME>, upper-cased, other characters than A-Z, 0-9 and "_" become "_").
  */
 export function parseSecretsFile(text: string): { env: Record<string, string> } | { error: string } {
   const env: Record<string, string> = {};
@@ -95,8 +101,7 @@ export function parseSecretsFile(text: string): { env: Record<string, string> } 
     if (!line || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     if (eq <= 0) return { error: `line ${i + 1} is not NAME=VALUE` }; // never echo the line: it may hold a secret
-    const name = line.slice(0, eq).trim().toUpperCase().replace(/[^A-Z0-9]/g, '_');
-    env[`CAGED_SECRET_${name}`] = line.slice(eq + 1);
+    env[secretEnvName(line.slice(0, eq).trim())] = line.slice(eq + 1);
   }
   return { env };
 }

@@ -1,66 +1,31 @@
 // One client connection of the proxy (a plain TCP connection from the agent, or an intercepted TLS session
 // or plain-HTTP stream inside a CONNECT): a lean HTTP/1.1 relay. Each request head is parsed once, decided
-// once (one event line), rewritten (hop-by-hop headers, credential injection) and sent to a pooled upstream
+// once (gate.ts: one verdict, one event line through record.ts), rewritten and sent to a pooled upstream
 // connection; bodies in both directions are forwarded as they arrive, with framing tracked (Content-Length
 // or chunked) so both legs stay keep-alive. Response heads are passed through unchanged.
+//
+// One file on purpose: ClientConn is one state machine over two sockets (idle → exchange → idle, or pipe, or
+// closed), and its transitions (a pipelined head during a body, an upstream that answers before the body
+// ended, a stale pooled socket replayed, back-pressure each way, the data-loss hold) read each other's state.
+// What is not the exchange itself lives elsewhere: the verdict (gate.ts), the upstream head (upstreamHead.ts),
+// the decision memo (policyState.ts), the event (record.ts), local answers (respond.ts), CONNECT (connect.ts).
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { classifyAddress, ruleLabel } from '../policy';
-import type { Decision, ReasonCode, Rule } from '../policy/types';
-import { findSecret, findSecretInBuffer, redact, urlDecodeForScan } from './dlp';
+import type { ReasonCode, Rule } from '../policy/types';
+import type { ConnCtx, Core } from './core';
+import { findSecretInBuffer, redact } from './dlp';
+import { gateRequest, newHostMemo, privateAddressBlock, secretBlock, targetMismatchBlock, type Block, type Forward } from './gate';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
 import { endSoon } from './linger';
+import { DecisionMemo } from './policyState';
+import type { Pending } from './record';
 import { own, readInto, writeChunk } from './readbuf';
 import { SecretRedactor } from './reflect';
-import { isPrivateAddressError, type UpConn, type UpOwner, type UpstreamPool } from './upstream';
-import { blockText, display, hostPort, parseAbsolute, parseAuthority, safePath, secretEnvName, textResponse } from './util';
+import { isPrivateAddressError } from './resolve';
+import { blockResponse, textResponse, upstreamErrorResponse } from './respond';
+import { hostPort, parseAbsolute, safePath } from './target';
+import type { UpConn, UpOwner } from './upstream';
 
-/** Per-connection state for connections that arrived through CONNECT. */
-export interface ConnCtx {
-  host: string; // canonical (IPv6 without brackets)
-  port: number;
-  secure: boolean;
-  /**
-   * The CONNECT was blocked: every request inside gets this answer and logs it with its method and path
-   * (what the editor's narrower quick fixes need). `logged` turns true once any event names this block;
-   * a connection that closes before any request logs one CONNECT-level event instead.
-   */
-  blocked?: { reason: ReasonCode; message: string; detail?: string; rule?: Rule; logged?: boolean };
-}
-
-/** What a connection needs from the proxy around it. */
-export interface Core {
-  decide(host: string, port: number, method?: string, path?: string): Decision;
-  /** Changes whenever a new policy takes effect (decisions are pure functions of request and policy). */
-  policyGen(): number;
-  event(type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, t0: number, status?: number, detail?: string): void;
-  /** A lifecycle 'error' event (never request data). */
-  error(message: string): void;
-  readonly env: NodeJS.ProcessEnv;
-  readonly dlpBytes: number;
-  readonly pool: UpstreamPool;
-  readonly keepAliveMs: number;
-  /**
-   * A coarse clock (ms), advanced by the proxy's idle sweep. Connections stamp their activity with it and the
-   * sweep closes those idle for keepAliveMs: no per-read/per-write timer refresh on the hot path.
-   */
-  coarseNow(): number;
-  healthBody(): string;
-  /** Live client connections (graceful shutdown closes the idle ones). */
-  readonly conns: Set<ClientConn>;
-  /** A CONNECT request arrived on a plain connection: take over the socket. */
-  connect(sock: net.Socket, head: Buffer, authority: string, t0: number): void;
-}
-
-// Request headers never forwarded: hop-by-hop (RFC 9110 7.6.1), proxy credentials, Expect (we answer
-// 100-continue ourselves once the policy allowed the request), and Host (the checked one is always sent).
-const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade', 'expect', 'http2-settings', 'transfer-encoding', 'content-length', 'host']);
-/** Name lengths worth lower-casing for the checks below: HOP names, and 13 for Authorization. */
-const CHECK_LEN = new Uint8Array(64);
-for (const n of [...HOP, 'authorization']) CHECK_LEN[n.length] = 1;
-/** Methods that echo the request back (headers included, so an injected credential too): never forwarded. */
-const ECHO_METHODS = new Set(['TRACE', 'TRACK']);
-const BLOCK_HEADER = 'X-Caged-Agent-Block';
 const HEALTH_PATH = '/__caged/health';
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** Body bytes buffered from the client before we stop reading (back-pressure). */
@@ -71,128 +36,6 @@ const MAX_PENDING = 1024 * 1024;
  */
 const OUT_HWM = 64 * 1024;
 
-interface Prepared {
-  rule: Rule;
-  path: string;
-  /** The complete upstream request head. */
-  head: string;
-  allowPrivate: boolean;
-  /** The credential the proxy injected (responses are scanned for it), if any. */
-  secret?: Buffer;
-}
-
-interface Refused {
-  reason: ReasonCode;
-  message: string;
-  rule?: Rule;
-  path: string;
-  detail?: string;
-}
-
-/** The last Host header found to name `host` and `port` (keep-alive clients repeat it on every request). */
-const hostSeen = { header: '', host: '', port: 0 };
-/** The last host name scanned by the data-loss guard, and what it found. */
-const hostScanned = { host: '', hit: undefined as string | undefined };
-
-/**
- * A credential in a host name (e.g. a token as a DNS label of a wildcard-allowed domain): the name goes out
- * in DNS lookups, the SNI and the Host header. Names are lower-cased, so upper-case formats are matched
- * too (a lower-cased AWS key id is still the key id).
- */
-export function secretInHost(host: string): string | undefined {
-  if (host === hostScanned.host) return hostScanned.hit;
-  hostScanned.host = host;
-  return (hostScanned.hit = host.length < 10 ? undefined : (findSecret(host) ?? findSecret(host.toUpperCase())));
-}
-
-/**
- * Decision, host check, refused methods, DLP over what is forwarded (the host, the path and query as sent and
- * as a server decodes them, header names and values), credential injection, and the rewritten head.
- */
-function prepare(core: Core, d: Decision, req: RequestHead, host: string, port: number, secure: boolean, target: string): Prepared | Refused {
-  const path = d.normalizedPath ?? safePath(target);
-  if (d.action !== 'allow' || !d.rule) return { reason: d.reason, message: d.message, rule: d.rule, path };
-  const rule = d.rule;
-
-  // IP literals: a rule naming the literal is the opt-in; otherwise the rule must say private: true.
-  const allowPrivate = rule.private || rule.kind === 'ip';
-  if (!allowPrivate && host.length > 0 && (host.includes(':') || /^[\d.]+$/.test(host))) {
-    const cls = classifyAddress(host);
-    if (cls !== 'public') {
-      return { reason: 'private-address', message: `${display(host)} is a ${cls} address; add "private: true" to ${ruleLabel(rule)} if the agent may reach it.`, rule, path, detail: cls };
-    }
-  }
-  // The Host header must name the host and port the request goes to (a port may be left out); the checked
-  // one is what goes upstream either way.
-  if (req.host !== undefined && !(req.host === hostSeen.header && host === hostSeen.host && port === hostSeen.port)) {
-    const h = parseAuthority(req.host, port);
-    if (!h || h.host !== host || h.port !== port) {
-      return { reason: 'bad-request', message: `The Host header (${req.host.slice(0, 100)}) does not match the host and port the request is sent to (${display(host)}:${port}).`, rule, path, detail: 'host-mismatch' };
-    }
-    hostSeen.header = req.host;
-    hostSeen.host = host;
-    hostSeen.port = port;
-  }
-  if (ECHO_METHODS.has(req.method)) {
-    return { reason: 'method-refused', message: `${req.method} makes the server echo the request back, headers and credentials included, so the cage never forwards it; use another method.`, rule, path, detail: req.method };
-  }
-  if (rule.auth && !secure) {
-    return {
-      reason: 'insecure-auth',
-      message: `${ruleLabel(rule)} injects the secret "${rule.auth.secret}", but this request is plain HTTP, so the credential would cross the network unencrypted; send it to https://${hostPort(host, port === 80 ? 443 : port, true)} instead.`,
-      rule,
-      path,
-      detail: rule.auth.secret,
-    };
-  }
-
-  const upgrade = req.upgrade !== undefined && req.connection.includes('upgrade');
-  const extraHop = req.connection.length > 0 ? req.connection : undefined;
-  const fwd = d.forwardPath ?? d.normalizedPath ?? target;
-  let head = `${req.method} ${fwd} HTTP/1.${req.minor}\r\nHost: ${hostPort(host, port, secure)}\r\n`;
-  let scan = fwd;
-  const raw = req.headers;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i];
-    if (extraHop !== undefined || name.length >= 64 || CHECK_LEN[name.length] === 1) {
-      const lower = name.toLowerCase();
-      if (HOP.has(lower) || (extraHop !== undefined && extraHop.includes(lower))) continue;
-      if (lower === 'authorization' && rule.auth) continue; // replaced below, never scanned or forwarded
-    }
-    const line = name + ': ' + raw[i + 1];
-    scan += '\n' + line;
-    head += line + '\r\n';
-  }
-  if (req.bodyLength === -1) head += 'Transfer-Encoding: chunked\r\n';
-  else if (req.bodyLength > 0 || (req.method !== 'GET' && req.method !== 'HEAD' && hasContentLength(raw))) head += `Content-Length: ${req.bodyLength}\r\n`;
-  if (upgrade) head += `Connection: Upgrade\r\nUpgrade: ${req.upgrade}\r\n`;
-  else if (req.minor === 0) head += 'Connection: close\r\n';
-
-  // The data-loss guard runs before injection: the injected credential must not trip it.
-  // What a server URL-decodes: %XX anywhere, "+" in the query (a header such as
-  // "Accept: application/vnd.github+json" is not decoded, and need not cost a decoding pass).
-  const q = fwd.indexOf('?');
-  const hit = secretInHost(host) ?? findSecret(scan) ?? (scan.includes('%') || (q >= 0 && fwd.includes('+', q)) ? findSecret(urlDecodeForScan(scan)) : undefined);
-  if (hit) {
-    return { reason: 'secret-detected', message: `The request carries what looks like a credential (${hit}) in its host, URL or headers; sending secrets out of the cage is blocked.`, rule, path, detail: hit };
-  }
-  if (rule.auth) {
-    const envName = secretEnvName(rule.auth.secret);
-    const secret = core.env[envName];
-    if (!secret) {
-      return { reason: 'secret-missing', message: `${ruleLabel(rule)} injects the secret "${rule.auth.secret}", but it is not set (${envName} is empty in the proxy); set it in the editor's Caged Agent secrets.`, rule, path, detail: rule.auth.secret };
-    }
-    head += `Authorization: ${rule.auth.scheme} ${secret}\r\n`;
-    return { rule, path, head: head + '\r\n', allowPrivate, secret: Buffer.from(secret, 'latin1') };
-  }
-  return { rule, path, head: head + '\r\n', allowPrivate };
-}
-
-function hasContentLength(raw: string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 14 && raw[i].toLowerCase() === 'content-length') return true;
-  return false;
-}
-
 const enum Mode {
   Idle, // waiting for / parsing a request head
   Exchange, // a request is in flight
@@ -200,7 +43,7 @@ const enum Mode {
   Closed,
 }
 
-export class ClientConn implements UpOwner {
+export class ClientConn implements UpOwner, Pending {
   private mode = Mode.Idle;
   /** Unparsed client bytes: a partial head, or pipelined requests waiting for the current exchange. */
   private buf: Buffer | undefined;
@@ -208,13 +51,14 @@ export class ClientConn implements UpOwner {
   private parsing = false;
   private waitingParseDrain = false;
 
-  // ---- current exchange
-  private t0 = 0;
+  // ---- current exchange (the Pending of record.ts: its decision event is written once)
+  t0 = 0;
+  recorded = false;
   private req: RequestHead | undefined;
   private host = '';
   private port = 0;
   private secure = false;
-  private prep: Prepared | undefined;
+  private prep: Forward | undefined;
   private keepAlive = true;
   /** Request body framing state. */
   private reqLeft = 0;
@@ -235,8 +79,6 @@ export class ClientConn implements UpOwner {
   private up: UpConn | undefined;
   private acquiring = false;
   private upgrade = false;
-  /** This exchange's decision event was written. */
-  private logged = false;
   /** Some of this request reached an upstream connection (it then gets an event whatever happens next). */
   private sentUp = false;
   // response state
@@ -249,7 +91,9 @@ export class ClientConn implements UpOwner {
   private gotResponseBytes = false;
   private waitingUpDrain = false;
   private waitingClientDrain = false;
-  private memo: { gen: number; host: string; port: number; method: string; target: string; d: Decision } | undefined;
+  private readonly memo = new DecisionMemo();
+  /** The last Host header this connection checked (gate.ts). */
+  private readonly seen = newHostMemo();
   private lastActive: number;
 
   constructor(
@@ -340,20 +184,24 @@ export class ClientConn implements UpOwner {
     if (this.mode === Mode.Closed) return;
     const wasExchange = this.mode === Mode.Exchange || this.mode === Mode.Pipe;
     this.mode = Mode.Closed;
-    if (wasExchange && this.up) {
-      this.up.destroy();
-      this.up = undefined;
-    }
+    this.dropUp(); // only an exchange or a pipe has one
     if (wasExchange) this.logPending(why);
     if (graceful) endSoon(this.sock, this.core.keepAliveMs);
     else this.sock.destroy();
   }
 
+  /** Destroys the upstream connection of the exchange, if any: it is never reused. */
+  private dropUp(): void {
+    const up = this.up;
+    this.up = undefined;
+    up?.destroy();
+  }
+
   /** The event of a request that reached the upstream and was not logged yet. */
   private logPending(why: string): void {
     const p = this.prep;
-    if (!p || !this.sentUp || this.logged) return;
-    this.logEvent('allow', p.path, 'allowed', p.rule, this.respHead?.status, this.redactor?.count ? 'credential-redacted' : why);
+    if (!p || !this.sentUp) return;
+    this.record('allow', p.path, 'allowed', p.rule, this.respHead?.status, this.redactor?.count ? 'credential-redacted' : why);
   }
 
   /**
@@ -363,9 +211,7 @@ export class ClientConn implements UpOwner {
    */
   private failClosed(e: unknown): void {
     this.holding = true;
-    const up = this.up;
-    this.up = undefined;
-    up?.destroy();
+    this.dropUp();
     try {
       this.core.error(`a client connection failed and was closed: ${redact(e instanceof Error ? e.message : String(e)).slice(0, 300)}`);
     } catch {}
@@ -397,10 +243,7 @@ export class ClientConn implements UpOwner {
     this.pending = [];
     this.pendingSize = 0;
     this.replay = undefined;
-    if (this.up) {
-      this.up.destroy();
-      this.up = undefined;
-    }
+    this.dropUp();
     if (close || !this.keepAlive) {
       this.mode = Mode.Closed;
       this.core.conns.delete(this);
@@ -507,10 +350,7 @@ export class ClientConn implements UpOwner {
     this.mode = Mode.Closed;
     this.core.conns.delete(this);
     this.buf = undefined;
-    if (this.up) {
-      this.up.destroy();
-      this.up = undefined;
-    }
+    this.dropUp();
     if (wasExchange) this.logPending('bad-request-body');
     if (open) endSoon(this.sock, this.core.keepAliveMs, textResponse(status, statusText, [], `Caged Agent: ${what}.\n`, true));
     else this.sock.destroy();
@@ -520,7 +360,7 @@ export class ClientConn implements UpOwner {
     this.mode = Mode.Exchange;
     this.req = req;
     this.t0 = t0;
-    this.logged = false;
+    this.recorded = false;
     this.sentUp = false;
     this.retried = false;
     this.gotResponseBytes = false;
@@ -548,16 +388,11 @@ export class ClientConn implements UpOwner {
       if (url.charCodeAt(0) === 47 /* / */ || url === '*') target = url;
       else {
         const abs = parseAbsolute(url);
-        if (!abs || abs.host !== ctx.host || abs.port !== ctx.port) {
-          return this.block('bad-request', 'The request target names a different host than the tunnel it was sent in.', undefined, safePath(url), 'target-mismatch');
-        }
+        if (!abs || abs.host !== ctx.host || abs.port !== ctx.port) return this.block(targetMismatchBlock(), safePath(url));
         target = abs.path;
       }
-      if (ctx.blocked) {
-        // Answered inside the session so the agent can read why; one event per request, with its path.
-        ctx.blocked.logged = true;
-        return this.block(ctx.blocked.reason, ctx.blocked.message, ctx.blocked.rule, safePath(target), ctx.blocked.detail);
-      }
+      // Answered inside the session so the agent can read why; one event per request, with its path.
+      if (ctx.blocked) return this.block(ctx.blocked, safePath(target));
     } else {
       const abs = parseAbsolute(url);
       if (!abs) {
@@ -574,8 +409,9 @@ export class ClientConn implements UpOwner {
       target = abs.path;
     }
 
-    const p = prepare(this.core, this.decide(req.method, target), req, this.host, this.port, this.secure, target);
-    if (!('head' in p)) return this.block(p.reason, p.message, p.rule, p.path, p.detail);
+    const d = this.memo.decide(this.core.policy, this.host, this.port, req.method, target);
+    const p = gateRequest(d, req, this.host, this.port, this.secure, target, this.core.env, this.seen);
+    if (!('head' in p)) return this.block(p, p.path);
     this.prep = p;
     if (p.secret) this.redactor = new SecretRedactor(p.secret);
     if (req.expectContinue && !this.reqDone) this.sock.write(CONTINUE);
@@ -583,19 +419,6 @@ export class ClientConn implements UpOwner {
     this.holding = !this.reqDone && this.core.dlpBytes > 0;
     this.replay = [];
     this.acquire();
-  }
-
-  /**
-   * The policy decision for this request. A keep-alive client usually repeats the same request line; the
-   * last decision is reused while host, port, method, target and the policy in force are all unchanged.
-   */
-  private decide(method: string, target: string): Decision {
-    const gen = this.core.policyGen();
-    const m = this.memo;
-    if (m && m.gen === gen && m.method === method && m.target === target && m.host === this.host && m.port === this.port) return m.d;
-    const d = this.core.decide(this.host, this.port, method, target);
-    this.memo = { gen, host: this.host, port: this.port, method, target, d };
-    return d;
   }
 
   private acquire(): void {
@@ -705,39 +528,36 @@ export class ClientConn implements UpOwner {
         up.owner = undefined;
         this.core.pool.release(up);
       }
-      return this.block('secret-detected', `The request body carries what looks like a credential (${hit}); sending secrets out of the cage is blocked.`, this.prep?.rule, this.prep?.path ?? '', hit);
+      return this.block(secretBlock('body', hit, this.prep?.rule), this.prep?.path ?? '');
     }
     if (this.up && !this.acquiring) this.send();
     else if (this.pendingSize > MAX_PENDING) this.sock.pause();
   }
 
   // ------------------------------------------------------------------ blocks and errors
-  /** A 403 for the agent and the block event. What they show of the request is redacted (see dlp.ts). */
-  private block(reason: ReasonCode, message: string, rule: Rule | undefined, path: string, detail?: string): void {
+  /** A 403 for the agent and the block event. What they show of the request is redacted (see respond.ts). */
+  private block(b: Block, path: string): void {
     const method = this.req?.method ?? 'GET';
     const scheme = this.upgrade ? (this.secure ? 'wss' : 'ws') : this.secure ? 'https' : 'http';
-    const body = blockText(redact(`${method} ${scheme}://${hostPort(this.host, this.port, this.secure)}${path}`), reason, redact(message));
-    this.logEvent('block', path, reason, rule, 403, detail);
-    this.respondLocal(textResponse(403, 'Forbidden', [[BLOCK_HEADER, reason], ['Cache-Control', 'no-store']], body, !this.keepAlive || !this.reqDone || this.upgrade, method === 'HEAD'));
+    this.record('block', path, b.reason, b.rule, 403, b.detail);
+    this.respondLocal(blockResponse(`${method} ${scheme}://${hostPort(this.host, this.port, this.secure)}${path}`, b, !this.keepAlive || !this.reqDone || this.upgrade, method === 'HEAD'));
   }
 
-  private logEvent(type: 'allow' | 'block', path: string, reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {
-    if (this.logged) return;
-    this.logged = true;
-    this.core.event(type, this.host, this.port, this.req?.method ?? 'GET', path, reason, rule, this.t0, status, detail);
+  /** This exchange's decision event (once); inside a CONNECT it also stands for the CONNECT's. */
+  private record(type: 'allow' | 'block', path: string, reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {
+    this.core.decisions.recordDecision(this, type, this.host, this.port, this.req?.method ?? 'GET', path, reason, rule, status, detail);
+    if (this.ctx) this.ctx.recorded = true;
   }
 
   private upstreamFailed(err: NodeJS.ErrnoException): void {
     const p = this.prep;
     if (!p) return;
-    if (isPrivateAddressError(err)) {
-      return this.block('private-address', `${display(this.host)} resolves to a ${err.addressClass} address (${err.address}); connections to loopback, private and link-local addresses are refused unless the rule says "private: true" (${ruleLabel(p.rule)}).`, p.rule, p.path, err.addressClass);
-    }
+    if (isPrivateAddressError(err)) return this.block(privateAddressBlock(this.host, p.rule, err.addressClass, err.address), p.path);
     const code = err.code ?? 'ERROR';
-    this.logEvent('allow', p.path, 'upstream-error', p.rule, 502, code);
+    this.record('allow', p.path, 'upstream-error', p.rule, 502, code);
     const what = `${this.secure ? 'https' : 'http'}://${hostPort(this.host, this.port, this.secure)}${p.path}`;
     const body = `Caged Agent could not reach ${what}: ${code}${err.message && !err.message.includes(code) ? ` (${err.message})` : ''}\n`;
-    this.respondLocal(textResponse(502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], body, !this.keepAlive || !this.reqDone));
+    this.respondLocal(upstreamErrorResponse(body, !this.keepAlive || !this.reqDone));
   }
 
   // ------------------------------------------------------------------ upstream events (UpOwner)
@@ -840,7 +660,7 @@ export class ClientConn implements UpOwner {
       if (r.status === 101) {
         if (!this.upgrade) return this.badUpstream('unexpected 101 response');
         const out = this.redactor ? this.redactor.push(buf, [0, buf.length]) : buf;
-        this.logEvent('allow', p.path, 'allowed', p.rule, 101, this.redactor?.count ? 'credential-redacted' : undefined);
+        this.record('allow', p.path, 'allowed', p.rule, 101, this.redactor?.count ? 'credential-redacted' : undefined);
         this.mode = Mode.Pipe;
         if (out.length && !writeChunk(this.sock, out)) this.pauseUpUntilDrain();
         if (this.buf) {
@@ -853,7 +673,7 @@ export class ClientConn implements UpOwner {
       }
       // With an injected credential the event waits for the end of the response: it says whether the
       // credential came back (and was overwritten).
-      if (!this.redactor) this.logEvent('allow', p.path, 'allowed', p.rule, r.status);
+      if (!this.redactor) this.record('allow', p.path, 'allowed', p.rule, r.status);
       if (this.upgrade) this.keepAlive = false; // the server declined the upgrade: relay its answer and close
       if (r.bodyLength === -1) this.respScanner = new ChunkedScanner(this.redactor !== undefined);
       else this.respLeft = r.bodyLength;
@@ -918,18 +738,16 @@ export class ClientConn implements UpOwner {
     const tail = red.flush();
     if (tail && !writeChunk(this.sock, tail)) this.pauseUpUntilDrain();
     const p = this.prep!;
-    this.logEvent('allow', p.path, 'allowed', p.rule, this.respHead?.status, red.count ? 'credential-redacted' : undefined);
+    this.record('allow', p.path, 'allowed', p.rule, this.respHead?.status, red.count ? 'credential-redacted' : undefined);
   }
 
   private badUpstream(what: string): void {
-    const up = this.up;
-    this.up = undefined;
-    up?.destroy();
+    this.dropUp();
     if (!this.respHead) {
       const p = this.prep!;
-      this.logEvent('allow', p.path, 'upstream-error', p.rule, 502, 'bad-response');
+      this.record('allow', p.path, 'upstream-error', p.rule, 502, 'bad-response');
       this.keepAlive = false;
-      return this.respondLocal(textResponse(502, 'Bad Gateway', [['X-Caged-Agent-Error', 'upstream-error']], `Caged Agent: the upstream sent an invalid response (${what}).\n`, true));
+      return this.respondLocal(upstreamErrorResponse(`Caged Agent: the upstream sent an invalid response (${what}).\n`, true));
     }
     this.close(false, 'bad-response');
   }

@@ -22,11 +22,23 @@ const FLUSH_MS = 5;
 export class EventLog {
   private pending: string[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private lastMs = 0;
+  private lastIso = '';
 
   constructor(
     private readonly out: Writable | null,
     private readonly listener?: (e: ProxyEvent) => void,
   ) {}
+
+  /** The ISO time for an event, formatted at most once per millisecond. */
+  now(): string {
+    const t = Date.now();
+    if (t !== this.lastMs) {
+      this.lastMs = t;
+      this.lastIso = new Date(t).toISOString();
+    }
+    return this.lastIso;
+  }
 
   emit(e: ProxyEvent): void {
     if (this.listener) {
@@ -40,11 +52,14 @@ export class EventLog {
 
   /**
    * A decision event, field for field the line `emit()` would write for the same DecisionEvent
-   * (time, type, host, port, method, path, reason, rule, status, ms, detail).
+   * (time, type, host, port, method, path, reason, rule, ruleKey, status, ms, detail). Only record.ts calls it.
    */
-  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined): void {
+  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined, ruleKey?: string): void {
     if (this.listener) {
-      const e: DecisionEvent = { time, type, host, port, method, path, reason: reason as DecisionEvent['reason'], rule, status, ms };
+      const e = { time, type, host, port, method, path, reason: reason as DecisionEvent['reason'], rule } as DecisionEvent;
+      if (ruleKey !== undefined) e.ruleKey = ruleKey;
+      e.status = status;
+      e.ms = ms;
       if (detail !== undefined) e.detail = detail;
       return this.emit(e);
     }
@@ -52,6 +67,7 @@ export class EventLog {
     let line =
       '{"time":"' + time + '","type":"' + type + '","host":' + jsonString(host) + ',"port":' + port + ',"method":' + jsonString(method) + ',"path":' + jsonString(path) +
       ',"reason":"' + reason + '","rule":' + (rule === null ? 'null' : '"' + rule + '"');
+    if (ruleKey !== undefined) line += ',"ruleKey":' + jsonString(ruleKey);
     if (status !== undefined) line += ',"status":' + status;
     line += ',"ms":' + ms;
     if (detail !== undefined) line += ',"detail":' + jsonString(detail);

@@ -35,3 +35,9 @@ export function endSoon(sock: Endable, stallMs: number, data?: string | Uint8Arr
   t.unref();
   sock.once('close', () => clearInterval(t));
 }
+
+/** Writes a complete answer and ends the connection as endSoon() does; nothing when the socket is already gone. */
+export function endWith(sock: Endable & { readonly writable: boolean }, text: string, stallMs: number): void {
+  if (sock.destroyed || !sock.writable) return;
+  endSoon(sock, stallMs, text);
+}

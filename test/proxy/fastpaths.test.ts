@@ -18,21 +18,26 @@ import { CertCache } from '../../src/proxy/certs';
 import { EventLog, jsonString } from '../../src/proxy/events';
 import { startProxy } from '../../src/proxy/server';
 
-test('event lines: the template equals JSON.stringify of the same event', async () => {
+/** The lines an EventLog writes for these decision() calls. */
+async function linesOf(cases: Array<Parameters<EventLog['decision']>>): Promise<string[]> {
   const out = new PassThrough();
   const chunks: string[] = [];
   out.on('data', (d: Buffer) => chunks.push(d.toString()));
   const log = new EventLog(out);
+  for (const c of cases) log.decision(...c);
+  log.flush();
+  await new Promise((r) => setImmediate(r));
+  return chunks.join('').trim().split('\n');
+}
+
+test('event lines: the template equals JSON.stringify of the same event', async () => {
   const cases: Array<Parameters<EventLog['decision']>> = [
     ['2026-01-01T00:00:00.000Z', 'allow', 'api.example.com', 443, 'GET', '/repos/x', 'allowed', 'allow[3]', 200, 41.2, undefined],
     ['2026-01-01T00:00:00.001Z', 'block', '[::1]', 8443, 'CONNECT', '', 'private-address', null, 403, 0.05, 'loopback'],
     ['2026-01-01T00:00:00.002Z', 'block', 'h"o\\st\u0001', 80, 'PO"ST', '/p\u2028a"t\\h/\ud800x', 'bad-request', 'deny[0]', undefined, 0, 'de"tail\n'],
     ['2026-01-01T00:00:00.003Z', 'allow', 'xn--bcher-kva.example', 443, 'GET', '/ü/😀', 'upstream-error', 'allow[0]', 502, 1234.57, 'ECONNRESET'],
   ];
-  for (const c of cases) log.decision(...c);
-  log.flush();
-  await new Promise((r) => setImmediate(r));
-  const lines = chunks.join('').trim().split('\n');
+  const lines = await linesOf(cases);
   assert.equal(lines.length, cases.length);
   cases.forEach(([time, type, host, port, method, p, reason, rule, status, ms, detail], i) => {
     const e: Record<string, unknown> = { time, type, host, port, method, path: p, reason, rule, status, ms };
@@ -41,6 +46,24 @@ test('event lines: the template equals JSON.stringify of the same event', async 
     assert.deepEqual(JSON.parse(lines[i]), JSON.parse(JSON.stringify(e)));
   });
   for (const s of ['plain', 'q"', 'b\\', '\u0000', '\u001f', '\ud83d\ude00', '\udc00']) assert.equal(jsonString(s), JSON.stringify(s));
+});
+
+test('event lines with a ruleKey: the template equals JSON.stringify, the key right after the rule', async () => {
+  const cases: Array<Parameters<EventLog['decision']>> = [
+    ['2026-01-01T00:00:00.000Z', 'allow', 'api.example.com', 443, 'GET', '/v1/x', 'allowed', 'allow[3]', 200, 41.2, undefined, 'allow api.example.com GET,HEAD /v1/**'],
+    ['2026-01-01T00:00:00.001Z', 'block', 'gist.github.com', 443, 'CONNECT', '', 'denied-by-rule', 'deny[0]', 403, 0.05, 'x', 'deny gist.github.com * *'],
+    ['2026-01-01T00:00:00.002Z', 'block', 'h', 80, 'GET', '/', 'path-not-allowed', 'allow[0]', undefined, 0, undefined, 'allow h * /a"b\\c\u0001'],
+  ];
+  const lines = await linesOf(cases);
+  assert.equal(lines.length, cases.length);
+  cases.forEach(([time, type, host, port, method, p, reason, rule, status, ms, detail, ruleKey], i) => {
+    const e: Record<string, unknown> = { time, type, host, port, method, path: p, reason, rule, ruleKey, status, ms };
+    if (detail !== undefined) e.detail = detail;
+    assert.equal(lines[i], JSON.stringify(e));
+  });
+  const seen: unknown[] = [];
+  new EventLog(null, (e) => seen.push(e)).decision(...cases[0]);
+  assert.deepEqual(seen, [{ time: cases[0][0], type: 'allow', host: 'api.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'allowed', rule: 'allow[3]', ruleKey: 'allow api.example.com GET,HEAD /v1/**', status: 200, ms: 41.2 }]);
 });
 
 test('event objects still reach an in-process listener', () => {

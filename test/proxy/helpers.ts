@@ -15,7 +15,7 @@ import { createCA, type CreatedCA } from '../../src/pki/ca';
 import { LeafMinter } from '../../src/pki/leaf';
 import { startProxy, type ProxyOptions, type RunningProxy } from '../../src/proxy/server';
 import type { ProxyEvent, DecisionEvent } from '../../src/policy/events';
-import type { ResolvedAddress } from '../../src/proxy/upstream';
+import type { ResolvedAddress } from '../../src/proxy/resolve';
 
 export const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-proxy-test-'));
 process.on('exit', () => fs.rmSync(tmpDir, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ import { PRESETS, presetById } from '../../src/extension/logic/presets';
 import type { DecisionEvent } from '../../src/policy/events';
 import { fixChoices, looksInternal, ruleOfEvent, stillBlocked } from '../../src/extension/logic/fixes';
 import { pushFailureReport } from '../../src/extension/logic/pushReport';
-import { parsePolicy } from '../../src/policy';
+import { entryKey, parsePolicy } from '../../src/policy';
 
 function block(host: string, over: Partial<DecisionEvent> = {}): DecisionEvent {
   return { time: '2026-11-22T12:01:00.000Z', type: 'block', host, port: 443, method: 'GET', path: '/v1/x', reason: 'no-matching-rule', rule: null, ...over };
@@ -88,6 +88,17 @@ test('fix choices follow the block reason', () => {
   assert.deepEqual(priv[0], { title: priv[0].title, scope: 'private', action: 'update', list: 'allow', index: 1, spec: { host: 'up.test', paths: ['/v1/**'], private: true } });
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'secret-detected' }, policy), [], 'allowing does not cure a leaked secret');
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'private-address', rule: null }, policy), []);
+});
+
+test('the rule of an event is found by its key in a newer parse where entries moved', () => {
+  const before = parsePolicy('version: 1\nallow:\n  - host: a.example.com\n  - host: up.test\n    paths: ["/v1/**"]\n').policy!;
+  const key = entryKey(before.allow[1]);
+  const after = parsePolicy('version: 1\nallow:\n  - host: new.example.com\n  - host: a.example.com\n  - host: up.test\n    paths: ["/v1/**"]\n').policy!;
+  assert.equal(ruleOfEvent(after, { rule: 'allow[1]', ruleKey: key })?.hostText, 'up.test', 'the key wins over the shifted label');
+  assert.equal(ruleOfEvent(after, { rule: 'allow[1]' })?.hostText, 'a.example.com', 'without a key, the label');
+  assert.equal(ruleOfEvent(parsePolicy('version: 1\nallow:\n  - host: a.example.com\n').policy!, { rule: 'allow[0]', ruleKey: key }), undefined, 'a removed rule is not guessed');
+  const priv = fixChoices({ host: 'up.test', port: 443, method: 'GET', path: '/v1/x', reason: 'private-address', rule: 'allow[1]', ruleKey: key }, after);
+  assert.equal(priv[0]?.action === 'update' && priv[0].index, 2, 'the private-address fix edits the rule that decided');
 });
 
 test('Allow Host asks about private addresses only for hosts that look internal', () => {

@@ -1,7 +1,7 @@
 // Caged Agent: Allow Host... — adds an allow entry (comment-preserving), saves, reloads the proxy.
 // Accepts a host string ("api.example.com", "*.example.com", "host:8443") or an AllowSpec instead of prompting.
 import * as vscode from 'vscode';
-import { addAllow, parsePolicy } from '../../policy';
+import { addAllow, parsePolicy, splitHostPort } from '../../policy';
 import { looksInternal } from '../logic/fixes';
 import type { AllowSpec } from '../../policy/types';
 import type { FixChoice } from '../logic/fixes';
@@ -9,9 +9,9 @@ import type { CommandDef } from './types';
 
 export function specFromText(input: string): AllowSpec {
   const s = input.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
-  if (!m) return { host: s };
-  return m[2] ? { host: m[1], port: Number(m[2]) } : { host: m[1] };
+  const hp = splitHostPort(s);
+  if ('error' in hp || hp.host === '' || (hp.port !== undefined && !/^\d+$/.test(hp.port))) return { host: s };
+  return hp.port !== undefined ? { host: hp.host, port: Number(hp.port) } : { host: hp.host };
 }
 
 /** Plain-words problem with a spec, or undefined when the policy engine accepts it. */

@@ -2,7 +2,7 @@
 // address" for private-address blocks on an allowed host, nothing for blocks that allowing would not cure
 // (a detected secret, a missing credential, SNI mismatch); and whether a policy now cures a block (pruning).
 // Pure: no vscode.
-import { allowChoices, canonicalHost, classifyAddress, decide, isPublicSuffix } from '../../policy';
+import { allowChoices, canonicalHost, classifyAddress, decide, entryKey, isPublicSuffix } from '../../policy';
 import type { AllowSpec, Policy, Rule, RuleList } from '../../policy/types';
 
 export type FixChoice =
@@ -17,6 +17,8 @@ export interface BlockedLike {
   reason: string;
   /** The rule label from the event ("allow[2]"), if any. */
   rule?: string | null;
+  /** The rule as data (entryKey() of the entry), from the event; preferred over the label, which shifts. */
+  ruleKey?: string;
 }
 
 /** The reasons the policy itself gave: an edit of the policy cures them. */
@@ -34,13 +36,14 @@ export function specOfRule(r: Rule): AllowSpec {
 
 /**
  * The rule an event names, in this (possibly newer) parse of the policy: the one lookup from an event to a rule.
- * Until the proxy's events carry `ruleKey` (the entry's content key, src/policy entryKey()) it goes by the label
- * "allow[3]"; then it becomes `[...policy.allow, ...policy.deny].find((r) => entryKey(r) === b.ruleKey)`.
+ * By `ruleKey` (the entry's content, entryKey()), so an edit that moved entries still finds the rule; the label
+ * "allow[3]" only for an event without a key (a proxy older than the key).
  */
-export function ruleOfEvent(policy: Policy | undefined, b: Pick<BlockedLike, 'rule'>): Rule | undefined {
+export function ruleOfEvent(policy: Policy | undefined, b: Pick<BlockedLike, 'rule' | 'ruleKey'>): Rule | undefined {
+  if (!policy) return undefined;
+  if (b.ruleKey !== undefined) return [...policy.allow, ...policy.deny].find((r) => entryKey(r) === b.ruleKey);
   const m = /^(allow|deny)\[(\d+)\]$/.exec(b.rule ?? '');
-  if (!m || !policy) return undefined;
-  return policy[m[1] as RuleList][Number(m[2])];
+  return m ? policy[m[1] as RuleList][Number(m[2])] : undefined;
 }
 
 export function fixChoices(b: BlockedLike, policy: Policy | undefined): FixChoice[] {
