@@ -186,6 +186,12 @@ export class CageSession implements vscode.Disposable {
       case 'policy-error':
         this.log.error(`proxy policy error: ${e.message}${e.line ? ` (line ${e.line})` : ''}${e.keptPrevious ? ' — previous policy kept' : ' — denying everything'}`);
         break;
+      case 'pending':
+        this.log.info(`waiting for an answer: ${e.count} request${e.count === 1 ? '' : 's'} to ${e.host}:${e.port} (first ${e.method} ${e.path})`);
+        break;
+      case 'resolved':
+        this.log.info(`held requests to ${e.host}:${e.port}: ${e.outcome} (${e.count})`);
+        break;
       default:
         this.log.info(`proxy ${e.type}${e.message ? `: ${e.message}` : ''}`);
     }

@@ -5,6 +5,7 @@ import * as v8 from 'node:v8';
 import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
 import { HELP, parseCli, parseSecretsFile, type ListenAddress } from './config';
 import { startProxy } from './server';
+import { controlClient, DEFAULT_CONTROL_SOCKET } from './control';
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`caged-agent proxy: ${message}\n`);
@@ -64,6 +65,7 @@ async function main(): Promise<void> {
     return;
   }
   if (cfg.health) return healthCheck(cfg.listen);
+  if (cfg.control !== undefined) return controlClient(cfg.controlSocket ?? DEFAULT_CONTROL_SOCKET, cfg.control);
   tuneHeap();
   setBusyPoll(cfg.busyPollUs ?? DEFAULT_BUSY_POLL_US);
 
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
       env,
+      controlSocket: cfg.controlSocket,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);

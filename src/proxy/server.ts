@@ -20,6 +20,10 @@ import { ClientConn } from './conn';
 import { handleConnect } from './connect';
 import type { Core } from './core';
 import { EventLog } from './events';
+import { handleControl, listenControl, type ControlReply, type ControlRequest } from './control';
+import { HoldQueue } from './hold';
+import { Temporaries } from './temporary';
+import * as crypto from 'node:crypto';
 import { PolicyState, type ReloadResult } from './policyState';
 import { DecisionRecorder } from './record';
 import { display } from './target';
@@ -57,6 +61,8 @@ export interface ProxyOptions {
   certCacheSize?: number;
   /** Client keep-alive idle timeout (ms). Default 75 s. */
   keepAliveTimeoutMs?: number;
+  /** A unix socket path for the control channel (control.ts); none by default. */
+  controlSocket?: string;
 }
 
 export interface RunningProxy {
@@ -64,9 +70,11 @@ export interface RunningProxy {
   /** http://HOST:PORT, ready to use as a proxy URL. */
   url: string;
   reload(text?: string): ReloadResult;
+  /** The control channel in-process (what the socket carries). */
+  control(req: ControlRequest): ControlReply;
   close(graceMs?: number): Promise<void>;
   /** connections: client connections being served; sockets: accepted sockets still open (any state). */
-  stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null };
+  stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null; held: number };
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
@@ -78,6 +86,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     upstreamProxy: opts.upstreamProxy ? parseProxyUrl(opts.upstreamProxy) : undefined,
   });
   const policy = new PolicyState(log, opts.policyFile, opts.policyText);
+  const hold = new HoldQueue(log, () => policy.current);
+  const temporaries = new Temporaries(policy);
+  const controlDeps = { policy, hold, temporaries, boot: crypto.randomBytes(6).toString('hex') };
   const started = Date.now();
   const error = (message: string) => log.emit({ time: log.now(), type: 'error', message });
 
@@ -96,6 +107,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const core: Core = {
     policy,
     decisions: new DecisionRecorder(log),
+    hold,
+    temporaries,
     error,
     env: opts.env ?? process.env,
     dlpBytes: opts.dlpBodyBytes ?? 64 * 1024,
@@ -119,6 +132,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   server.maxConnections = 20000;
 
   policy.reload();
+  policy.onChange = () => hold.reevaluate();
+  const controlServer = opts.controlSocket ? await listenControl(opts.controlSocket, controlDeps, error) : undefined;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -138,6 +153,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   function close(graceMs = 5000): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
       server.close();
+      controlServer?.close();
+      temporaries.close();
+      hold.close();
       for (const c of [...conns]) c.shutdown();
       const timers: { poll?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
       const finish = () => {
@@ -166,7 +184,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     address,
     url,
     reload: (text?: string) => policy.reload(text),
+    control: (req: ControlRequest) => handleControl(controlDeps, req),
     close,
-    stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash: policy.hash }),
+    stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash: policy.hash, held: hold.size }),
   };
 }

@@ -1,0 +1,84 @@
+// The pure part of "ask instead of fail" (issue 17): the policy keys onUnknown / askTimeout with line and
+// column errors, which reasons may be held, temporary entries as rules, durations.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
+
+const base = 'version: 1\nallow:\n  - host: api.example.com\ndeny:\n  - host: bad.example.com\n';
+
+describe('onUnknown and askTimeout', () => {
+  test('defaults: absent keys leave today\'s behaviour (deny)', () => {
+    const p = parsePolicy(base).policy!;
+    assert.equal(p.onUnknown, undefined);
+    assert.equal(p.askTimeout, undefined);
+  });
+
+  test('ask with a timeout', () => {
+    const p = parsePolicy('version: 1\nonUnknown: ask\naskTimeout: 120\nallow: []\n').policy!;
+    assert.equal(p.onUnknown, 'ask');
+    assert.equal(p.askTimeout, 120);
+    assert.equal(parsePolicy('version: 1\nonUnknown: deny\nallow: []\n').policy!.onUnknown, 'deny');
+  });
+
+  for (const [text, line, col, re] of [
+    ['version: 1\nonUnknown: maybe\n', 2, 12, /onUnknown must be "ask".*"deny"/],
+    ['version: 1\naskTimeout: 0\n', 2, 13, /askTimeout must be a whole number of seconds from 1 to 600/],
+    ['version: 1\naskTimeout: 601\n', 2, 13, /from 1 to 600/],
+    ['version: 1\naskTimeout: 1.5\n', 2, 13, /whole number/],
+    ['version: 1\naskTimeout: "60"\n', 2, 13, /whole number/],
+  ] as const) {
+    test(`refused with line and column: ${JSON.stringify(text.split('\n')[1])}`, () => {
+      const r = parsePolicy(text);
+      assert.equal(r.policy, undefined);
+      assert.match(r.errors[0].message, re);
+      assert.deepEqual([r.errors[0].pos.line, r.errors[0].pos.col], [line, col]);
+    });
+  }
+
+  test('a misspelt key is suggested', () => {
+    const r = parsePolicy('version: 1\nonUnkown: ask\n');
+    assert.match(r.errors[0].message, /onUnknown/);
+  });
+});
+
+describe('what may be held', () => {
+  test('only requests no rule matches', () => {
+    assert.equal(isAskable('no-matching-rule'), true);
+    assert.equal(isAskable('ip-literal'), true);
+    for (const r of ['denied-by-rule', 'private-address', 'secret-detected', 'sni-mismatch', 'policy-invalid', 'bad-path', 'path-not-allowed', 'method-not-allowed'] as const) assert.equal(isAskable(r), false, r);
+  });
+});
+
+describe('temporary entries', () => {
+  test('an entry becomes a rule after the file\'s own; the file\'s deny still wins', () => {
+    const p = parsePolicy(base).policy!;
+    const r = temporaryRule({ id: 't-1', kind: 'allow', host: 'new.example.com', methods: ['get'], paths: ['/v1/**'], created: 0 }, 0);
+    assert.ok(!('error' in r));
+    assert.equal(ruleLabel(r), 'temporary t-1');
+    assert.equal(entryKey(r), 'allow new.example.com GET /v1/**');
+    const eff = withTemporaryAllows(p, [r]);
+    assert.equal(p.allow.length, 1, 'the file\'s policy is not changed');
+    assert.equal(decide({ host: 'new.example.com', port: 443, method: 'GET', path: '/v1/x' }, eff).rule?.temporary?.id, 't-1');
+    assert.equal(decide({ host: 'new.example.com', port: 443, method: 'POST', path: '/v1/x' }, eff).action, 'deny');
+    const wide = temporaryRule({ id: 't-2', kind: 'allow', host: 'bad.example.com', created: 0 }, 0) as never;
+    assert.equal(decide({ host: 'bad.example.com', port: 443 }, withTemporaryAllows(p, [wide])).reason, 'denied-by-rule');
+  });
+
+  test('bad entries are refused in plain words', () => {
+    assert.match((temporaryRule({ id: 'x', kind: 'allow', host: '*.com', created: 0 }, 0) as { error: string }).error, /public suffix/);
+    assert.match((temporaryRule({ id: 'x', kind: 'allow', host: 'a.example', methods: ['FETCH'], created: 0 }, 0) as { error: string }).error, /not an HTTP method/);
+    assert.match((temporaryRule({ id: '', kind: 'allow', host: 'a.example', created: 0 }, 0) as { error: string }).error, /needs an id/);
+  });
+
+  test('durations and time left', () => {
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('15m'), 900_000);
+    assert.equal(parseDuration('1h'), 3_600_000);
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('90'), 90_000);
+    for (const bad of ['', '0', '0s', 'soon', '1x', '-5m']) assert.equal(parseDuration(bad), undefined, bad);
+    assert.equal(formatRemaining(58_100), '59 s');
+    assert.equal(formatRemaining(14 * 60_000), '14 min');
+    assert.equal(formatRemaining(65 * 60_000), '1 h 5 min');
+  });
+});
