@@ -24,6 +24,7 @@ import type {
   VerifyCheck,
   VerifyOptions,
 } from './api';
+import { CageAsk, TemporaryStore, type AnswerResult, type AskAnswer, type AskState } from './ask';
 import { collectGarbage, downCage } from './cleanup';
 import { describeCage, labelledContainers, listCages, runningContainer } from './discover';
 import { runDoctor } from './doctor';
@@ -201,6 +202,33 @@ export class CageEngine {
   async down(cageId: string, opts: { images?: boolean } = {}): Promise<void> {
     await this.ping();
     await downCage(this.docker, cageId, opts);
+    // Temporary allows and denies last as long as the cage (the session).
+    new TemporaryStore(this.state.cageDir(cageId)).clear();
+  }
+
+  // ------------------------------------------------------------------ held requests (onUnknown: ask)
+
+  private async ask(cageId: string): Promise<CageAsk> {
+    return new CageAsk(await runningContainer(this.docker, cageId, 'proxy'), new TemporaryStore(this.state.cageDir(cageId)));
+  }
+
+  /** The requests waiting for an answer, by host:port, and the temporary allows and denies in force. */
+  async pending(cageId: string): Promise<AskState> {
+    return (await this.ask(cageId)).state();
+  }
+
+  /**
+   * Answers the requests waiting for a host (allow once, for a time, for the session; deny once or for the
+   * session) through the proxy's control channel. The result says whether the proxy took it. "Always" is a
+   * policy edit and a push (pushPolicy): the reload releases the waiting requests.
+   */
+  async answer(cageId: string, a: AskAnswer): Promise<AnswerResult> {
+    return (await this.ask(cageId)).answer(a);
+  }
+
+  /** Ends a temporary allow or deny (by id, or every one for a host). */
+  async revoke(cageId: string, idOrHost: string): Promise<AnswerResult> {
+    return (await this.ask(cageId)).revoke(idOrHost);
   }
 
   /**

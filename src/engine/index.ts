@@ -25,3 +25,5 @@ export { devcontainerImage, stripJsonc } from './devcontainer';
 export { AGENT_ENV_CA, CA_BUNDLE_PATHS } from './images';
 export { DEFAULT_BLOCKED_URL, DEFAULT_EXTERNAL_NAME, verifySummary } from './verify';
 export type { ProxyEvent } from '../policy/events';
+export type { AskAnswer, AnswerResult, AskState } from './ask';
+export type { PendingGroup, TemporaryEntry } from '../policy';

@@ -149,3 +149,41 @@ export function formatRemaining(ms: number): string {
   const h = Math.floor(min / 60);
   return min % 60 ? `${h} h ${min % 60} min` : `${h} h`;
 }
+
+/** One group of held requests (one host:port), as the proxy reports it over the control channel. */
+export interface PendingGroup {
+  host: string;
+  port: number;
+  /** The first held request's method and normalised path. */
+  method: string;
+  path: string;
+  count: number;
+  /** Epoch ms when the first was held. */
+  since: number;
+  /** Epoch ms when its oldest request gives up. */
+  until: number;
+}
+
+/** What the engine asks the proxy over its control channel (src/proxy/control.ts): one JSON line. */
+export type ControlRequest =
+  | { op: 'state' }
+  | { op: 'add'; entries: TemporaryEntry[] }
+  | { op: 'remove'; ids: string[] }
+  | { op: 'once'; host: string; port?: number; methods?: string[]; paths?: string[]; private?: boolean }
+  /** Refuses the waiting requests; `entries` (a temporary deny) are added first. */
+  | { op: 'refuse'; host: string; port?: number; entries?: TemporaryEntry[] };
+
+/** The proxy's acknowledgement: whether it took the decision, and what is in force now. */
+export interface ControlReply {
+  ok: boolean;
+  /** Why the proxy did not take it. */
+  error?: string;
+  /** Random per proxy process: a new value means the proxy restarted (the engine then restores its temporaries). */
+  boot: string;
+  pending?: PendingGroup[];
+  temporary?: TemporaryEntry[];
+  /** Held requests an answer decided again (released, or refused by the policy). */
+  released?: number;
+  refused?: number;
+  removed?: number;
+}

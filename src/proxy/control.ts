@@ -5,9 +5,9 @@
 // One JSON request line, one JSON reply line; every reply says whether the proxy took the decision.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { canonicalHost, temporaryRule, withTemporaryAllows, type TemporaryEntry } from '../policy';
+import { canonicalHost, temporaryRule, withTemporaryAllows, type ControlReply, type ControlRequest } from '../policy';
 import type { Rule } from '../policy/types';
-import type { HoldQueue, PendingGroup } from './hold';
+import type { HoldQueue } from './hold';
 import type { PolicyState } from './policyState';
 import type { Temporaries } from './temporary';
 import { display } from './target';
@@ -16,26 +16,7 @@ export const DEFAULT_CONTROL_SOCKET = '/tmp/caged-control.sock';
 const MAX_REQUEST = 256 * 1024;
 const REQUEST_TIMEOUT_MS = 5000;
 
-export type ControlRequest =
-  | { op: 'state' }
-  | { op: 'add'; entries: TemporaryEntry[] }
-  | { op: 'remove'; ids: string[] }
-  | { op: 'once'; host: string; port?: number; methods?: string[]; paths?: string[]; private?: boolean }
-  | { op: 'refuse'; host: string; port?: number };
-
-export interface ControlReply {
-  ok: boolean;
-  /** Why the proxy did not take it. */
-  error?: string;
-  /** Random per proxy process: a new value means the proxy restarted (the engine then restores its temporaries). */
-  boot: string;
-  pending?: PendingGroup[];
-  temporary?: TemporaryEntry[];
-  /** Held requests an answer released (decided again: allowed or refused by the policy) or refused. */
-  released?: number;
-  refused?: number;
-  removed?: number;
-}
+export type { ControlReply, ControlRequest } from '../policy';
 
 export interface ControlDeps {
   policy: PolicyState;
@@ -90,7 +71,12 @@ export function handleControl(d: ControlDeps, req: ControlRequest): ControlReply
         message: `The user denied ${display(host)}; ask the user if the agent really needs it.`,
         detail: 'denied-by-user',
       });
-      return { ok: true, boot, refused };
+      // Then remembered (after the refusal, so the waiting requests get the answer's own words).
+      if (req.entries?.length) {
+        const r = d.temporaries.add(req.entries);
+        if (!r.ok) return { ...fail(r.error), refused };
+      }
+      return { ok: true, boot, refused, temporary: d.temporaries.list() };
     }
     default:
       return fail(`unknown operation ${JSON.stringify((req as { op?: unknown }).op)}`);

@@ -9,7 +9,7 @@
 // group with a one-time rule on top of the policy. Every held request gets its one decision event when it is
 // released or refused (conn.ts, record.ts); past askTimeout it gets a 403 "no-decision".
 import type { Policy } from '../policy/types';
-import { askTimeoutOf, asks } from '../policy';
+import { askTimeoutOf, asks, type PendingGroup } from '../policy';
 import type { EventLog } from './events';
 import type { Block } from './gate';
 import { display } from './target';
@@ -35,19 +35,6 @@ export interface HeldRequest {
   retry(once?: Policy): RetryOutcome;
   /** Answer it with this block. */
   refuse(b: Block): void;
-}
-
-/** What `caged-agent pending` and the editor list: one group. */
-export interface PendingGroup {
-  host: string;
-  port: number;
-  method: string;
-  path: string;
-  count: number;
-  /** Epoch ms. */
-  since: number;
-  /** Epoch ms when its oldest request gives up. */
-  until: number;
 }
 
 interface Group {
