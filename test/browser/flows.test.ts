@@ -255,7 +255,8 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.page.keyboard.press('Escape');
 
         // Click the notification's allow button: the policy file on disk gets the entry.
-        await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*no-matching-rule`), `Allow ${BLOCKED}`);
+        // The notification offers the narrowest choice (the method and path prefix when the event has them).
+        await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*no-matching-rule`), new RegExp(`^\\s*Allow (GET /v1/\\S+ on )?${esc(BLOCKED)}\\s*$`));
         await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${esc(BLOCKED)}`).test(policyText()), 15_000);
         assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'the edit keeps the comments');
         assert.doesNotMatch(policyText(), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`), 'the first click does not opt into private addresses');

@@ -66,9 +66,9 @@ describe('container specs', () => {
   });
 
   it('the proxy reads secrets and upstream settings from its config volume, never from its environment', () => {
-    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128']);
+    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128', '--control-socket', '/tmp/caged-control.sock']);
     const s = proxySpec({ secrets: true, upstreamCa: true, upstreamProxy: 'http://corp:8080' });
-    assert.deepEqual(s.Cmd!.slice(8), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
+    assert.deepEqual(s.Cmd!.slice(10), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
     assert.equal(s.Env, undefined, 'the proxy container has no environment of its own');
   });
 

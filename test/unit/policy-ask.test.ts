@@ -2,7 +2,7 @@
 // column errors, which reasons may be held, temporary entries as rules, durations.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
+import { allowChoices, mixedScript, uploadKind, UPLOAD_HOST_LIST, decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
 
 const base = 'version: 1\nallow:\n  - host: api.example.com\ndeny:\n  - host: bad.example.com\n';
 
@@ -80,5 +80,23 @@ describe('temporary entries', () => {
     assert.equal(formatRemaining(58_100), '59 s');
     assert.equal(formatRemaining(14 * 60_000), '14 min');
     assert.equal(formatRemaining(65 * 60_000), '1 h 5 min');
+  });
+});
+
+describe('risk notes', () => {
+  test('upload, paste, webhook and tunnel hosts carry a note on every choice; ordinary hosts none', () => {
+    assert.equal(uploadKind('gist.github.com'), 'paste');
+    assert.equal(uploadKind('x.ngrok-free.app'), 'tunnel');
+    assert.equal(uploadKind('*.webhook.site'), 'webhook catcher');
+    assert.equal(uploadKind('github.com'), undefined);
+    assert.equal(uploadKind('api.github.com'), undefined);
+    assert.ok(UPLOAD_HOST_LIST.length >= 40);
+    const c = allowChoices({ host: 'gist.github.com', port: 443, method: 'POST', path: '/gists' });
+    assert.equal(c[0].scope, 'method-path');
+    assert.ok(c.every((x) => x.spec.host === '*.github.com' || /paste host/.test(x.risk ?? '')), JSON.stringify(c));
+    assert.ok(allowChoices({ host: 'registry.npmjs.org', port: 443 }).every((x) => x.risk === undefined));
+    assert.equal(mixedScript('аpple.com'), true, 'Cyrillic а with Latin');
+    assert.equal(mixedScript('яндекс.рф'), false);
+    assert.equal(mixedScript('bücher.example'), false);
   });
 });
