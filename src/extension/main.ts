@@ -8,6 +8,7 @@ import { registerCommands } from './commands';
 import { Controller } from './controller';
 import { PolicyDiagnostics } from './diagnostics';
 import { BlockNotifier } from './notifications';
+import { HoldNotifier } from './askNotifier';
 import { ProtectionWatch } from './protectWatch';
 import { SettingsGuard } from './settingsGuard';
 import { CageStatusBar } from './statusBar';
@@ -24,6 +25,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
   const guard = new SettingsGuard(ctl);
   const protection = new ProtectionWatch(ctl);
   const cx = { ctl, diagnostics, log, protection };
+  const blocksView = new BlocksView(ctl);
 
   context.subscriptions.push(
     log,
@@ -34,9 +36,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     ...registerCommands(cx),
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
     vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
-    vscode.window.registerTreeDataProvider('cagedAgent.blocks', new BlocksView(ctl)),
+    vscode.window.registerTreeDataProvider('cagedAgent.blocks', blocksView),
+    blocksView,
     vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(ctl, diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
     new BlockNotifier(ctl),
+    new HoldNotifier(ctl),
     new CageStatusBar(ctl),
     vscode.workspace.onDidSaveTextDocument((doc) => {
       if (ctl.policy.isDocument(doc)) void ctl.policy.refresh();

@@ -18,7 +18,8 @@ export class CageStatusBar implements vscode.Disposable {
     const ctl = this.ctl.session;
     const cage = ctl.activeCage();
     const blocked = ctl.blocks.size;
-    const badge = blocked ? ` $(circle-slash) ${blocked}` : '';
+    const waiting = ctl.pending.waiting(Date.now());
+    const badge = (waiting ? ` $(watch) ${waiting} waiting` : '') + (blocked ? ` $(circle-slash) ${blocked}` : '');
     if (ctl.starting) {
       this.item.text = '$(loading~spin) Caged: starting';
       this.item.tooltip = 'Caged Agent is starting the cage';
@@ -27,7 +28,7 @@ export class CageStatusBar implements vscode.Disposable {
       const ok = cage.state === 'healthy';
       this.item.text = `$(shield) Caged: ${cage.state}${badge}`;
       const s = ctl.stats.get(cage.id);
-      this.item.tooltip = `Cage ${cage.id} — ${cage.state}\n${s?.allowed ?? 0} allowed, ${s?.blocked ?? 0} blocked requests\n${blocked} blocked host(s)`;
+      this.item.tooltip = `Cage ${cage.id} — ${cage.state}\n${s?.allowed ?? 0} allowed, ${s?.blocked ?? 0} blocked requests\n${blocked} blocked host(s)${waiting ? `\n${waiting} request(s) waiting for your answer` : ''}`;
       this.item.backgroundColor = ok ? undefined : new vscode.ThemeColor('statusBarItem.warningBackground');
     } else if (ctl.dockerError) {
       this.item.text = '$(shield) Caged: no Docker';

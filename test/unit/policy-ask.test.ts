@@ -1,6 +1,7 @@
 // The pure part of "ask instead of fail" (issue 17): the policy keys onUnknown / askTimeout with line and
 // column errors, which reasons may be held, temporary entries as rules, durations.
 import { describe, test } from 'node:test';
+import { answerChoices, HELD_BUTTONS, heldDescription, heldMessage, narrowestSpec, PendingStore } from '../../src/extension/logic/pending';
 import assert from 'node:assert/strict';
 import { allowChoices, mixedScript, uploadKind, UPLOAD_HOST_LIST, decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
 
@@ -98,5 +99,31 @@ describe('risk notes', () => {
     assert.equal(mixedScript('аpple.com'), true, 'Cyrillic а with Latin');
     assert.equal(mixedScript('яндекс.рф'), false);
     assert.equal(mixedScript('bücher.example'), false);
+  });
+});
+
+describe('held requests in the editor (pure)', () => {
+  test('one group per host:port from pending events, gone at resolved or past its time; words and choices', () => {
+    const s = new PendingStore();
+    const now = Date.parse('2026-12-03T14:00:00Z');
+    const ev = (count: number) => ({ type: 'pending' as const, time: '', host: 'api.example.com', port: 443, method: 'GET', path: '/v1/x', count, since: '2026-12-03T14:00:00.000Z', until: '2026-12-03T14:01:00.000Z' });
+    assert.equal(s.apply(ev(1)).isNew, true);
+    assert.equal(s.apply(ev(3)).isNew, false);
+    assert.equal(s.waiting(now), 3);
+    const g = s.get('api.example.com:443')!;
+    assert.equal(heldMessage(g), 'Caged agent: 3 requests are waiting for your answer — GET api.example.com/v1/x.');
+    assert.equal(heldDescription(g, now + 18_000), '3 waiting · GET /v1/x · 42 s left');
+    assert.deepEqual(HELD_BUTTONS.map((b) => b.title), ['Allow once', 'Allow for 1 hour', 'Allow always', 'Deny', 'More…']);
+    assert.deepEqual(narrowestSpec(g), { host: 'api.example.com', methods: ['GET'], paths: ['/v1/**'] });
+    const more = answerChoices(g);
+    assert.equal(more[0].label, 'Allow GET /v1/** on api.example.com once');
+    assert.ok(more.some((c) => c.label === 'Allow *.example.com always (written to the policy file)'));
+    assert.ok(!more.some((c) => c.action === 'once' && c.spec?.host.startsWith('*.')), 'no wildcard for once');
+    assert.equal(more.at(-1)!.action, 'deny');
+    assert.match(heldMessage({ ...g, host: 'gist.github.com' }), /Careful: gist\.github\.com is a paste host/);
+    assert.equal(s.list(now + 70_000).length, 0, 'past its time it goes');
+    s.apply(ev(1));
+    s.apply({ type: 'resolved', time: '', host: 'api.example.com', port: 443, outcome: 'allowed', count: 1 });
+    assert.equal(s.waiting(now), 0);
   });
 });
