@@ -11,6 +11,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { canonicalHost, formatRemaining, hostForDisplay, liveEntries, type ControlReply, type ControlRequest, type PendingGroup, type TemporaryEntry } from '../policy';
+import { demux, splitLines } from './dockerutil';
 import { execIn } from './exec';
 import { PROXY_CONTROL_CMD } from './specs';
 
@@ -103,20 +104,20 @@ function entryHost(host: string, port: number | undefined): string | undefined {
 /** The answers of one cage: the proxy (through `exec`) and the engine's copy of its temporary entries. */
 export class CageAsk {
   constructor(
-    private readonly proxy: Docker.Container,
+    private readonly control: (req: ControlRequest) => Promise<ControlReply>,
     private readonly store: TemporaryStore,
   ) {}
 
   /** Sends `req`; a proxy that restarted since the last reply first gets the engine's entries back. */
   async send(req: ControlRequest): Promise<ControlReply> {
-    let reply = await controlProxy(this.proxy, req);
+    let reply = await this.control(req);
     const saved = this.store.read();
     if (reply.boot && saved.boot && reply.boot !== saved.boot && saved.entries.length) {
       const have = new Set((reply.temporary ?? []).map((e) => e.id));
       const missing = saved.entries.filter((e) => !have.has(e.id));
       if (missing.length) {
-        await controlProxy(this.proxy, { op: 'add', entries: missing });
-        if (req.op === 'state' || req.op === 'add' || req.op === 'remove') reply = await controlProxy(this.proxy, req.op === 'state' ? req : { op: 'state' });
+        await this.control({ op: 'add', entries: missing });
+        if (req.op === 'state' || req.op === 'add' || req.op === 'remove') reply = await this.control({ op: 'state' });
       }
     }
     if (reply.boot) this.store.write(reply.boot, reply.temporary ?? saved.entries);
@@ -175,5 +176,73 @@ export class CageAsk {
     if (!ids.length) return { ok: false, answered: 0, message: `no temporary allow or deny for ${idOrHost} is in force` };
     const r = await this.send({ op: 'remove', ids });
     return r.ok ? { ok: true, answered: 0, message: `revoked ${r.removed} temporary entr${r.removed === 1 ? 'y' : 'ies'} for ${idOrHost}` } : { ok: false, answered: 0, message: r.error ?? 'the proxy did not take it' };
+  }
+}
+
+/**
+ * One long-lived `docker exec` of the proxy's client mode (`--control -`) per proxy container: requests go in
+ * on its stdin, replies come back in order on its stdout. An answer then costs one round trip, no process
+ * start. A session that fails or times out is dropped; the next request opens a new one.
+ */
+export class ControlSession {
+  private stream: NodeJS.ReadWriteStream | undefined;
+  private opening: Promise<NodeJS.ReadWriteStream> | undefined;
+  private readonly waiting: Array<{ resolve: (r: ControlReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = [];
+
+  constructor(private readonly proxy: Docker.Container) {}
+
+  private open(): Promise<NodeJS.ReadWriteStream> {
+    this.opening ??= (async () => {
+      const exec = await this.proxy.exec({ Cmd: [...PROXY_CONTROL_CMD, '-'], AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false });
+      const stream = (await exec.start({ hijack: true, stdin: true })) as unknown as NodeJS.ReadWriteStream;
+      const { stdout } = demux(stream);
+      splitLines(stdout, (line) => {
+        const w = this.waiting.shift();
+        if (!w) return;
+        clearTimeout(w.timer);
+        try {
+          w.resolve(JSON.parse(line) as ControlReply);
+        } catch {
+          w.reject(new Error(`the proxy's control channel sent something that is not JSON: ${line.slice(0, 200)}`));
+        }
+      });
+      const gone = () => this.fail(new Error('the control session with the proxy ended'));
+      stream.on('end', gone);
+      stream.on('close', gone);
+      stream.on('error', gone);
+      // An open session must not keep a CLI or a test process alive (a request in flight has its timer).
+      (stream as unknown as { unref?: () => void }).unref?.();
+      this.stream = stream;
+      return stream;
+    })();
+    this.opening.catch(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private fail(e: Error): void {
+    const s = this.stream;
+    this.stream = undefined;
+    this.opening = undefined;
+    (s as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(e);
+    }
+  }
+
+  async send(req: ControlRequest, timeoutMs = 15_000): Promise<ControlReply> {
+    const stream = await this.open();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new Error(`the proxy did not answer on its control channel within ${timeoutMs / 1000} s`)), timeoutMs);
+      this.waiting.push({ resolve, reject, timer });
+      stream.write(JSON.stringify(req) + '\n');
+    });
+  }
+
+  close(): void {
+    const s = this.stream;
+    this.stream = undefined;
+    this.opening = undefined;
+    s?.end();
   }
 }

@@ -6,6 +6,7 @@
 // gc), exec.ts (exec, shell), doctor.ts, verify.ts.
 import Docker from 'dockerode';
 import * as fs from 'node:fs';
+import type { ControlRequest } from '../policy';
 import type { ProxyEvent } from '../policy/events';
 import type {
   CageInfo,
@@ -24,7 +25,7 @@ import type {
   VerifyCheck,
   VerifyOptions,
 } from './api';
-import { CageAsk, TemporaryStore, type AnswerResult, type AskAnswer, type AskState } from './ask';
+import { CageAsk, ControlSession, controlProxy, TemporaryStore, type AnswerResult, type AskAnswer, type AskState } from './ask';
 import { collectGarbage, downCage } from './cleanup';
 import { describeCage, labelledContainers, listCages, runningContainer } from './discover';
 import { runDoctor } from './doctor';
@@ -208,8 +209,23 @@ export class CageEngine {
 
   // ------------------------------------------------------------------ held requests (onUnknown: ask)
 
+  /** One control session per proxy container (a long-lived exec; a restarted proxy is a new container id or a new session). */
+  private readonly controls = new Map<string, ControlSession>();
+
   private async ask(cageId: string): Promise<CageAsk> {
-    return new CageAsk(await runningContainer(this.docker, cageId, 'proxy'), new TemporaryStore(this.state.cageDir(cageId)));
+    const proxy = await runningContainer(this.docker, cageId, 'proxy');
+    let session = this.controls.get(proxy.id);
+    if (!session) this.controls.set(proxy.id, (session = new ControlSession(proxy)));
+    const s = session;
+    // The session first; a one-off exec when it cannot be opened or broke (the proxy restarted under it).
+    const control = (req: ControlRequest) => s.send(req).catch(() => controlProxy(proxy, req));
+    return new CageAsk(control, new TemporaryStore(this.state.cageDir(cageId)));
+  }
+
+  /** Ends the control sessions (their execs); a later answer opens one again. */
+  closeControl(): void {
+    for (const s of this.controls.values()) s.close();
+    this.controls.clear();
   }
 
   /** The requests waiting for an answer, by host:port, and the temporary allows and denies in force. */

@@ -124,8 +124,47 @@ export async function listenControl(file: string, deps: ControlDeps, onError: (m
   return server;
 }
 
+/**
+ * Client mode with `-`: one request per stdin line, each reply a stdout line, in order, until stdin ends. The
+ * engine keeps one such `docker exec` open per proxy, so an answer costs no process start.
+ */
+export function controlSession(file: string): void {
+  let rest = '';
+  let queue = Promise.resolve();
+  const one = (line: string) =>
+    new Promise<void>((resolve) => {
+      const sock = net.createConnection(file);
+      let out = '';
+      const reply = (text: string) => {
+        process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+        resolve();
+      };
+      sock.setEncoding('utf8');
+      sock.setTimeout(REQUEST_TIMEOUT_MS, () => {
+        sock.destroy();
+        reply(JSON.stringify({ ok: false, error: 'the proxy did not answer on its control socket', boot: '' }));
+      });
+      sock.on('connect', () => sock.write(line + '\n'));
+      sock.on('data', (d: string) => (out += d));
+      sock.on('error', (e) => reply(JSON.stringify({ ok: false, error: `cannot reach the proxy's control socket ${file}: ${(e as NodeJS.ErrnoException).code ?? e.message}`, boot: '' })));
+      sock.on('end', () => reply(out || JSON.stringify({ ok: false, error: 'empty reply', boot: '' })));
+    });
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d: string) => {
+    rest += d;
+    let i: number;
+    while ((i = rest.indexOf('\n')) >= 0) {
+      const line = rest.slice(0, i).trim();
+      rest = rest.slice(i + 1);
+      if (line) queue = queue.then(() => one(line));
+    }
+  });
+  process.stdin.on('end', () => void queue.then(() => process.exit(0)));
+}
+
 /** Client mode: sends `request` (JSON text) to the socket, prints the reply line; exit code 0 when ok. */
 export function controlClient(file: string, request: string): void {
+  if (request === '-') return controlSession(file);
   const sock = net.createConnection(file);
   let out = '';
   const bail = (m: string) => {
