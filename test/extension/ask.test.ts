@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
-import { controller, waitFor } from './helpers';
+import { controller, useTestCageSettings, waitFor } from './helpers';
 import { DEBIAN_IMAGE, NODE_IMAGE, makeEngine, startUpstream, type Upstream } from '../engine/setup';
 
 // Host names only this file puts on the shared egress network.
@@ -29,14 +29,7 @@ describe('held requests in the editor (onUnknown: ask)', function () {
     upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-agent-test-i17-ext-${process.pid}`, hosts: [ONCE, ALWAYS] });
     const caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
-    const cfg = vscode.workspace.getConfiguration('cagedAgent');
-    const T = vscode.ConfigurationTarget.Workspace;
-    await cfg.update('agentImage', DEBIAN_IMAGE, T);
-    await cfg.update('proxyBaseImage', NODE_IMAGE, T);
-    await cfg.update('upstreamCaFile', caFile, T);
-    await cfg.update('agentPreset', 'custom', T);
-    await cfg.update('openTerminalOnStart', false, T);
-    await cfg.update('notifications', 'off', T);
+    await useTestCageSettings({ agent: DEBIAN_IMAGE, proxyBase: NODE_IMAGE }, caFile);
     policyUri = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0].uri, '.caged', 'policy.yaml');
     await vscode.workspace.fs.writeFile(policyUri, new TextEncoder().encode('version: 1\n# ask about hosts no rule names\nonUnknown: ask\naskTimeout: 60\nallow: []\n'));
   });

@@ -1,20 +1,13 @@
 // Held requests as the editor shows them (issue 17): one group per host:port from the proxy's `pending` events,
 // gone at its `resolved` event (or when its time is up, should that event be lost), and the words of the
 // notification, the Blocked Requests rows and the answer choices. Pure: no vscode, time passed in.
-import { allowChoices, formatRemaining, uploadRisk, type TemporaryEntry } from '../../policy';
+import { allowChoices, formatRemaining, uploadRisk, type PendingGroup, type TemporaryEntry } from '../../policy';
 import type { PendingEvent, ResolvedEvent } from '../../policy/events';
 import type { AllowSpec } from '../../policy/types';
 
-export interface HeldGroup {
+/** A group of held requests as the proxy reports it, with the key the editor files it under. */
+export interface HeldGroup extends PendingGroup {
   key: string;
-  host: string;
-  port: number;
-  method: string;
-  path: string;
-  count: number;
-  /** Epoch ms. */
-  since: number;
-  until: number;
 }
 
 export function heldKey(host: string, port: number): string {
