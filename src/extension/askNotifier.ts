@@ -2,6 +2,7 @@
 // (one per host:port, however many requests wait), naming the host, method, path and the count, with
 // Allow once · Allow for 1 hour · Allow always · Deny · More…. The answer goes through
 // cagedAgent.answerHeld. Without an answer the proxy gives up by itself after askTimeout: nothing hangs.
+import { domainToUnicode } from 'node:url';
 import * as vscode from 'vscode';
 import type { AllowSpec } from '../policy/types';
 import type { Controller } from './controller';
@@ -19,7 +20,7 @@ export class HoldNotifier implements vscode.Disposable {
   }
 
   private async show(g: HeldGroup): Promise<void> {
-    const picked = await vscode.window.showWarningMessage(heldMessage(g), ...HELD_BUTTONS.map((b) => b.title));
+    const picked = await vscode.window.showWarningMessage(heldMessage(g, domainToUnicode(g.host)), ...HELD_BUTTONS.map((b) => b.title));
     const b = HELD_BUTTONS.find((x) => x.title === picked);
     if (!b) return;
     // Answered elsewhere (another window, the CLI) or timed out meanwhile: say so rather than act.

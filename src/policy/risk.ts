@@ -105,3 +105,26 @@ export function mixedScript(unicodeHost: string): boolean {
   }
   return false;
 }
+
+/** Which scripts a mixed label combines, in words ("Latin and Cyrillic"). */
+function scriptsOf(unicodeHost: string): string[] {
+  const found = new Set<string>();
+  for (const ch of unicodeHost) {
+    const c = ch.codePointAt(0)!;
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0xc0 && c <= 0x24f)) found.add('Latin');
+    else if (c >= 0x400 && c <= 0x52f) found.add('Cyrillic');
+    else if (c >= 0x370 && c <= 0x3ff) found.add('Greek');
+  }
+  return ['Latin', 'Cyrillic', 'Greek'].filter((x) => found.has(x));
+}
+
+/**
+ * The IDN note of a host: its Unicode form next to the ASCII (punycode) one when they differ, and a warning
+ * when a label mixes scripts (a homograph such as "аpple.com" with a Cyrillic "а"). `unicode` is the host's
+ * Unicode form, decoded by the caller (Node's url.domainToUnicode: this module stays free of Node built-ins).
+ */
+export function idnNote(ascii: string, unicode: string): string | undefined {
+  if (!unicode || unicode === ascii) return undefined;
+  const mixed = mixedScript(unicode);
+  return `${unicode} is ${ascii} in the form clients send${mixed ? `; it mixes ${scriptsOf(unicode).join(' and ')} letters, as look-alike (homograph) names do: check it is the site you mean` : ''}`;
+}

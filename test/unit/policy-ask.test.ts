@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import { answerChoices, HELD_BUTTONS, heldDescription, heldMessage, narrowestSpec, PendingStore } from '../../src/extension/logic/pending';
 import assert from 'node:assert/strict';
-import { allowChoices, mixedScript, uploadKind, UPLOAD_HOST_LIST, decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
+import { allowChoices, idnNote, mixedScript, uploadKind, UPLOAD_HOST_LIST, decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
 
 const base = 'version: 1\nallow:\n  - host: api.example.com\ndeny:\n  - host: bad.example.com\n';
 
@@ -99,6 +99,10 @@ describe('risk notes', () => {
     assert.equal(mixedScript('аpple.com'), true, 'Cyrillic а with Latin');
     assert.equal(mixedScript('яндекс.рф'), false);
     assert.equal(mixedScript('bücher.example'), false);
+    assert.equal(idnNote('example.com', 'example.com'), undefined);
+    assert.equal(idnNote('xn--bcher-kva.example', 'bücher.example'), 'bücher.example is xn--bcher-kva.example in the form clients send');
+    assert.match(idnNote('xn--pple-43d.com', 'аpple.com')!, /mixes Latin and Cyrillic letters, as look-alike \(homograph\) names do/);
+    assert.match(heldMessage({ key: 'k', host: 'xn--pple-43d.com', port: 443, method: 'GET', path: '/', count: 1, since: 0, until: 0 }, 'аpple.com'), /Careful: аpple\.com is xn--pple-43d\.com .*homograph/);
   });
 });
 

@@ -1,7 +1,7 @@
 // Held requests as the editor shows them (issue 17): one group per host:port from the proxy's `pending` events,
 // gone at its `resolved` event (or when its time is up, should that event be lost), and the words of the
 // notification, the Blocked Requests rows and the answer choices. Pure: no vscode, time passed in.
-import { allowChoices, formatRemaining, uploadRisk, type PendingGroup, type TemporaryEntry } from '../../policy';
+import { allowChoices, formatRemaining, idnNote, uploadRisk, type PendingGroup, type TemporaryEntry } from '../../policy';
 import type { PendingEvent, ResolvedEvent } from '../../policy/events';
 import type { AllowSpec } from '../../policy/types';
 
@@ -58,11 +58,14 @@ function shownHost(g: Pick<HeldGroup, 'host' | 'port'>): string {
   return g.port === 443 || g.port === 80 ? g.host : `${g.host}:${g.port}`;
 }
 
-/** The notification: host, method, path and the count waiting (and the risk note, when one applies). */
-export function heldMessage(g: HeldGroup): string {
+/**
+ * The notification: host, method, path and the count waiting, and the notes that apply: an upload host, an
+ * internationalised name (its Unicode form, decoded by the caller, next to the punycode; mixed scripts flagged).
+ */
+export function heldMessage(g: HeldGroup, unicodeHost?: string): string {
   const n = g.count === 1 ? 'A request is' : `${g.count} requests are`;
-  const risk = uploadRisk(g.host);
-  return `Caged agent: ${n} waiting for your answer — ${g.method} ${shownHost(g)}${g.path}.${risk ? ` Careful: ${risk}.` : ''}`;
+  const notes = [uploadRisk(g.host), unicodeHost ? idnNote(g.host, unicodeHost) : undefined].filter(Boolean);
+  return `Caged agent: ${n} waiting for your answer — ${g.method} ${shownHost(g)}${g.path}.${notes.map((x) => ` Careful: ${x}.`).join('')}`;
 }
 
 /** The Blocked Requests row: "2 waiting · GET /v1/x · 42 s left". */
