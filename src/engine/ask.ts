@@ -53,19 +53,24 @@ export class TemporaryStore {
     return path.join(this.cageDir, 'temporary.json');
   }
 
-  read(): { boot?: string; entries: TemporaryEntry[] } {
+  /**
+   * The entries kept for `proxyId`: those of another proxy container (an earlier session of the cage, ended
+   * without `down`) are not this session's.
+   */
+  read(proxyId: string): { boot?: string; entries: TemporaryEntry[] } {
     try {
       const o = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      if (o.proxy !== proxyId) return { entries: [] };
       return { boot: typeof o.boot === 'string' ? o.boot : undefined, entries: Array.isArray(o.entries) ? liveEntries(o.entries, Date.now()) : [] };
     } catch {
       return { entries: [] };
     }
   }
 
-  write(boot: string | undefined, entries: TemporaryEntry[]): void {
+  write(proxyId: string, boot: string | undefined, entries: TemporaryEntry[]): void {
     fs.mkdirSync(this.cageDir, { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ boot, entries: liveEntries(entries, Date.now()) }, null, 1), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify({ proxy: proxyId, boot, entries: liveEntries(entries, Date.now()) }, null, 1), { mode: 0o600 });
     fs.renameSync(tmp, this.file);
   }
 
@@ -106,12 +111,14 @@ export class CageAsk {
   constructor(
     private readonly control: (req: ControlRequest) => Promise<ControlReply>,
     private readonly store: TemporaryStore,
+    /** The proxy container's id: a restart keeps it (its entries come back), a new session does not. */
+    private readonly proxyId: string,
   ) {}
 
   /** Sends `req`; a proxy that restarted since the last reply first gets the engine's entries back. */
   async send(req: ControlRequest): Promise<ControlReply> {
     let reply = await this.control(req);
-    const saved = this.store.read();
+    const saved = this.store.read(this.proxyId);
     if (reply.boot && saved.boot && reply.boot !== saved.boot && saved.entries.length) {
       const have = new Set((reply.temporary ?? []).map((e) => e.id));
       const missing = saved.entries.filter((e) => !have.has(e.id));
@@ -120,7 +127,7 @@ export class CageAsk {
         if (req.op === 'state' || req.op === 'add' || req.op === 'remove') reply = await this.control({ op: 'state' });
       }
     }
-    if (reply.boot) this.store.write(reply.boot, reply.temporary ?? saved.entries);
+    if (reply.boot) this.store.write(this.proxyId, reply.boot, reply.temporary ?? saved.entries);
     return reply;
   }
 

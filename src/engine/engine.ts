@@ -219,7 +219,7 @@ export class CageEngine {
     const s = session;
     // The session first; a one-off exec when it cannot be opened or broke (the proxy restarted under it).
     const control = (req: ControlRequest) => s.send(req).catch(() => controlProxy(proxy, req));
-    return new CageAsk(control, new TemporaryStore(this.state.cageDir(cageId)));
+    return new CageAsk(control, new TemporaryStore(this.state.cageDir(cageId)), proxy.id);
   }
 
   /** Ends the control sessions (their execs); a later answer opens one again. */

@@ -101,6 +101,11 @@ async function expectProxy(url: string, status: string, bodyRe?: RegExp, timeout
   return last.body;
 }
 
+/** The entry for `host` in the policy file says `field` (other fields, e.g. methods and paths, may come between). */
+function entrySays(host: string, field: string): RegExp {
+  return new RegExp(`host: ${esc(host)}\\n(?:\\s+\\w+: .*\\n)*?\\s+${esc(field)}`);
+}
+
 function reasonOf(body: string): string | undefined {
   return /^Reason: (\S+)/m.exec(body)?.[1];
 }
@@ -269,7 +274,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*no-matching-rule`), new RegExp(`^\\s*Allow (GET /v1/\\S+ on )?${esc(BLOCKED)}\\s*$`));
         await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${esc(BLOCKED)}`).test(policyText()), 15_000);
         assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'the edit keeps the comments');
-        assert.doesNotMatch(policyText(), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`), 'the first click does not opt into private addresses');
+        assert.doesNotMatch(policyText(), entrySays(BLOCKED, 'private: true'), 'the first click does not opt into private addresses');
         await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
 
         // The retry: the host is allowed now, but it sits on a private (Docker bridge) address — the SSRF guard
@@ -283,7 +288,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.waitForNotification(new RegExp(`Caged agent blocked ${esc(BLOCKED)}.*private-address`), 30_000);
         publish(await wb.screenshot('flow2-private-address-notification'), 'private-address-notification.png');
         await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*private-address`), `Allow ${BLOCKED} to reach a private address`);
-        await waitUntil('the policy file to opt the host into private addresses', () => new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`).test(policyText()), 15_000);
+        await waitUntil('the policy file to opt the host into private addresses', () => entrySays(BLOCKED, 'private: true').test(policyText()), 15_000);
         await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
 
         // The same request now succeeds, in the same terminal, without restarting anything.
@@ -330,7 +335,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.equal(await input.inputValue(), BLOCKED, 'the edit box starts from the current host');
         await wb.answerInputBox(EDITED);
         await waitUntil('the file to show the edited host', () => policyText().includes(`- host: ${EDITED}`) && !policyText().includes(`host: ${BLOCKED}`), 15_000);
-        assert.match(policyText(), new RegExp(`host: ${esc(EDITED)}\\n\\s+private: true`), 'the edit keeps the entry’s other fields');
+        assert.match(policyText(), entrySays(EDITED, 'private: true'), 'the edit keeps the entry’s other fields');
         await waitUntil('the view to show the edited host', async () => {
           const r = await rules();
           return r.includes(EDITED) && !r.includes(BLOCKED);
@@ -372,7 +377,10 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         const file = path.join(workspace, '.caged', 'policy.yaml');
         const asking = policyText().replace('version: 1\n', 'version: 1\nonUnknown: ask\naskTimeout: 120\n');
         fs.writeFileSync(file, asking);
-        // The editor pushes the file it sees change; the proxy's health names the policy in force.
+        // Pushed as the editor does on a change (flows 2 and 3 cover the editor's own push); the proxy's health
+        // then names it.
+        const pushed = await engine.pushPolicy(cageId!, asking);
+        assert.equal(pushed.ok, true, pushed.message);
         const proxy = docker.getContainer(`caged-agent-${cageId}-proxy`);
         await waitUntil('the proxy to load the asking policy', async () => {
           const r = await engineExecIn(proxy, ['node', '/app/proxy.js', '--health', '--listen', '127.0.0.1:3128']);

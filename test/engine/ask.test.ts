@@ -152,6 +152,24 @@ describe('held requests in a real cage (onUnknown: ask)', { timeout: 300_000 }, 
     assert.match(once.stderr, /the proxy did not take it: no request to never\.i17-ask\.test is waiting/);
   });
 
+  it('a proxy that restarts gets the temporary allows back from the engine', async () => {
+    const a = await cli(['allow', DENIED, '--session', '--private', '--cage', cageId]);
+    assert.equal(a.code, 0, a.stderr);
+    const proxy = engine.docker.getContainer(`caged-agent-${cageId}-proxy`);
+    await proxy.restart({ t: 1 });
+    for (let i = 0; i < 100; i++) {
+      const st = (await proxy.inspect()).State;
+      if (st.Health?.Status === 'healthy') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // The next contact with the proxy (any engine call) notices the new boot and restores the entries.
+    const s = await engine.pending(cageId);
+    assert.ok(s.temporary.some((e) => e.host === DENIED && e.kind === 'allow'), JSON.stringify(s.temporary));
+    const r = await agentCurl(`https://${DENIED}/after-restart`);
+    assert.equal(r.status, '200', r.body);
+    assert.ok(r.ms < 5000, `${r.ms} ms`);
+  });
+
   it('the agent cannot reach the control socket', async () => {
     const r = await engine.exec(cageId, ['sh', '-c', 'ls -l /tmp/caged-control.sock 2>&1; echo rc=$?']);
     assert.match(r.stdout, /No such file/);
