@@ -18,7 +18,7 @@ import {
   verifySummary,
 } from '../engine';
 import { rulesDiffer } from '../engine/protect';
-import { addAllow, DEFAULT_POLICY_PATH, formatRemaining, parseDuration, parseWorkspaceRules, secretEnvName } from '../policy';
+import { addAllow, DEFAULT_POLICY_PATH, formatRemaining, parseDuration, parseWorkspaceRules, secretEnvName, uploadRisk } from '../policy';
 
 const HELP = `Usage: caged-agent <command> [options]
 
@@ -353,6 +353,8 @@ async function cmdAllow(a: Args): Promise<number> {
   try { text = fs.readFileSync(policyPath, 'utf8'); } catch {}
   const paths = a.flags.get('--path');
   const methods = a.flags.get('--method')?.map((m) => m.toUpperCase());
+  const risk = uploadRisk(host);
+  if (risk) err(`warning: ${risk}; "caged-agent allow ${host} --once" or "--for 15m" answer without a standing rule`);
   const edited = addAllow(text, { host, ...(flag(a, '--private') ? { private: true } : {}), ...(paths ? { paths } : {}), ...(methods ? { methods } : {}) });
   if (edited.text === text) err(`${host} is already allowed in ${policyPath}`);
   else {

@@ -2,6 +2,7 @@
 // Accepts a host string ("api.example.com", "*.example.com", "host:8443") or an AllowSpec instead of prompting.
 import * as vscode from 'vscode';
 import { addAllow, parsePolicy, splitHostPort } from '../../policy';
+import { confirmStandingAllow } from '../confirmRisk';
 import { looksInternal } from '../logic/fixes';
 import type { AllowSpec } from '../../policy/types';
 import type { FixChoice } from '../logic/fixes';
@@ -57,6 +58,7 @@ export const allowHostCommand: CommandDef = {
       void vscode.window.showErrorMessage(`Caged Agent: cannot allow "${spec.host}": ${problem}`);
       return false;
     }
+    if (!(await confirmStandingAllow(spec.host))) return false;
     const ok = await cx.ctl.allow(spec);
     if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: allowed ${spec.host}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
     return ok;
@@ -68,6 +70,7 @@ export const applyFixCommand: CommandDef = {
   id: 'cagedAgent.applyFix',
   run: async (cx, fix?: FixChoice) => {
     if (!fix || typeof fix !== 'object' || !('action' in fix)) return false;
+    if (fix.action === 'add' && !(await confirmStandingAllow(fix.spec.host))) return false;
     const ok = await cx.ctl.applyFix(fix);
     if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: ${fix.title.replace(/^Allow/, 'allowed')}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
     return ok;

@@ -2,6 +2,7 @@
 // revoking a temporary allow or deny from the sidebar.
 import * as vscode from 'vscode';
 import { pickAnswer } from '../askNotifier';
+import { confirmStandingAllow } from '../confirmRisk';
 import type { HeldAction } from '../logic/pending';
 import type { AllowSpec } from '../../policy/types';
 import type { CommandDef } from './types';
@@ -23,6 +24,7 @@ export const answerHeldCommand: CommandDef = {
       act = p.action;
       spec = p.spec;
     }
+    if (act === 'always' && !(await confirmStandingAllow(spec?.host ?? g.host))) return { ok: false, message: 'cancelled' };
     try {
       const r = await cx.ctl.answerHeld(g, act, spec);
       cx.log.info(`answer ${act} for ${g.key}: ${r.ok ? '' : 'not taken: '}${r.message}`);
