@@ -228,6 +228,8 @@ export class CageSession implements vscode.Disposable {
         break;
       default:
         this.log.info(`proxy ${e.type}${e.message ? `: ${e.message}` : ''}`);
+        // A proxy that (re)started has no temporary entries in memory: reading its state gives them back.
+        if (e.type === 'listening' && cageId === this.activeCageId) void this.refreshAsk();
     }
   }
 
