@@ -1,6 +1,7 @@
 // Command-line entry of the egress proxy (bundled to dist/proxy.js). A thin wrapper over startProxy().
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
 import { HELP, parseCli, parseSecretsFile, type ListenAddress } from './config';
@@ -55,6 +56,11 @@ function tuneHeap(): void {
   } catch {}
 }
 
+/** The proxy's own IPv4 addresses (one per network it is on): each gets a DNS responder answering with itself. */
+function ownAddresses(): string[] {
+  return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
+}
+
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2), process.env);
   if ('error' in parsed) fail(`${parsed.error}\n\n${HELP}`);
@@ -87,6 +93,7 @@ async function main(): Promise<void> {
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
       env,
+      transparent: cfg.transparent ? { dns: ownAddresses().map((host) => ({ host })) } : undefined,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);
