@@ -236,6 +236,7 @@ export class CageEngine {
       workspace: { inContainer, ...status },
       exec: (cmd, timeoutMs) => execIn(agent, cmd, { timeoutMs }),
       proxyEgressIp: egress?.IPAddress,
+      proxyIp: proxyInfo.NetworkSettings.Networks[names.network(cageId)]?.IPAddress || undefined,
       egressGateway: egress?.Gateway,
       internalGateway: internal?.IPAM?.Config?.[0]?.Gateway,
       caPem,

@@ -10,6 +10,8 @@ export const DEFAULT_EXTERNAL_NAME = 'example.com';
 
 export interface VerifyContext {
   exec: (cmd: string[], timeoutMs: number) => Promise<ExecResult>;
+  /** The proxy's address on the cage network: what the cage's DNS answers for every name. */
+  proxyIp?: string;
   /** The proxy's address on the egress network: a listening socket outside the cage. */
   proxyEgressIp?: string;
   /** The egress network's gateway (the engine host's side). */
@@ -95,17 +97,9 @@ async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
     });
   });
 
-  // 2. External DNS lookups fail.
-  const name = opts.externalName ?? DEFAULT_EXTERNAL_NAME;
-  {
-    const r = await ctx.exec(['curl', '--noproxy', '*', '-sS', '-o', '/dev/null', '--connect-timeout', '3', '--max-time', '8', `http://${name}/`], 20_000);
-    const ok = r.exitCode === CURL_RESOLVE || (r.exitCode === CURL_TIMEOUT && /resolv/i.test(r.stderr));
-    checks.push({
-      name: 'external DNS lookup fails',
-      ok,
-      detail: ok ? `"${name}" does not resolve inside the cage (${curlError(r)})` : `"${name}" resolved inside the cage or something else happened: ${curlError(r)}`,
-    });
-  }
+  // 2. Lookups are answered by the proxy: an outside name resolves to the proxy's own cage address (nothing is
+  //    forwarded, so a lookup carries nothing out and brings nothing the agent chose back).
+  checks.push(await dnsCheck(ctx, opts.externalName ?? DEFAULT_EXTERNAL_NAME));
 
   // 3. The proxy answers.
   {
@@ -115,45 +109,78 @@ async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
     checks.push({ name: 'the proxy answers', ok, detail: ok ? `${PROXY_URL} answered HTTP ${code}` : `${PROXY_URL} did not answer: ${curlError(r)}` });
   }
 
-  // 4. A blocked host gets 403 with the reason header.
-  {
-    const url = opts.blockedUrl ?? DEFAULT_BLOCKED_URL;
-    const r = await ctx.exec(['curl', '-sS', '-o', '/dev/null', '-D', '-', '--max-time', '10', url], 20_000);
-    const header = /^x-caged-agent-block:\s*(\S+)/im.exec(r.stdout);
-    const got403 = /^HTTP\/[\d.]+ 403/m.test(r.stdout);
-    const ok = got403 && !!header;
-    checks.push({
-      name: 'a blocked host gets 403',
-      ok,
-      detail: ok
-        ? `${url} was refused with 403, reason "${header![1]}"`
-        : `${url}: expected 403 with X-Caged-Agent-Block, got ${firstLine(r.stdout) || curlError(r)}`,
-    });
-  }
-
-  // 5. An allowed URL succeeds with a certificate from the cage CA, using the agent's own trust store.
-  if (!opts.allowedUrl) {
-    checks.push({ name: 'an allowed URL succeeds', ok: true, skipped: true, detail: 'skipped: no allowed URL given (e.g. --allowed-url https://host-your-policy-allows/)' });
-  } else {
-    const url = opts.allowedUrl;
-    const r = await ctx.exec(['curl', '-sS', '-v', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', url], 30_000);
-    const code = Number(r.stdout.trim());
-    const issuer = /^\*\s+issuer:\s*(.+)$/m.exec(r.stderr)?.[1]?.trim() ?? '';
-    let caCn = '';
-    if (ctx.caPem) {
-      try {
-        caCn = /CN=([^\n,]+)/.exec(new crypto.X509Certificate(ctx.caPem).subject)?.[1]?.trim() ?? '';
-      } catch {}
-    }
-    const https = url.startsWith('https:');
-    const fromCage = !https || (!!caCn && issuer.includes(caCn));
-    const ok = r.exitCode === 0 && code > 0 && code < 400 && fromCage;
-    let detail: string;
-    if (r.exitCode !== 0) detail = `${url} failed: ${curlError(r)}`;
-    else if (code >= 400) detail = `${url} answered HTTP ${code}`;
-    else if (!fromCage) detail = `${url} answered HTTP ${code}, but its certificate was issued by "${issuer}", not the cage CA "${caCn}"`;
-    else detail = `${url} answered HTTP ${code}${https ? ` with a certificate issued by the cage CA (${issuer})` : ''}, trusted by the agent's own trust store`;
-    checks.push({ name: 'an allowed URL succeeds', ok, detail });
+  // 4. A blocked host gets 403 with the reason header; 5. an allowed URL succeeds with a certificate from the
+  //    cage CA, using the agent's own trust store. Each through the proxy settings, then as a client that
+  //    ignores them (transparent capture: the same policy, the same 403).
+  for (const direct of [false, true]) {
+    if (direct && !ctx.proxyIp) continue; // a cage started without the proxy's DNS cannot catch such clients
+    checks.push(await blockedCheck(ctx, opts.blockedUrl ?? DEFAULT_BLOCKED_URL, direct));
+    checks.push(await allowedCheck(ctx, opts.allowedUrl, direct));
   }
   return checks;
+}
+
+async function dnsCheck(ctx: VerifyContext, name: string): Promise<VerifyCheck> {
+  const r = await ctx.exec(['curl', '--noproxy', '*', '-sS', '-o', '/dev/null', '-w', '%{remote_ip}', '--connect-timeout', '3', '--max-time', '8', `http://${name}/`], 20_000);
+  const got = r.stdout.trim();
+  const what = 'lookups are answered by the proxy';
+  if (!ctx.proxyIp) {
+    // A cage without the proxy's DNS (older start): no lookup of an outside name may succeed at all.
+    const ok = r.exitCode === CURL_RESOLVE || (r.exitCode === CURL_TIMEOUT && /resolv/i.test(r.stderr));
+    return { name: what, ok, detail: ok ? `"${name}" does not resolve inside the cage (${curlError(r)})` : `"${name}" resolved inside the cage or something else happened: ${curlError(r)}` };
+  }
+  const ok = got === ctx.proxyIp;
+  return {
+    name: what,
+    ok,
+    detail: ok
+      ? `"${name}" resolves to the proxy (${got}) and nowhere else: nothing is forwarded outside`
+      : r.exitCode === CURL_RESOLVE
+        ? `"${name}" does not resolve: clients that ignore the proxy settings cannot be caught (${curlError(r)})`
+        : `"${name}" resolved to ${got || 'nothing'}, not the proxy (${ctx.proxyIp}): ${curlError(r)}`,
+  };
+}
+
+/** curl as the agent would run it: through the proxy variables, or (`direct`) ignoring them. */
+function agentCurl(direct: boolean, args: string[]): string[] {
+  return direct ? ['curl', '--noproxy', '*', ...args] : ['curl', ...args];
+}
+
+function clientKind(direct: boolean): string {
+  return direct ? ' (a client that ignores the proxy settings)' : '';
+}
+
+async function blockedCheck(ctx: VerifyContext, url: string, direct: boolean): Promise<VerifyCheck> {
+  const r = await ctx.exec(agentCurl(direct, ['-sS', '-o', '/dev/null', '-D', '-', '--max-time', '10', url]), 20_000);
+  const header = /^x-caged-agent-block:\s*(\S+)/im.exec(r.stdout);
+  const got403 = /^HTTP\/[\d.]+ 403/m.test(r.stdout);
+  const ok = got403 && !!header;
+  return {
+    name: `a blocked host gets 403${clientKind(direct)}`,
+    ok,
+    detail: ok ? `${url} was refused with 403, reason "${header![1]}"` : `${url}: expected 403 with X-Caged-Agent-Block, got ${firstLine(r.stdout) || curlError(r)}`,
+  };
+}
+
+async function allowedCheck(ctx: VerifyContext, url: string | undefined, direct: boolean): Promise<VerifyCheck> {
+  const name = `an allowed URL succeeds${clientKind(direct)}`;
+  if (!url) return { name, ok: true, skipped: true, detail: 'skipped: no allowed URL given (e.g. --allowed-url https://host-your-policy-allows/)' };
+  const r = await ctx.exec(agentCurl(direct, ['-sS', '-v', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', url]), 30_000);
+  const code = Number(r.stdout.trim());
+  const issuer = /^\*\s+issuer:\s*(.+)$/m.exec(r.stderr)?.[1]?.trim() ?? '';
+  let caCn = '';
+  if (ctx.caPem) {
+    try {
+      caCn = /CN=([^\n,]+)/.exec(new crypto.X509Certificate(ctx.caPem).subject)?.[1]?.trim() ?? '';
+    } catch {}
+  }
+  const https = url.startsWith('https:');
+  const fromCage = !https || (!!caCn && issuer.includes(caCn));
+  const ok = r.exitCode === 0 && code > 0 && code < 400 && fromCage;
+  let detail: string;
+  if (r.exitCode !== 0) detail = `${url} failed: ${curlError(r)}`;
+  else if (code >= 400) detail = `${url} answered HTTP ${code}`;
+  else if (!fromCage) detail = `${url} answered HTTP ${code}, but its certificate was issued by "${issuer}", not the cage CA "${caCn}"`;
+  else detail = `${url} answered HTTP ${code}${https ? ` with a certificate issued by the cage CA (${issuer})` : ''}, trusted by the agent's own trust store`;
+  return { name, ok, detail };
 }
