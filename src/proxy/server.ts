@@ -69,7 +69,7 @@ export interface RunningProxy {
   reload(text?: string): ReloadResult;
   close(graceMs?: number): Promise<void>;
   /** The transparent listeners, when started. */
-  transparent?: { tlsPort: number; httpPort: number; dns: Array<{ address: string; port: number }> };
+  transparent?: { tlsPort: number; httpPort: number; dns: Array<{ address: string; port: number }>; tcpPorts(): number[] };
   /** connections: client connections being served; sockets: accepted sockets still open (any state). */
   stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null };
 }
@@ -181,7 +181,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   return {
     address,
     url,
-    transparent: captured && { tlsPort: captured.tlsPort, httpPort: captured.httpPort, dns: captured.dns },
+    transparent: captured && { tlsPort: captured.tlsPort, httpPort: captured.httpPort, dns: captured.dns, tcpPorts: () => captured.tcp.ports },
     reload: (text?: string) => policy.reload(text),
     close,
     stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash: policy.hash }),

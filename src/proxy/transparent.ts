@@ -10,9 +10,10 @@ import { performance } from 'node:perf_hooks';
 import { ClientConn } from './conn';
 import { handleConnect } from './connect';
 import type { ConnCtx, Core } from './core';
-import { startDns, type DnsServer, type Lookup } from './dns';
+import { startDns, type DnsServer } from './dns';
 import { readClientHello } from './handshake';
 import { display } from './target';
+import { TcpCapture } from './tcp';
 
 /** A client connected to the transparent TLS port: route it by the server name of its ClientHello. */
 export function acceptTls(core: Core, sock: net.Socket, port: number): void {
@@ -40,18 +41,23 @@ export interface TransparentOptions {
   httpPort?: number;
   /** DNS responders: one per address of the proxy (each answers with its own address); port default 53. */
   dns?: Array<{ host: string; port?: number }>;
+  /** Ports watched for raw TCP attempts without a rule (tcp.ts WATCHED_TCP_PORTS by default). */
+  watchedTcpPorts?: number[];
 }
 
 export interface TransparentListeners {
   tlsPort: number;
   httpPort: number;
   dns: Array<{ address: string; port: number }>;
+  /** The raw TCP listeners (tcp.ts). */
+  tcp: TcpCapture;
   close(): Promise<void>;
 }
 
 /** Starts the transparent listeners; `track` hears every accepted socket (the proxy closes them at shutdown). */
-export async function startTransparent(core: Core, o: TransparentOptions, track: (s: net.Socket) => void, onLookup?: (l: Lookup) => void): Promise<TransparentListeners> {
+export async function startTransparent(core: Core, o: TransparentOptions, track: (s: net.Socket) => void): Promise<TransparentListeners> {
   const host = o.host ?? '0.0.0.0';
+  const tcp = new TcpCapture(core, host, track, o.watchedTcpPorts);
   const servers: net.Server[] = [];
   const dns: DnsServer[] = [];
   const listen = async (port: number, onSock: (s: net.Socket) => void): Promise<number> => {
@@ -71,6 +77,8 @@ export async function startTransparent(core: Core, o: TransparentOptions, track:
     return (server.address() as net.AddressInfo).port;
   };
   const close = async () => {
+    core.policy.onLoaded = undefined;
+    tcp.close();
     for (const s of servers) s.close();
     await Promise.all(dns.map((d) => d.close()));
   };
@@ -78,8 +86,10 @@ export async function startTransparent(core: Core, o: TransparentOptions, track:
     // A captured connection is for the port it came to (the client connected to "the host" on it).
     const tlsPort = await listen(o.tlsPort ?? 443, (s) => acceptTls(core, s, tlsPort));
     const httpPort = await listen(o.httpPort ?? 80, (s) => acceptHttp(core, s, httpPort));
-    for (const d of o.dns ?? []) dns.push(await startDns(d.host, d.port ?? 53, onLookup));
-    return { tlsPort, httpPort, dns: dns.map((d) => ({ address: d.address, port: d.port })), close };
+    for (const d of o.dns ?? []) dns.push(await startDns(d.host, d.port ?? 53, tcp.noteLookup));
+    core.policy.onLoaded = (p) => void tcp.sync(p);
+    await tcp.sync(core.policy.current);
+    return { tlsPort, httpPort, dns: dns.map((d) => ({ address: d.address, port: d.port })), tcp, close };
   } catch (e) {
     await close();
     throw e;
