@@ -12,10 +12,17 @@ import { esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, s
 const ALLOWED = 'allowed.i19-transparent.test';
 const BLOCKED = 'blocked.i19-transparent.test';
 const OUTSIDE = 'caged-agent-test-i19-outside';
+// Names of the outside server: one a raw TCP rule allows, one no rule names.
+const ECHO = 'echo.i19-transparent.test';
+const DB = 'db.i19-transparent.test';
+const ECHO_PORT = 7007;
 
-// A server of the agent's choosing on the egress network: it logs every UDP datagram it gets on 53 and 5353.
+// A server of the agent's choosing on the egress network: it logs every UDP datagram it gets on 53 and 5353;
+// and a TCP echo server (7007) and a TCP listener that logs connections (5432, 7008) for the raw TCP rules.
 const OUTSIDE_SCRIPT = `
-const dgram = require('dgram');
+const dgram = require('dgram'), net = require('net');
+net.createServer((s) => s.pipe(s)).listen(${ECHO_PORT});
+for (const port of [5432, 7008]) net.createServer((s) => { console.log('tcp ' + port + ' from ' + s.remoteAddress); s.end(); }).listen(port);
 for (const port of [53, 5353]) {
   const u = dgram.createSocket('udp4');
   u.on('message', (m, r) => console.log('udp ' + port + ' from ' + r.address + ' ' + m.length));
@@ -49,7 +56,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
   before(async () => {
     prepare();
     stateDir = tmpDir('caged-state-i19-');
-    ws = makeWorkspace('caged-i19-ws-', `version: 1\nallow:\n  - host: ${ALLOWED}\n    private: true   # the test upstream is on a Docker bridge\n`);
+    ws = makeWorkspace('caged-i19-ws-', `version: 1\nallow:\n  - host: ${ALLOWED}\n    private: true   # the test upstream is on a Docker bridge\n  - host: ${ECHO}\n    tcp: [${ECHO_PORT}]\n    private: true\n`);
     engine = makeEngine(stateDir);
     docker = engine.docker;
     await engine.down(engine.cageIdFor(ws));
@@ -62,6 +69,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
       Cmd: [],
       Labels: { [TEST_LABEL]: '1' },
       HostConfig: { NetworkMode: EGRESS_NETWORK },
+      NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [ECHO, DB] } } },
     } as Docker.ContainerCreateOptions);
     await outside.start();
     outsideIp = (await outside.inspect()).NetworkSettings.Networks[EGRESS_NETWORK].IPAddress;
@@ -136,6 +144,26 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     // And the cage still resolves through the proxy after the agent restored its resolver.
     const again = await engine.exec(cage.id, ['getent', 'ahostsv4', 'after.example']);
     assert.match(again.stdout, new RegExp(`^${esc(proxyIp)}\\s`));
+  });
+
+  it('raw TCP: a rule\'s port connects to the named host through the proxy; without a rule it is refused with an event', async () => {
+    // bash's /dev/tcp looks the name up and connects, as any client would: unchanged.
+    const ok = await sh(`exec 3<>/dev/tcp/${ECHO}/${ECHO_PORT} && echo 'hello over tcp' >&3 && read -t 5 line <&3 && echo "got: $line"`);
+    assert.equal(ok.stdout.trim(), 'got: hello over tcp', ok.stderr);
+    const allow = await waitEvent((x) => x.type === 'allow' && x.host === ECHO && x.method === 'TCP');
+    assert.equal(allow.type === 'allow' && allow.port, ECHO_PORT);
+    // A watched port without a rule: the proxy takes the connection, records the block and closes it.
+    const blocked = await sh(`exec 3<>/dev/tcp/${DB}/5432 && read -t 5 line <&3; echo "exit $?"`);
+    assert.match(blocked.stdout, /exit [1-9]/);
+    const block = await waitEvent((x) => x.type === 'block' && x.host === DB && x.method === 'TCP');
+    assert.equal(block.type === 'block' && block.reason, 'no-matching-rule');
+    assert.equal(block.type === 'block' && block.port, 5432);
+    // A port no rule names and nobody watches: nothing listens there, the connection is refused.
+    const unlisted = await sh(`exec 3<>/dev/tcp/${DB}/7008; echo "exit $?"`);
+    assert.match(unlisted.stdout, /exit 1/);
+    assert.match(unlisted.stderr, /refused/i);
+    const log = String(await outside!.logs({ stdout: true, stderr: true } as Docker.ContainerLogsOptions & { follow?: false }));
+    assert.doesNotMatch(log, /tcp (5432|7008) from/, `nothing without a rule reached the outside: ${log}`);
   });
 
   it('verify: the no-proxy checks pass (allowed succeeds, blocked is refused) and lookups are answered by the proxy', async () => {
