@@ -1,6 +1,8 @@
 // The checks `verify` runs from INSIDE the agent container, with the agent's own curl and environment.
 import * as crypto from 'node:crypto';
 import type { ExecResult, ProtectionStatus, VerifyCheck, VerifyOptions } from './api';
+import * as fs from 'node:fs';
+import { parsePolicy } from '../policy';
 import { PROXY_URL } from './names';
 import { workspaceChecks } from './verify-workspace';
 
@@ -117,6 +119,11 @@ async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
     checks.push(await blockedCheck(ctx, opts.blockedUrl ?? DEFAULT_BLOCKED_URL, direct));
     checks.push(await allowedCheck(ctx, opts.allowedUrl, direct));
   }
+
+  // 6. Raw TCP: a port a tcp rule allows connects (and stays open: the proxy reached the host; checked when the
+  //    policy has such a rule, or --tcp names one); a port no rule names and the proxy does not watch does not
+  //    connect at all.
+  if (ctx.proxyIp) checks.push(...(await tcpChecks(ctx, opts.tcpTarget)));
   return checks;
 }
 
@@ -183,4 +190,54 @@ async function allowedCheck(ctx: VerifyContext, url: string | undefined, direct:
   else if (!fromCage) detail = `${url} answered HTTP ${code}, but its certificate was issued by "${issuer}", not the cage CA "${caCn}"`;
   else detail = `${url} answered HTTP ${code}${https ? ` with a certificate issued by the cage CA (${issuer})` : ''}, trusted by the agent's own trust store`;
   return { name, ok, detail };
+}
+
+/** A port no rule names and the proxy does not watch (tcp.ts WATCHED_TCP_PORTS): nothing listens there. */
+export const UNLISTED_TCP_PORT = 7;
+
+/** Raw TCP from the agent with curl's telnet:// (a plain TCP connection, stdin empty), for at most 4 s. */
+function rawTcp(ctx: VerifyContext, hostPort: string): Promise<ExecResult> {
+  return ctx.exec(['curl', '--noproxy', '*', '-v', '-sS', '--max-time', '4', `telnet://${hostPort}`], 15_000);
+}
+
+async function tcpChecks(ctx: VerifyContext, target: string | undefined): Promise<VerifyCheck[]> {
+  const out: VerifyCheck[] = [];
+  const ruleName = "a raw TCP rule's port connects";
+  if (target) {
+    const r = await rawTcp(ctx, target);
+    // Held open until curl's own time-out, or bytes came back (a banner, an echo): the proxy reached the host.
+    // Closed at once with nothing: the proxy refused it (its block event says why).
+    const ok = /Connected to/.test(r.stderr) && (r.exitCode === CURL_TIMEOUT || r.stdout.length > 0);
+    out.push({
+      name: ruleName,
+      ok,
+      detail: ok
+        ? `${target} connected through the proxy${r.stdout.length ? ` and answered (${r.stdout.length} bytes)` : ' and stayed open'}`
+        : r.exitCode === CURL_CONNECT
+          ? `${target} did not connect (${curlError(r)}): no listener for that port; check the rule's "tcp" ports`
+          : `${target} was closed by the proxy: see its block event (${curlError(r)})`,
+    });
+  }
+  const unlisted = `verify-unlisted.caged-agent.invalid:${UNLISTED_TCP_PORT}`;
+  const u = await rawTcp(ctx, unlisted);
+  const refused = u.exitCode === CURL_CONNECT || u.exitCode === CURL_RESOLVE;
+  out.push({
+    name: 'an unlisted TCP port does not connect',
+    ok: refused,
+    detail: refused ? `${unlisted} did not connect, as it must (${curlError(u)})` : `${unlisted} connected: something answers a port no rule names (${curlError(u)})`,
+  });
+  return out;
+}
+
+/** The first raw TCP rule of the policy file that names one host (HOST:PORT), for the "connects" check; or none. */
+export function tcpTargetOf(policyPath: string | undefined): string | undefined {
+  if (!policyPath) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(policyPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const r = parsePolicy(text).policy?.allow.find((x) => x.tcp && !x.disabled && x.kind === 'exact');
+  return r ? `${r.host}:${r.tcp![0]}` : undefined;
 }

@@ -166,11 +166,17 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     assert.doesNotMatch(log, /tcp (5432|7008) from/, `nothing without a rule reached the outside: ${log}`);
   });
 
-  it('verify: the no-proxy checks pass (allowed succeeds, blocked is refused) and lookups are answered by the proxy', async () => {
+  it('verify: the no-proxy checks pass (allowed succeeds, blocked is refused), lookups are answered by the proxy, the TCP rule connects, an unlisted port does not', async () => {
     const checks = await engine.verify(cage.id, { allowedUrl: `https://${ALLOWED}/`, blockedUrl: `https://${BLOCKED}/`, externalName: 'verify.example.org' });
     for (const c of checks) console.log(`# ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
     assert.deepEqual(checks.filter((c) => !c.ok).map((c) => c.name), []);
     const byName = new Set(checks.map((c) => c.name));
-    for (const n of ['lookups are answered by the proxy', 'a blocked host gets 403 (a client that ignores the proxy settings)', 'an allowed URL succeeds (a client that ignores the proxy settings)']) assert.ok(byName.has(n), n);
+    for (const n of [
+      'lookups are answered by the proxy',
+      'a blocked host gets 403 (a client that ignores the proxy settings)',
+      'an allowed URL succeeds (a client that ignores the proxy settings)',
+      "a raw TCP rule's port connects", // found in the policy: echo...:7007
+      'an unlisted TCP port does not connect',
+    ]) assert.ok(byName.has(n), n);
   });
 });
