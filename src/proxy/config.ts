@@ -18,6 +18,8 @@ export interface CliConfig {
   busyPollUs?: number;
   /** Transparent capture: TLS on 443 (by SNI), HTTP on 80 (by Host), DNS on 53 of every own address. */
   transparent: boolean;
+  /** Where the transparent listeners bind instead (benchmarks, tests): the address, then TLS, HTTP, DNS ports. */
+  transparentAt?: string;
   health: boolean;
   help: boolean;
 }
@@ -55,6 +57,9 @@ Options (each may also come from the environment variable in brackets):
                          on 443 routed by its server name (SNI) and plain HTTP on 80 routed by Host,
                          under the same policy. Ports below 1024 need net.ipv4.ip_unprivileged_port_start
                          (a namespaced sysctl) or a capability [CAGED_TRANSPARENT=1].
+  --transparent-at HOST:TLS,HTTP,DNS
+                         with --transparent: listen on HOST only, on these ports (0: any free; a TLS
+                         or HTTP connection is routed to the port it came to). For benchmarks.
   --health               check that a proxy answers on --listen (GET /__caged/health); exit 0 if so.
                          Meant for a container HEALTHCHECK.
   --help                 show this text
@@ -84,6 +89,7 @@ const FLAGS: Record<string, keyof CliConfig> = {
   '--upstream-proxy': 'upstreamProxy',
   '--secrets-file': 'secretsFile',
   '--busy-poll-us': 'busyPollUs',
+  '--transparent-at': 'transparentAt',
 };
 
 const ENV: Array<[string, keyof CliConfig]> = [
