@@ -1,8 +1,9 @@
 // Raw TCP rules (`- host: github.com` / `tcp: [22]`) under transparent capture. The cage's DNS sends every
 // name to the proxy, so `ssh git@github.com` or `psql -h db.example.com` connects to the proxy on port 22 or
 // 5432. The proxy listens on each port a rule names (and on a few well-known ones, so an attempt without a rule
-// is seen and recorded), and attributes a connection to the name the agent looked up last that a rule allows
-// on that port: every candidate is allowed, so a wrong guess never reaches a host the policy does not name.
+// is seen and recorded), and attributes a connection to the name the agent looked up last (or, when a rule
+// does not allow that one there, to one looked up within the same moment that a rule does): every candidate is
+// allowed, so a wrong guess never reaches a host the policy does not name.
 // Then it connects to that name (every resolved address checked: private ones refused unless `private: true`,
 // the checked address is the one connected to) and relays bytes, uninspected. Without an allowing rule the
 // connection is closed, and its block event names the name looked up last, the port and method "TCP", which
@@ -22,6 +23,8 @@ export const WATCHED_TCP_PORTS = [21, 22, 23, 25, 110, 143, 465, 587, 993, 995, 
 /** How many recent lookups are kept, and for how long one can explain a connection. */
 const MAX_LOOKUPS = 256;
 const LOOKUP_WINDOW_MS = 10 * 60_000;
+/** How far back a lookup still counts as "just now", next to the latest one. */
+const CONCURRENT_MS = 50;
 
 export class TcpCapture {
   /** Recently looked-up names, oldest first (a Map keeps insertion order), with when. */
@@ -84,17 +87,23 @@ export class TcpCapture {
     }
   }
 
-  /** The name a connection to `port` is for: the latest lookup a rule allows there, else the latest lookup. */
+  /**
+   * The name a connection to `port` is for. A client looks its name up right before it connects: the latest
+   * lookup, when a rule allows it there. Otherwise another name looked up within the last moments (a lookup of
+   * some other process may have come in between) that a rule allows there; else the latest lookup, refused.
+   */
   private attribute(port: number): { host: string; rule?: Rule; block?: { reason: ReasonCode; rule?: Rule } } | undefined {
     const now = Date.now();
     const recent = [...this.lookups].reverse().filter(([, t]) => now - t <= LOOKUP_WINDOW_MS);
-    for (const [name] of recent) {
+    if (!recent.length) return undefined;
+    const latest = this.core.policy.decideTcp(recent[0][0], port);
+    if (latest.action === 'allow' && latest.rule) return { host: recent[0][0], rule: latest.rule };
+    for (const [name, t] of recent.slice(1)) {
+      if (now - t > CONCURRENT_MS) break;
       const d = this.core.policy.decideTcp(name, port);
       if (d.action === 'allow' && d.rule) return { host: name, rule: d.rule };
     }
-    if (!recent.length) return undefined;
-    const d = this.core.policy.decideTcp(recent[0][0], port);
-    return { host: recent[0][0], block: { reason: d.reason, rule: d.rule } };
+    return { host: recent[0][0], block: { reason: latest.reason, rule: latest.rule } };
   }
 
   private accept(sock: net.Socket, port: number): void {

@@ -81,10 +81,20 @@ describe('raw TCP rules', () => {
     assert.equal(e.ruleKey, `allow api.test tcp ${E}`);
   });
 
-  test('the connection goes to the latest looked-up name a rule allows on the port, not to a later lookup without one', async () => {
+  test('a lookup of another name in the same moment (another process) does not take the connection away', async () => {
     await lookup('api.test');
-    await lookup('not-allowed.example'); // an HTTP host looked up in between
+    await lookup('not-allowed.example'); // an HTTP host looked up in between, within the same few ms
     assert.equal(await talk(E, 'still api'), 'still api');
+  });
+
+  test('but a later lookup of a name without a rule is what the next connection is for: refused, not sent elsewhere', async () => {
+    await lookup('api.test');
+    await new Promise((r) => setTimeout(r, 120));
+    await lookup('later.example');
+    assert.equal(await talk(E, 'x'), '');
+    const e = (await proxy.waitEvent(tcpEvent('later.example', E))) as DecisionEvent;
+    assert.equal(e.type, 'block');
+    assert.equal(e.reason, 'no-matching-rule');
   });
 
   test('private addresses are refused unless the rule says private: true (the checked address is the one connected to)', async () => {
