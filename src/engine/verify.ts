@@ -128,8 +128,9 @@ async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
 }
 
 async function dnsCheck(ctx: VerifyContext, name: string): Promise<VerifyCheck> {
-  const r = await ctx.exec(['curl', '--noproxy', '*', '-sS', '-o', '/dev/null', '-w', '%{remote_ip}', '--connect-timeout', '3', '--max-time', '8', `http://${name}/`], 20_000);
-  const got = r.stdout.trim();
+  // A port nothing listens on (no request, so no block event in the editor): curl names the address it tries.
+  const r = await ctx.exec(['curl', '--noproxy', '*', '-v', '-sS', '--connect-timeout', '3', '--max-time', '8', `telnet://${name}:${UNLISTED_TCP_PORT}`], 20_000);
+  const got = /Trying \[?([0-9a-fA-F.:]+?)\]?:\d+/.exec(r.stderr)?.[1] ?? '';
   const what = 'lookups are answered by the proxy';
   if (!ctx.proxyIp) {
     // A cage without the proxy's DNS (older start): no lookup of an outside name may succeed at all.

@@ -178,5 +178,8 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
       "a raw TCP rule's port connects", // found in the policy: echo...:7007
       'an unlisted TCP port does not connect',
     ]) assert.ok(byName.has(n), n);
+    // The lookup check sends no request: nothing shows up as blocked in the editor for it.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!events.some((e) => e.type === 'block' && e.host === 'verify.example.org'), 'no block event for the lookup check');
   });
 });
