@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { leftovers, makeEngine, makeWorkspace, prepare, ROOT, rmrf, TEST_LABEL, tmpDir } from './setup';
+import { leftovers, makeEngine, makeWorkspace, prepare, ROOT, rmrf, TEST_LABEL, tmpDir, waitForEvent } from './setup';
 
 const SSH_IMAGE = 'caged-agent-test/ssh:1';
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
@@ -38,13 +38,7 @@ describe('git over SSH through a raw TCP rule in a real cage', { timeout: 240_00
   const events: ProxyEvent[] = [];
   let stopEvents: (() => void) | undefined;
 
-  const waitEvent = async (pred: (e: ProxyEvent) => boolean) => {
-    const deadline = Date.now() + 5000;
-    while (!events.some(pred) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const e = events.find(pred);
-    assert.ok(e, `an event arrived (got ${JSON.stringify(events.slice(-5))})`);
-    return e;
-  };
+  const waitEvent = (pred: (e: ProxyEvent) => boolean) => waitForEvent(events, pred);
   /** The agent's git/ssh with its key and known_hosts from the workspace; host key checking strict. */
   const sshCmd = (knownHosts: string) => `ssh -i ${keys}/id_ed25519 -o UserKnownHostsFile=${keys}/${knownHosts} -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5`;
 

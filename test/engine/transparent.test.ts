@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, type Upstream } from './setup';
+import { esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.i19-transparent.test';
@@ -45,13 +45,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
   let stopEvents: (() => void) | undefined;
 
   const sh = (script: string) => engine.exec(cage.id, ['bash', '-c', script]);
-  const waitEvent = async (pred: (e: ProxyEvent) => boolean) => {
-    const deadline = Date.now() + 5000;
-    while (!events.some(pred) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const e = events.find(pred);
-    assert.ok(e, `an event arrived (got ${JSON.stringify(events.slice(-5))})`);
-    return e;
-  };
+  const waitEvent = (pred: (e: ProxyEvent) => boolean) => waitForEvent(events, pred);
 
   before(async () => {
     prepare();
