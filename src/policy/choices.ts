@@ -1,7 +1,7 @@
 // "Allow ..." quick-fix choices for a blocked request, narrowest first (issue 17): the exact host with the
 // method and a path prefix, the path prefix for any method, the exact host, then "*.parent". A choice carries a
 // one-line risk note where one applies (risk.ts: upload and paste hosts).
-import { canonicalHost, hostForDisplay, isPublicSuffix } from './host';
+import { canonicalHost, hostForDisplay, isPublicSuffix, type CanonicalHost } from './host';
 import { HTTP_METHODS } from './entry';
 import { normalizePath } from './path';
 import { uploadRisk } from './risk';
@@ -11,7 +11,7 @@ export interface AllowChoice {
   /** Starts with "Allow", e.g. "Allow GET /v1/** on api.example.com". */
   title: string;
   spec: AllowSpec;
-  scope: 'exact' | 'parent' | 'path' | 'method-path';
+  scope: 'exact' | 'parent' | 'path' | 'method-path' | 'tcp';
   /** What an allow here risks, in one line (upload/paste hosts), when it applies. */
   risk?: string;
 }
@@ -23,12 +23,16 @@ export interface BlockedRequest {
   path?: string;
 }
 
-const NARROWEST: Record<AllowChoice['scope'], number> = { 'method-path': 0, path: 1, exact: 2, parent: 3 };
+/** The method of a raw TCP connection's events (no HTTP inside). */
+export const TCP_METHOD = 'TCP';
+
+const NARROWEST: Record<AllowChoice['scope'], number> = { 'method-path': 0, path: 1, exact: 2, tcp: 2, parent: 3 };
 
 /** The quick-fix choices for one blocked request (empty when the host is not valid). */
 export function allowChoices(block: BlockedRequest): AllowChoice[] {
   const c = canonicalHost(block.host);
   if (!c) return [];
+  if (block.method === TCP_METHOD) return tcpChoices(c, block.port);
   const defaultPort = block.port === 80 || block.port === 443;
   const port = defaultPort || !Number.isInteger(block.port) ? undefined : block.port;
   const hostText = hostForDisplay(c);
@@ -56,6 +60,16 @@ export function allowChoices(block: BlockedRequest): AllowChoice[] {
     const risk = uploadRisk(c.spec.host);
     if (risk) c.risk = risk;
   }
+  return out;
+}
+
+/** "Allow TCP 22 to github.com": a raw TCP entry for the host, then for its parent domain. */
+function tcpChoices(c: CanonicalHost, port: number): AllowChoice[] {
+  if (c.kind !== 'name' || !Number.isInteger(port) || port < 1 || port > 65535) return [];
+  const out: AllowChoice[] = [{ title: `Allow TCP ${port} to ${c.host}`, spec: { host: c.host, tcp: [port] }, scope: 'tcp' }];
+  const dot = c.host.indexOf('.');
+  const parent = dot >= 0 ? c.host.slice(dot + 1) : '';
+  if (parent.includes('.') && !isPublicSuffix(parent)) out.push({ title: `Allow TCP ${port} to *.${parent}`, spec: { host: `*.${parent}`, tcp: [port] }, scope: 'tcp' });
   return out;
 }
 

@@ -45,6 +45,11 @@ export interface Rule {
   disabled: boolean;
   /** Set on a temporary allow (never from the file): its id, and when it ends (epoch ms; absent: with the session). */
   temporary?: { id: string; expires?: number };
+  /**
+   * Raw TCP ports (`tcp: [22]`, allow entries only): the entry lets connections to these ports of the host
+   * through, uninspected (host-level decision only), and allows no HTTP. Undefined for an HTTP entry.
+   */
+  tcp?: number[];
   /** Where the entry is in the file. */
   pos: SourcePos;
 }
@@ -152,4 +157,6 @@ export interface AllowSpec {
   paths?: string[];
   private?: boolean;
   intercept?: boolean;
+  /** Raw TCP ports: an entry like "- host: github.com\n  tcp: [22]". */
+  tcp?: number[];
 }

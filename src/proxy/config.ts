@@ -21,6 +21,10 @@ export interface CliConfig {
   control?: string;
   /** Busy-polling window in microseconds (0: off; unset: the default, see busypoll.ts). */
   busyPollUs?: number;
+  /** Transparent capture: TLS on 443 (by SNI), HTTP on 80 (by Host), DNS on 53 of every own address. */
+  transparent: boolean;
+  /** Where the transparent listeners bind instead (benchmarks, tests): the address, then TLS, HTTP, DNS ports. */
+  transparentAt?: string;
   health: boolean;
   help: boolean;
 }
@@ -29,7 +33,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:3128';
 
 export const HELP = `Usage: node dist/proxy.js --policy FILE --ca-cert FILE --ca-key FILE --listen HOST:PORT
                           [--upstream-ca FILE] [--upstream-proxy URL] [--secrets-file FILE]
-                          [--busy-poll-us N]
+                          [--busy-poll-us N] [--transparent]
        node dist/proxy.js --health [--listen HOST:PORT]
        node dist/proxy.js --control JSON [--control-socket FILE]
 
@@ -59,6 +63,14 @@ Options (each may also come from the environment variable in brackets):
                          agent cannot reach it.
   --control JSON         client mode: send one request to --control-socket (default
                          ${DEFAULT_CONTROL_SOCKET}), print the proxy's JSON reply, exit 0 if it took it
+  --transparent          also catch clients that ignore proxy settings: answer DNS (UDP and TCP 53) on
+                         every address of the proxy with that address (nothing is forwarded), accept TLS
+                         on 443 routed by its server name (SNI) and plain HTTP on 80 routed by Host,
+                         under the same policy. Ports below 1024 need net.ipv4.ip_unprivileged_port_start
+                         (a namespaced sysctl) or a capability [CAGED_TRANSPARENT=1].
+  --transparent-at HOST:TLS,HTTP,DNS
+                         with --transparent: listen on HOST only, on these ports (0: any free; a TLS
+                         or HTTP connection is routed to the port it came to). For benchmarks.
   --health               check that a proxy answers on --listen (GET /__caged/health); exit 0 if so.
                          Meant for a container HEALTHCHECK.
   --help                 show this text
@@ -90,6 +102,7 @@ const FLAGS: Record<string, keyof CliConfig> = {
   '--busy-poll-us': 'busyPollUs',
   '--control-socket': 'controlSocket',
   '--control': 'control',
+  '--transparent-at': 'transparentAt',
 };
 
 const ENV: Array<[string, keyof CliConfig]> = [
@@ -122,7 +135,7 @@ export function parseSecretsFile(text: string): { env: Record<string, string> } 
 
 /** Parses argv (without node and script) with environment fallbacks. Flags win over the environment. */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliConfig } | { error: string } {
-  const out: Record<string, unknown> = { health: false, help: false };
+  const out: Record<string, unknown> = { health: false, help: false, transparent: env.CAGED_TRANSPARENT === '1' };
   let listen: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -134,6 +147,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliC
     }
     if (a === '--help' || a === '-h') out.help = true;
     else if (a === '--health') out.health = true;
+    else if (a === '--transparent') out.transparent = true;
     else if (a === '--listen' || a in FLAGS) {
       if (value === undefined) {
         value = argv[++i];
