@@ -50,7 +50,10 @@ describe('git over SSH through a raw TCP rule in a real cage', { timeout: 240_00
     ws = makeWorkspace('caged-i19-ssh-ws-', `version: 1\nallow:\n  - host: ${GIT_HOST}\n    tcp: [22]\n    private: true   # the test sshd is on a Docker bridge\n`);
     keys = path.join(ws, '.testkeys');
     fs.mkdirSync(keys);
-    assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'i19', '-f', path.join(keys, 'id_ed25519')]).status, 0);
+    // The key is made with the image's ssh-keygen (a fresh CI machine has no OpenSSH), owned by this user.
+    const own = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
+    const kg = spawnSync('docker', ['run', '--rm', '--label', 'caged-agent.test=1', '--network', 'none', '-u', own, '-v', `${keys}:/keys`, 'caged-agent-test/ssh:1', 'ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'i19', '-f', '/keys/id_ed25519'], { encoding: 'utf8' });
+    assert.equal(kg.status, 0, `ssh-keygen in the test image: ${kg.stderr}`);
     engine = makeEngine(stateDir);
     docker = engine.docker;
     await engine.down(engine.cageIdFor(ws));
