@@ -87,6 +87,7 @@ test('fix choices follow the block reason', () => {
   assert.equal(priv[0].title, 'Allow up.test to reach a private address');
   assert.deepEqual(priv[0], { title: priv[0].title, scope: 'private', action: 'update', list: 'allow', index: 1, spec: { host: 'up.test', paths: ['/v1/**'], private: true } });
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'secret-detected' }, policy), [], 'allowing does not cure a leaked secret');
+  assert.equal(fixChoices({ host: 'late.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'no-decision' }, policy)[0]?.title, 'Allow GET /v1/** on late.example.com', 'a held request nobody answered can still be allowed');
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'private-address', rule: null }, policy), []);
 });
 
