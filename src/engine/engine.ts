@@ -37,6 +37,7 @@ import { pushPolicy } from './push';
 import { startCage } from './start';
 import { StateStore } from './state';
 import { LABEL_WORKSPACE_IN_CONTAINER } from './specs';
+import { endTerminals, type TerminalSelector } from './terminals';
 import { runVerify } from './verify';
 
 export { PROXY_ENV, TELEMETRY_ENV } from './specs';
@@ -61,6 +62,11 @@ export interface CageEngineOptions {
    * extension's own defences behind the mounts; no setting or policy key reaches it. Default true.
    */
   protectWorkspace?: boolean;
+  /**
+   * Who the agent runs as: 'owner' (default) is the workspace folder's owner uid/gid (agentUser.ts); 'root' keeps
+   * the image's user (root for most images).
+   */
+  agentUser?: 'owner' | 'root';
 }
 
 export class CageEngine {
@@ -220,6 +226,11 @@ export class CageEngine {
   /** An interactive terminal in the agent (docker exec with a TTY): the extension's terminal. */
   async openShell(cageId: string, opts: ShellOptions): Promise<ShellSession> {
     return openShell(await runningContainer(this.docker, cageId, 'agent'), cageId, opts);
+  }
+
+  /** Ends the processes of the editor's terminals in the agent (see terminals.ts); resolves to how many. */
+  async endTerminals(cageId: string, sel: TerminalSelector): Promise<number> {
+    return endTerminals(await runningContainer(this.docker, cageId, 'agent'), sel);
   }
 
   /** Checks, from inside the agent, that the cage holds: see VerifyOptions. */

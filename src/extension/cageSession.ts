@@ -64,6 +64,8 @@ export class CageSession implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     private readonly changes: Changes,
     private readonly folder: () => vscode.WorkspaceFolder | undefined,
+    /** The policy the file holds now (replayed blocks it cures are not restored). */
+    private readonly currentPolicy: () => Policy | undefined = () => undefined,
   ) {}
 
   activeCage(): CageInfo | undefined {
@@ -91,7 +93,9 @@ export class CageSession implements vscode.Disposable {
     if (mine && !this.starting) {
       const attached = this.activeCageId !== mine.id;
       this.activeCageId = mine.id;
-      this.subscribe(mine.id);
+      // Found again (a window reload, or started elsewhere): the blocks and counts since the cage started come
+      // back from the proxy's log.
+      this.subscribe(mine.id, attached ? createdSeconds(mine) : undefined);
       if (attached) this.attachEmitter.fire({ cageId: mine.id, started: false });
     } else if (!mine && !this.starting) {
       this.detach();
@@ -140,11 +144,14 @@ export class CageSession implements vscode.Disposable {
     this.pinned = { ...this.pinned, ...values };
   }
 
-  private subscribe(cageId: string): void {
+  /** Follows the cage's proxy events; with `since`, the ones logged since then first (replayed: no notification). */
+  private subscribe(cageId: string, since?: number): void {
     if (this.subscribedCage === cageId && this.subscription) return;
     this.unsubscribe();
     this.subscribedCage = cageId;
-    this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e)).then(
+    const replayBefore = since !== undefined ? new Date().toISOString() : undefined;
+    const replayed = (e: ProxyEvent) => replayBefore !== undefined && e.time < replayBefore;
+    this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e, replayed(e)), { since }).then(
       (sub) => {
         if (this.subscribedCage === cageId && !this.subscription) this.subscription = sub;
         else sub.stop();
@@ -163,7 +170,7 @@ export class CageSession implements vscode.Disposable {
   }
 
   /** Entry point for every proxy event (also used by tests through the cagedAgent._injectEvent command). */
-  onProxyEvent(cageId: string, e: ProxyEvent): void {
+  onProxyEvent(cageId: string, e: ProxyEvent, replayed = false): void {
     const s = this.stats.get(cageId) ?? { allowed: 0, blocked: 0 };
     this.stats.set(cageId, s);
     switch (e.type) {
@@ -174,10 +181,13 @@ export class CageSession implements vscode.Disposable {
         break;
       case 'block': {
         s.blocked++;
+        const policy = replayed ? this.currentPolicy() : undefined;
+        if (policy && !stillBlocked(e, policy)) break;
         this.log.warn(`block ${e.method} ${e.host}:${e.port}${e.path} — ${e.reason}${e.detail ? ` (${e.detail})` : ''}`);
         const { isNew } = this.blocks.add(e);
         this.changes.mark('stats', 'blocks');
-        this.blockEmitter.fire({ event: e, isNew });
+        // A block from before a reload was notified then: it comes back in the views, not as a new notification.
+        this.blockEmitter.fire({ event: e, isNew: isNew && !replayed });
         break;
       }
       case 'policy-loaded':
@@ -210,6 +220,11 @@ export class CageSession implements vscode.Disposable {
     this.attachEmitter.dispose();
     this.detachEmitter.dispose();
   }
+}
+
+function createdSeconds(c: CageInfo): number | undefined {
+  const t = Date.parse(c.createdAt);
+  return Number.isFinite(t) ? Math.floor(t / 1000) : undefined;
 }
 
 function samePath(a: string, b: string): boolean {

@@ -44,7 +44,7 @@ export class Controller implements vscode.Disposable {
     readonly engine: CageEngine,
     readonly log: vscode.LogOutputChannel,
   ) {
-    this.session = new CageSession(engine, log, this.changes, () => this.workspaceFolder());
+    this.session = new CageSession(engine, log, this.changes, () => this.workspaceFolder(), () => this.policy?.parse?.policy);
     this.policy = new PolicyFile({
       engine,
       log,

@@ -11,6 +11,7 @@ import { BlockNotifier } from './notifications';
 import { ProtectionWatch } from './protectWatch';
 import { SettingsGuard } from './settingsGuard';
 import { CageStatusBar } from './statusBar';
+import { endStrayTerminals } from './terminal';
 import { AllowlistView } from './views/allowlistView';
 import { BlocksView } from './views/blocksView';
 import { CagesView } from './views/cagesView';
@@ -55,6 +56,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     }),
     ctl.policy.onDidChangeTarget(() => watchPolicy()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void ctl.refreshCages()),
+    // A cage found again (a window reload): the previous window's terminal processes are ended, not left running.
+    ctl.session.onDidAttach(({ cageId, started }) => {
+      if (!started) void endStrayTerminals(ctl, cageId);
+    }),
   );
 
   // External changes to the policy file (git checkout, `caged-agent allow`, another editor) reload too.

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import Docker from 'dockerode';
-import type { CageEngine } from '../../src/engine';
+import { TERMINAL_ENV, type CageEngine } from '../../src/engine';
 import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine } from '../engine/setup';
 import { repoRoot, waitUntil, withCodeServer, type Workbench } from './lib';
 import { ensureVsix } from './lib/package';
@@ -33,6 +33,7 @@ const ALLOWED = 'docs.allowed.test';
 const BLOCKED = 'api.blocked.test';
 const ADDED = 'added.test';
 const EDITED = 'edited.test';
+const RELOAD_BLOCKED = 'i18-reload.blocked.test';
 
 const POLICY = `# Caged Agent policy for the demo workspace. Default deny: anything not listed under allow is blocked.
 version: 1
@@ -284,6 +285,51 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.openViewContainer('Caged Agent');
         publish(await wb.screenshot('flow2-allowed-retry'), 'allowed-retry.png');
         mark('flow 2: block → allow → private opt-in → success', t2);
+      }));
+
+      await t.test('2b. A window reload: the agent terminal never comes back as a host shell, its processes end, the blocks come back', { skip: !cageId && 'no cage' }, failShot(wb, '2b', async () => {
+        const t2b = Date.now();
+        const id = cageId!;
+        const terminalProcs = async () => Number((await engine.exec(id, ['/bin/sh', '-c', `grep -l ${TERMINAL_ENV}= /proc/[0-9]*/environ 2>/dev/null | wc -l`], { user: '0' })).stdout.trim());
+        const alive = async () => (await engine.exec(id, ['cat', '/tmp/i18-alive'])).stdout.trim();
+        // A long-running program in the agent terminal, and a block the views show.
+        await wb.clearNotifications();
+        await wb.terminalText();
+        await wb.typeInTerminal("sh -c 'while :; do date +%s%N > /tmp/i18-alive; sleep 0.2; done'");
+        await waitUntil('the loop to run in the agent', async () => (await alive().catch(() => '')) !== '', 15_000, 300);
+        assert.ok((await terminalProcs()) > 0, 'the terminal’s processes carry the terminal token');
+        assert.equal((await expectProxy(`https://${RELOAD_BLOCKED}/r`, '403')).includes('no-matching-rule'), true);
+        await waitUntil('the block in Problems before the reload', async () => (await wb.problems()).some((x) => x.message.includes(`blocked ${RELOAD_BLOCKED}:443`)), 20_000);
+
+        await wb.runCommand('Developer: Reload Window');
+        await wb.page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 60_000 });
+        await wb.page.waitForTimeout(1500);
+        await wb.waitForExtensionsActivated();
+        // The previous window's terminal processes are ended, and the user is told, with a way back in.
+        await waitUntil('the stray terminal processes to end', async () => (await terminalProcs()) === 0, 30_000, 500);
+        const a = await alive();
+        await new Promise((r) => setTimeout(r, 800));
+        assert.equal(await alive(), a, 'the loop no longer runs');
+        await wb.waitForNotification(/agent terminal did not survive the window reload/, 20_000);
+        // No terminal came back in its place: neither the agent terminal nor a host shell.
+        const terminals = await wb.page.locator('.terminal-wrapper').count();
+        const tabs = await wb.page.locator('.terminal-tabs-entry, .single-terminal-tab, .terminal-tab').allTextContents().catch(() => []);
+        assert.equal(terminals, 0, `no terminal after the reload (tabs: ${JSON.stringify(tabs)})`);
+        // The block from before the reload is back, from the proxy's log; blocks the policy has cured since are not.
+        const problems = await waitUntil('the block restored in Problems', async () => {
+          const p = await wb.problems();
+          return p.some((x) => x.message.includes(`blocked ${RELOAD_BLOCKED}:443`)) ? p : undefined;
+        }, 20_000);
+        assert.ok(!problems.some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), `a cured block is not restored: ${JSON.stringify(problems.map((x) => x.message))}`);
+        await wb.screenshot('flow2b-after-reload');
+        // "Open Agent Terminal" from the notification: a new terminal in the cage.
+        await wb.clickNotificationButton(/agent terminal did not survive/, 'Open Agent Terminal');
+        const agents = await docker.listContainers({ filters: { label: ['caged-agent.role=agent', `caged-agent.cage=${id}`] } });
+        const hostname = (await docker.getContainer(agents[0].Id).inspect()).Config.Hostname;
+        await wb.page.locator('.terminal-wrapper.active').waitFor({ state: 'visible', timeout: 15_000 });
+        await wb.typeInTerminal('echo "in=$(cat /etc/hostname)"');
+        await wb.waitForTerminalText(new RegExp(`^in=${hostname}$`, 'm'), 20_000);
+        mark('flow 2b: reload → stray terminal ended, blocks restored', t2b);
       }));
 
       await t.test('3. Sidebar allowlist: add, edit, remove; each in the file and enforced by the proxy', { skip: !cageId && 'no cage' }, failShot(wb, '3', async () => {
