@@ -9,10 +9,11 @@ import { Readable } from 'node:stream';
 import { collect, dockerMessage, followProgress, isNotFound } from './dockerutil';
 import { AGENT_BUNDLE_FILE, AGENT_CA_FILE, LABEL, LABEL_CAGE, labels, PROXY_UID } from './names';
 import { createTar, readTar, type TarEntry } from './tar';
+import { planAgentUser, type AgentUserPlan, type Owner } from './agentUser';
 
 /** Bumped when the generated Dockerfiles change, so cached images built by older code are not reused. */
 const PROXY_TEMPLATE_VERSION = '1';
-const AGENT_TEMPLATE_VERSION = '1';
+const AGENT_TEMPLATE_VERSION = '2';
 
 /** Known locations of the system CA bundle, most common first. */
 export const CA_BUNDLE_PATHS = [
@@ -142,6 +143,8 @@ export interface ImageProbe {
   bundle: string;
   /** Entrypoint + args that keep a container alive, when the image has sleep or busybox. */
   keepalive?: string[];
+  /** How the workspace owner becomes the image's user (undefined: root, or no owner given). */
+  user?: AgentUserPlan;
 }
 
 /** Reads one path out of a (stopped) container; undefined when it does not exist. */
@@ -172,7 +175,7 @@ export async function pathExists(container: Docker.Container, p: string): Promis
 }
 
 /** Looks inside an image without running it: its CA bundle and whether it has a way to idle. */
-export async function probeImage(docker: Docker, imageId: string, cageId: string): Promise<ImageProbe> {
+export async function probeImage(docker: Docker, imageId: string, cageId: string, owner?: Owner, imagePath?: string): Promise<ImageProbe> {
   const container = await docker.createContainer({
     Image: imageId,
     Entrypoint: ['/caged-agent-probe-never-runs'],
@@ -204,7 +207,18 @@ export async function probeImage(docker: Docker, imageId: string, cageId: string
     for (const k of KEEPALIVE_CANDIDATES) {
       if (await pathExists(container, k.path)) { keepalive = [k.path, ...k.args]; break; }
     }
-    return { bundlePaths, bundle, keepalive };
+    let user: AgentUserPlan | undefined;
+    if (owner && owner.uid !== 0) {
+      const text = async (p: string) => {
+        const e = await readPath(container, p);
+        return e?.type === 'file' ? e.data.toString('utf8') : '';
+      };
+      const [passwd, group] = [await text('/etc/passwd'), await text('/etc/group')];
+      const first = planAgentUser(owner, { passwd, group, path: imagePath, exists: () => true });
+      const homeExists = first ? await pathExists(container, first.home) : true;
+      user = planAgentUser(owner, { passwd, group, path: imagePath, exists: () => homeExists });
+    }
+    return { bundlePaths, bundle, keepalive, user };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => {});
   }
@@ -214,6 +228,8 @@ export interface AgentImage {
   tag: string;
   /** Entrypoint + args that keep the agent alive, or undefined (then the image's own command runs). */
   keepalive?: string[];
+  /** The container's User ("uid:gid", the workspace owner), or undefined (the image's user). */
+  user?: string;
 }
 
 /**
@@ -227,19 +243,24 @@ export async function ensureAgentImage(
   cageId: string,
   workspace: string,
   progress?: Progress,
+  owner?: Owner,
 ): Promise<AgentImage> {
   const base = await ensureImage(docker, baseImage, progress);
-  const tag = `caged-agent/agent:${sha(base.id, ca.fingerprint256, AGENT_TEMPLATE_VERSION).slice(0, 16)}`;
+  const who = owner && owner.uid !== 0 ? `${owner.uid}:${owner.gid}` : '';
+  const tag = `caged-agent/agent:${sha(base.id, ca.fingerprint256, AGENT_TEMPLATE_VERSION, who).slice(0, 16)}`;
   try {
     const info = await docker.getImage(tag).inspect();
     const keep = info.Config?.Labels?.['caged-agent.keepalive'];
     progress?.(`agent image ${tag} is cached`);
-    return { tag, keepalive: keep ? JSON.parse(keep) : undefined };
+    return { tag, keepalive: keep ? JSON.parse(keep) : undefined, user: info.Config?.Labels?.['caged-agent.user'] || undefined };
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
   progress?.(`reading the CA bundle of ${baseImage}`);
-  const probe = await probeImage(docker, base.id, cageId);
+  const imagePath = (base.info.Config?.Env ?? []).find((v) => v.startsWith('PATH='))?.slice(5);
+  const probe = await probeImage(docker, base.id, cageId, owner, imagePath);
+  const user = probe.user;
+  if (user) progress?.(`the agent runs as the workspace owner (uid ${user.user}, HOME ${user.home})`);
   const caPem = ca.certPem.trim() + '\n';
   const baseBundle = probe.bundle ? probe.bundle.replace(/\s*$/, '\n') : '';
   const combined = baseBundle + caPem;
@@ -254,13 +275,20 @@ export async function ensureAgentImage(
     'caged-agent.base-image': baseImage,
     'caged-agent.ca-fingerprint': ca.fingerprint256,
     'caged-agent.keepalive': probe.keepalive ? JSON.stringify(probe.keepalive) : '',
+    'caged-agent.user': user?.user ?? '',
   };
-  const envLines = [`ENV ${Object.entries(AGENT_ENV_CA).map(([k, v]) => `${k}=${v}`).join(' ')}`];
+  const envLines = [`ENV ${Object.entries({ ...AGENT_ENV_CA, ...(user?.env ?? {}) }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`];
+  const userLines = user ? [
+    ...(user.passwd !== undefined ? ['COPY passwd /etc/passwd'] : []),
+    ...(user.group !== undefined ? ['COPY group /etc/group'] : []),
+    ...(user.createHome ? [`COPY --chown=${user.user} home/ ${user.home}/`] : []),
+  ] : [];
   const dockerfile = [
     `FROM ${base.id}`,
     ...targets.map((t) => `COPY ca-bundle.crt ${t}`),
     `COPY ca-bundle.crt ${AGENT_BUNDLE_FILE}`,
     `COPY caged-agent.crt ${AGENT_CA_FILE}`,
+    ...userLines,
     ...envLines,
     `LABEL ${Object.entries(l).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`,
     '',
@@ -269,8 +297,11 @@ export async function ensureAgentImage(
     { name: 'Dockerfile', data: dockerfile },
     { name: 'ca-bundle.crt', data: combined, mode: 0o644 },
     { name: 'caged-agent.crt', data: caPem, mode: 0o644 },
+    ...(user?.passwd !== undefined ? [{ name: 'passwd', data: user.passwd, mode: 0o644 }] : []),
+    ...(user?.group !== undefined ? [{ name: 'group', data: user.group, mode: 0o644 }] : []),
+    ...(user?.createHome ? [{ name: 'home/.profile', data: 'export PATH="$HOME/.local/bin:$PATH"\n', mode: 0o644 }] : []),
   ], tag, progress);
-  return { tag, keepalive: probe.keepalive };
+  return { tag, keepalive: probe.keepalive, user: user?.user };
 }
 
 /** Labelled images of one cage (agent images), or all labelled images. */

@@ -13,6 +13,7 @@ import { dockerMessage, isNotFound, logTail, sleep } from './dockerutil';
 import type { CageEngineOptions } from './engine';
 import { execIn } from './exec';
 import { ensureAgentImage, ensureProxyImage } from './images';
+import { workspaceOwner } from './agentUser';
 import { agentMountProblems } from './mounts';
 import { DEFAULT_AGENT_IMAGE, DEFAULT_PROXY_BASE_IMAGE, EGRESS_NETWORK, names, PROXY_CONFIG_DIR } from './names';
 import { createCageNetwork, ensureEgressNetwork } from './networks';
@@ -127,7 +128,7 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
     if (dc.image) run.say(`using the image of ${path.relative(workspace, dc.file!)}: ${dc.image}`);
     baseImage = dc.image ?? cx.options.agentImage ?? DEFAULT_AGENT_IMAGE;
   }
-  const agentImage = await ensureAgentImage(docker, baseImage, ca, id, workspace, run.say);
+  const agentImage = await ensureAgentImage(docker, baseImage, ca, id, workspace, run.say, cx.options.agentUser === 'root' ? undefined : workspaceOwner(workspace));
 
   // What the agent cannot change (read-only mounts), the policy among it.
   run.begin('workspace');

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { cageIdFor, devcontainerImage, isCageId, stripJsonc } from '../../src/engine';
+import { planAgentUser } from '../../src/engine/agentUser';
 import { createTar, readTar } from '../../src/engine/tar';
 
 describe('engine building blocks', () => {
@@ -89,5 +90,34 @@ describe('engine building blocks', () => {
       fs.rmSync(link, { force: true });
       fs.rmSync(ws, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the agent user (the workspace owner)', () => {
+  const debian = { passwd: 'root:x:0:0:root:/root:/bin/bash\nnode:x:1000:1000::/home/node:/bin/bash\n', group: 'root:x:0:\nnode:x:1000:\n', path: '/usr/local/bin:/usr/bin:/bin' };
+  it('root owner: nothing changes', () => {
+    assert.equal(planAgentUser({ uid: 0, gid: 0 }, { ...debian, exists: () => true }), undefined);
+  });
+  it('a uid the image has: its user and home, the image files kept', () => {
+    const p = planAgentUser({ uid: 1000, gid: 1000 }, { ...debian, exists: (x) => x === '/home/node' })!;
+    assert.equal(p.user, '1000:1000');
+    assert.equal(p.home, '/home/node');
+    assert.equal(p.passwd, undefined);
+    assert.equal(p.group, undefined);
+    assert.equal(p.createHome, false);
+    assert.equal(p.env.PATH, '/home/node/.local/bin:/usr/local/bin:/usr/bin:/bin');
+    assert.equal(p.env.NPM_CONFIG_PREFIX, '/home/node/.local');
+  });
+  it('a new uid/gid: entries appended, a home created', () => {
+    const p = planAgentUser({ uid: 4321, gid: 4322 }, { ...debian, exists: () => false })!;
+    assert.match(p.passwd!, /^node:x:1000:1000::\/home\/node:\/bin\/bash\ncaged:x:4321:4322:Caged Agent:\/home\/caged:\/bin\/sh\n$/m);
+    assert.match(p.group!, /\ncaged:x:4322:\n$/);
+    assert.equal(p.createHome, true);
+  });
+  it('an image without /etc/passwd (distroless, scratch): root and the user', () => {
+    const p = planAgentUser({ uid: 4321, gid: 4321 }, { passwd: '', group: '', exists: () => false })!;
+    assert.equal(p.passwd, 'root:x:0:0:root:/root:/bin/sh\ncaged:x:4321:4321:Caged Agent:/home/caged:/bin/sh\n');
+    assert.equal(p.group, 'root:x:0:\ncaged:x:4321:\n');
+    assert.match(p.env.PATH, /^\/home\/caged\/\.local\/bin:\/usr\/local\/sbin:/);
   });
 });
