@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CageEngine } from '../engine';
-import type { CageInfo, EventSubscription, UpOptions } from '../engine/api';
+import type { CageInfo, EventSubscription, PolicyPushResult, UpOptions } from '../engine/api';
+import { verdictOf } from '../engine/push';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
 import type { Policy } from '../policy/types';
 import type { Changes } from './changes';
@@ -54,6 +55,10 @@ export class CageSession implements vscode.Disposable {
   private readonly detachEmitter = new vscode.EventEmitter<void>();
   /** This workspace's cage is gone (stopped here or elsewhere): what it pinned no longer holds. */
   readonly onDidDetach = this.detachEmitter.event;
+
+  private readonly policyEmitter = new vscode.EventEmitter<PolicyPushResult>();
+  /** The proxy said which policy it runs (a policy-loaded or policy-error event). */
+  readonly onDidProxyPolicy = this.policyEmitter.event;
 
   private subscription: EventSubscription | undefined;
   private subscribedCage: string | undefined;
@@ -171,6 +176,11 @@ export class CageSession implements vscode.Disposable {
 
   /** Entry point for every proxy event (also used by tests through the cagedAgent._injectEvent command). */
   onProxyEvent(cageId: string, e: ProxyEvent, replayed = false): void {
+    // The cage's own self-check (Verify Cage): no count, notification, Problem or Blocked entry.
+    if ((e.type === 'allow' || e.type === 'block') && e.probe) {
+      this.log.trace(`probe ${e.type} ${e.host}:${e.port} (${e.reason})`);
+      return;
+    }
     const s = this.stats.get(cageId) ?? { allowed: 0, blocked: 0 };
     this.stats.set(cageId, s);
     switch (e.type) {
@@ -192,9 +202,11 @@ export class CageSession implements vscode.Disposable {
       }
       case 'policy-loaded':
         this.log.info(`proxy loaded policy ${e.hash.slice(0, 12)} (${e.allow} allow, ${e.deny} deny)`);
+        this.policyEmitter.fire(verdictOf(e));
         break;
       case 'policy-error':
         this.log.error(`proxy policy error: ${e.message}${e.line ? ` (line ${e.line})` : ''}${e.keptPrevious ? ' — previous policy kept' : ' — denying everything'}`);
+        this.policyEmitter.fire(verdictOf(e));
         break;
       default:
         this.log.info(`proxy ${e.type}${e.message ? `: ${e.message}` : ''}`);
@@ -219,6 +231,7 @@ export class CageSession implements vscode.Disposable {
     this.blockEmitter.dispose();
     this.attachEmitter.dispose();
     this.detachEmitter.dispose();
+    this.policyEmitter.dispose();
   }
 }
 

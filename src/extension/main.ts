@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { CageEngine } from '../engine';
+import { BLOCKED_SCHEME, BLOCKED_URI } from './blockedDocument';
 import { AllowQuickFixes } from './codeActions';
 import { registerCommands } from './commands';
 import { Controller } from './controller';
@@ -25,6 +26,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
   const guard = new SettingsGuard(ctl);
   const protection = new ProtectionWatch(ctl);
   const cx = { ctl, diagnostics, log, protection };
+  const quickFixes = new AllowQuickFixes(ctl, diagnostics);
 
   context.subscriptions.push(
     log,
@@ -36,7 +38,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
     vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
     vscode.window.registerTreeDataProvider('cagedAgent.blocks', new BlocksView(ctl)),
-    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(ctl, diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
+    quickFixes,
+    vscode.languages.registerCodeActionsProvider([{ pattern: '**/*.{yaml,yml}' }, { scheme: BLOCKED_SCHEME }], quickFixes, { providedCodeActionKinds: AllowQuickFixes.kinds }),
+    vscode.workspace.registerFileSystemProvider(BLOCKED_SCHEME, diagnostics.blockedDocument, { isCaseSensitive: true }),
+    vscode.commands.registerCommand('cagedAgent.showBlockedDocument', async () => {
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(BLOCKED_URI), { preview: false });
+    }),
     new BlockNotifier(ctl),
     new CageStatusBar(ctl),
     vscode.workspace.onDidSaveTextDocument((doc) => {

@@ -57,7 +57,7 @@ export class BlockNotifier implements vscode.Disposable {
         `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${g.reason}.`,
         ...buttons,
       );
-      if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.applyFix', choice);
+      if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.applyFix', { fix: choice, block: this.ctl.blockedOf(g) });
       else if (picked === 'Details') await vscode.commands.executeCommand('cagedAgent.showBlocked', g.key);
       return;
     }

@@ -34,6 +34,7 @@ const BLOCKED = 'api.blocked.test';
 const ADDED = 'added.test';
 const EDITED = 'edited.test';
 const RELOAD_BLOCKED = 'i18-reload.blocked.test';
+const STALE_OTHER = 'i18-other.blocked.test';
 
 const POLICY = `# Caged Agent policy for the demo workspace. Default deny: anything not listed under allow is blocked.
 version: 1
@@ -239,24 +240,39 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
           return p.some((x) => x.message.includes(`Caged agent blocked ${BLOCKED}:443`)) ? p : undefined;
         }, 20_000);
         const entry = problems.find((x) => x.message.includes(`Caged agent blocked ${BLOCKED}:443`))!;
-        assert.equal(entry.file, 'policy.yaml');
+        // No rule matched it: its line is in the Blocked requests document; the policy file has the summary.
+        assert.equal(entry.file, 'Blocked requests');
         assert.match(entry.source, /Caged Agent/);
         assert.match(entry.message, /— (GET \/v1\/items|CONNECT), once, last at \d\d:\d\d \(no-matching-rule\)/);
+        assert.ok(problems.some((x) => x.file === 'policy.yaml' && x.message.includes(`no rule matches: ${BLOCKED}`)), `the summary on the policy file: ${JSON.stringify(problems)}`);
 
-        // The quick fixes on that entry, as the editor shows them (the notification offers the first one).
-        await wb.openFile('.caged/policy.yaml');
-        // The entry sits on the `allow:` line: put the cursor there and ask for the quick fixes (Ctrl+.).
-        await wb.page.locator('.monaco-editor .view-line', { hasText: /^allow:\s*$/ }).first().click();
+        // The quick fixes of that line, as the editor shows them (the notification offers the first one).
+        await wb.runCommand('Caged Agent: Open Blocked Requests (with quick fixes)');
+        await wb.page.locator('.monaco-editor .view-line', { hasText: `Caged agent blocked ${BLOCKED}:443` }).first().click();
         await wb.page.keyboard.press('Control+.');
         const menu = wb.page.locator('.action-widget, .context-view .monaco-list').first();
         await menu.waitFor({ state: 'visible', timeout: 10_000 });
         const fixes = (await menu.locator('.monaco-list-row, .action-item').allTextContents()).map((s) => s.trim()).filter(Boolean);
         assert.ok(fixes.some((f) => f.startsWith(`Allow ${BLOCKED}`)), `quick fixes: ${JSON.stringify(fixes)}`);
+        assert.ok(fixes.every((f) => !f.includes(ALLOWED)), `only this host's fixes: ${JSON.stringify(fixes)}`);
         publish(await wb.screenshot('flow2-quick-fixes'), 'quick-fix.png');
-        await wb.page.keyboard.press('Escape');
-
-        // Click the notification's allow button: the policy file on disk gets the entry.
-        await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*no-matching-rule`), `Allow ${BLOCKED}`);
+        // The menu stays open while the blocks refresh (another host is blocked meanwhile): picking an item
+        // afterwards still applies it (it used to fail with "Actual command not found").
+        assert.equal(reasonOf(await expectProxy(`https://${STALE_OTHER}/`, '403')), 'no-matching-rule');
+        await waitUntil('the other block to refresh the diagnostics', async () => (await wb.page.locator('.monaco-editor .view-line', { hasText: STALE_OTHER }).count()) > 0, 15_000);
+        // And the same host again: the diagnostic under the cursor is redrawn ("twice").
+        assert.equal(reasonOf(await expectProxy(`https://${BLOCKED}/v1/items`, '403')), 'no-matching-rule');
+        await waitUntil('the block count to refresh', async () => (await wb.page.locator('.monaco-editor .view-line', { hasText: `${BLOCKED}:443 — GET /v1/items, 2 times` }).count()) > 0, 15_000);
+        await wb.page.waitForTimeout(1000);
+        assert.ok(await menu.isVisible(), 'the menu is still open');
+        // By keyboard, as a person does in the menu: down to the item, Enter.
+        for (let i = 0; i < 10; i++) {
+          const focused = await menu.locator('.monaco-list-row.focused').getAttribute('aria-label').catch(() => null);
+          if (focused === `Allow ${BLOCKED}`) break;
+          await wb.page.keyboard.press('ArrowDown');
+        }
+        assert.equal(await menu.locator('.monaco-list-row.focused').getAttribute('aria-label'), `Allow ${BLOCKED}`);
+        await wb.page.keyboard.press('Enter');
         await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${esc(BLOCKED)}`).test(policyText()), 15_000);
         assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'the edit keeps the comments');
         assert.doesNotMatch(policyText(), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`), 'the first click does not opt into private addresses');

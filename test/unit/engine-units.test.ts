@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { cageIdFor, devcontainerImage, isCageId, stripJsonc } from '../../src/engine';
 import { planAgentUser } from '../../src/engine/agentUser';
+import { DEFAULT_BLOCKED_URL } from '../../src/engine/verify';
+import { isProbeHost } from '../../src/policy/events';
 import { createTar, readTar } from '../../src/engine/tar';
 
 describe('engine building blocks', () => {
@@ -119,5 +121,14 @@ describe('the agent user (the workspace owner)', () => {
     assert.equal(p.passwd, 'root:x:0:0:root:/root:/bin/sh\ncaged:x:4321:4321:Caged Agent:/home/caged:/bin/sh\n');
     assert.equal(p.group, 'root:x:0:\ncaged:x:4321:\n');
     assert.match(p.env.PATH, /^\/home\/caged\/\.local\/bin:\/usr\/local\/sbin:/);
+  });
+});
+
+describe('verify probes are marked as data', () => {
+  it('names under .caged-agent.invalid are probes, others are not', () => {
+    assert.equal(isProbeHost(new URL(DEFAULT_BLOCKED_URL).hostname), true);
+    assert.equal(isProbeHost('BLOCKED.caged-agent.invalid.'), true);
+    assert.equal(isProbeHost('caged-agent.invalid.example.com'), false);
+    assert.equal(isProbeHost('evil-caged-agent.invalid'), false);
   });
 });

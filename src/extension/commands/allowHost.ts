@@ -4,8 +4,9 @@ import * as vscode from 'vscode';
 import { addAllow, parsePolicy, splitHostPort } from '../../policy';
 import { looksInternal } from '../logic/fixes';
 import type { AllowSpec } from '../../policy/types';
-import type { FixChoice } from '../logic/fixes';
-import type { CommandDef } from './types';
+import type { FixChoice, FixPayload } from '../logic/fixes';
+import { editNote } from '../logic/pushReport';
+import type { CommandContext, CommandDef } from './types';
 
 export function specFromText(input: string): AllowSpec {
   const s = input.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
@@ -58,7 +59,7 @@ export const allowHostCommand: CommandDef = {
       return false;
     }
     const ok = await cx.ctl.allow(spec);
-    if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: allowed ${spec.host}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
+    if (ok) sayEdited(cx, `allowed ${spec.host}`);
     return ok;
   },
 };
@@ -66,10 +67,33 @@ export const allowHostCommand: CommandDef = {
 /** Hidden: applies one quick-fix choice (from a code action, notification or the blocked view). */
 export const applyFixCommand: CommandDef = {
   id: 'cagedAgent.applyFix',
-  run: async (cx, fix?: FixChoice) => {
-    if (!fix || typeof fix !== 'object' || !('action' in fix)) return false;
-    const ok = await cx.ctl.applyFix(fix);
-    if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: ${fix.title.replace(/^Allow/, 'allowed')}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
-    return ok;
+  run: async (cx, arg?: FixPayload | FixChoice) => {
+    if (!arg || typeof arg !== 'object') return false;
+    const payload: FixPayload | undefined = 'fix' in arg && 'block' in arg ? arg : undefined;
+    const fix = payload ? payload.fix : (arg as FixChoice);
+    if (!fix || !('action' in fix)) return false;
+    if (!payload) {
+      const ok = await cx.ctl.applyFix(fix);
+      if (ok) sayEdited(cx, fix.title.replace(/^Allow/, 'allowed'));
+      return ok;
+    }
+    // Picked from a menu, a notification or the Blocked view, maybe long after it was offered: decide again now.
+    const outcome = await cx.ctl.applyFixFor(payload);
+    if (outcome === 'already') {
+      void vscode.window.showInformationMessage(`Caged Agent: ${payload.block.host} is already allowed by the current policy; nothing to change.`);
+      return true;
+    }
+    if (outcome === 'gone') {
+      void vscode.window.showWarningMessage(`Caged Agent: "${fix.title}" no longer fits the current policy; see the Blocked view for the fixes that do.`);
+      return false;
+    }
+    if (outcome === 'applied') sayEdited(cx, fix.title.replace(/^Allow/, 'allowed'));
+    return outcome === 'applied';
   },
 };
+
+/** The status message after an edit: "proxy reloaded" only when the proxy confirmed it (else its warning stands). */
+function sayEdited(cx: CommandContext, what: string): void {
+  const note = editNote(!!cx.ctl.activeCageId, cx.ctl.policy.lastEditPush);
+  if (note !== undefined) void vscode.window.setStatusBarMessage(`Caged Agent: ${what}${note}`, 5000);
+}

@@ -9,6 +9,12 @@ export type FixChoice =
   | { title: string; scope: string; action: 'add'; spec: AllowSpec }
   | { title: string; scope: 'private'; action: 'update'; list: RuleList; index: number; spec: AllowSpec };
 
+/** A fix as offered, with the block it was offered for: enough to decide again when it is picked. */
+export interface FixPayload {
+  fix: FixChoice;
+  block: BlockedLike;
+}
+
 export interface BlockedLike {
   host: string;
   port: number;
