@@ -26,6 +26,7 @@ import type {
 } from './api';
 import { collectGarbage, downCage } from './cleanup';
 import { describeCage, labelledContainers, listCages, runningContainer } from './discover';
+import { devcontainerImage } from './devcontainer';
 import { runDoctor } from './doctor';
 import { dockerMessage, isConnectionError, statusOf } from './dockerutil';
 import { execIn, openShell } from './exec';
@@ -254,14 +255,16 @@ export class CageEngine {
     });
   }
 
-  async doctor(opts: { proxyBaseImage?: string; agentImage?: string } = {}): Promise<DoctorCheck[]> {
+  /** Checks the setup; with `workspace`, the agent image a start there would use (its devcontainer's, when it names one). */
+  async doctor(opts: { proxyBaseImage?: string; agentImage?: string; workspace?: string } = {}): Promise<DoctorCheck[]> {
+    const dc = !opts.agentImage && opts.workspace ? devcontainerImage(opts.workspace).image : undefined;
     return runDoctor({
       docker: this.docker,
       ping: () => this.ping(),
       engineAddress: this.engineAddress(),
       proxyBundlePath: this.options.proxyBundlePath,
       proxyBaseImage: opts.proxyBaseImage ?? this.options.proxyBaseImage ?? DEFAULT_PROXY_BASE_IMAGE,
-      agentImage: opts.agentImage ?? this.options.agentImage ?? DEFAULT_AGENT_IMAGE,
+      agentImage: opts.agentImage ?? dc ?? this.options.agentImage ?? DEFAULT_AGENT_IMAGE,
     });
   }
 }

@@ -145,8 +145,7 @@ export class Controller implements vscode.Disposable {
     const opts: UpOptions = {
       workspace: folder.uri.fsPath,
       policyPath: this.policyUri()?.fsPath,
-      agentImage: args.image || settings.agentImage || preset?.image || undefined,
-      proxyBaseImage: settings.proxyBaseImage || undefined,
+      ...this.startImages(args),
       upstreamProxy: settings.upstreamProxy || undefined,
       upstreamCaPem,
       secrets,
@@ -160,6 +159,13 @@ export class Controller implements vscode.Disposable {
     const cage = await this.session.start(opts, args);
     this.policy.cageHas(await this.policy.readText());
     return cage;
+  }
+
+  /** The images a start uses: the start's own, the settings, the preset's (undefined: the engine decides, the devcontainer first). */
+  startImages(args: StartArgs = {}): { agentImage?: string; proxyBaseImage?: string } {
+    const settings = readSettings(this.workspaceFolder()?.uri);
+    const preset = presetById(args.preset ?? settings.agentPreset);
+    return { agentImage: args.image || settings.agentImage || preset?.image || undefined, proxyBaseImage: settings.proxyBaseImage || undefined };
   }
 
   async stop(cageId?: string): Promise<void> {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
+import { doctorMark } from '../../src/extension/logic/errors';
 import { editNote, proxyPolicyWarning } from '../../src/extension/logic/pushReport';
 import { controller, quickFixes, waitFor } from './helpers';
 import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
@@ -140,6 +141,16 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(ctl.policy.lastEditPush?.ok, true, JSON.stringify(ctl.policy.lastEditPush));
     assert.equal(editNote(true, ctl.policy.lastEditPush), ' — proxy reloaded');
     assert.equal(proxyPolicyWarning(ctl.policy.proxyVerdict), undefined);
+  });
+
+  it('Doctor on the test setup reports no error: it checks the workspace\'s images, and warnings are warnings', async () => {
+    const checks = (await vscode.commands.executeCommand('cagedAgent.doctor', { quiet: true })) as Array<{ name: string; ok: boolean; warning?: boolean; detail: string }>;
+    assert.ok(checks?.length, 'doctor ran');
+    const errors = checks.filter((c) => !c.ok && !c.warning);
+    assert.deepEqual(errors, [], 'no error');
+    assert.match(checks.find((c) => c.name === 'agent base image')!.detail, new RegExp(esc(DEBIAN_IMAGE)), 'the agentImage setting');
+    assert.match(checks.find((c) => c.name === 'proxy base image')!.detail, new RegExp(esc(NODE_IMAGE)), 'the proxyBaseImage setting');
+    for (const c of checks.filter((x) => x.warning)) assert.equal(doctorMark(c).icon, '$(warning)', `${c.name} shows as a warning`);
   });
 
   it('Verify Cage reports every check passing', async () => {
