@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { collect, dockerMessage, followProgress, isNotFound } from './dockerutil';
-import { AGENT_BUNDLE_FILE, AGENT_CA_FILE, LABEL, LABEL_CAGE, labels, PROXY_UID } from './names';
+import { AGENT_BUNDLE_FILE, AGENT_CA_FILE, LABEL, LABEL_CAGE, LABEL_ROLE, labels, PROXY_UID } from './names';
 import { createTar, readTar, type TarEntry } from './tar';
 import { planAgentUser, type AgentUserPlan, type Owner } from './agentUser';
 
@@ -174,8 +174,8 @@ export async function pathExists(container: Docker.Container, p: string): Promis
   }
 }
 
-/** Looks inside an image without running it: its CA bundle and whether it has a way to idle. */
-export async function probeImage(docker: Docker, imageId: string, cageId: string, owner?: Owner, imagePath?: string): Promise<ImageProbe> {
+/** Runs fn with a created (never started) container of the image, to read its files; removes it after. */
+async function withProbeContainer<T>(docker: Docker, imageId: string, cageId: string, fn: (c: Docker.Container) => Promise<T>): Promise<T> {
   const container = await docker.createContainer({
     Image: imageId,
     Entrypoint: ['/caged-agent-probe-never-runs'],
@@ -185,6 +185,30 @@ export async function probeImage(docker: Docker, imageId: string, cageId: string
     HostConfig: { NetworkMode: 'none', AutoRemove: false },
   } as any);
   try {
+    return await fn(container);
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
+/** Which of `programs` the image has on its PATH (without running it). */
+export async function missingPrograms(docker: Docker, image: string, cageId: string, programs: string[]): Promise<string[]> {
+  const info = await docker.getImage(image).inspect();
+  const dirs = ((info.Config?.Env ?? []).find((v) => v.startsWith('PATH='))?.slice(5) || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => d.startsWith('/'));
+  return withProbeContainer(docker, info.Id, cageId, async (c) => {
+    const missing: string[] = [];
+    for (const prog of programs) {
+      let found = false;
+      for (const d of dirs) if (!found && (await pathExists(c, path.posix.join(d, prog)))) found = true;
+      if (!found) missing.push(prog);
+    }
+    return missing;
+  });
+}
+
+/** Looks inside an image without running it: its CA bundle and whether it has a way to idle. */
+export async function probeImage(docker: Docker, imageId: string, cageId: string, owner?: Owner, imagePath?: string): Promise<ImageProbe> {
+  return withProbeContainer(docker, imageId, cageId, async (container) => {
     const bundlePaths: string[] = [];
     let bundle = '';
     for (const start of CA_BUNDLE_PATHS) {
@@ -219,9 +243,7 @@ export async function probeImage(docker: Docker, imageId: string, cageId: string
       user = planAgentUser(owner, { passwd, group, path: imagePath, exists: () => homeExists });
     }
     return { bundlePaths, bundle, keepalive, user };
-  } finally {
-    await container.remove({ force: true, v: true }).catch(() => {});
-  }
+  });
 }
 
 export interface AgentImage {
@@ -309,4 +331,27 @@ export async function listLabelledImages(docker: Docker, cageId?: string): Promi
   const label = [`${LABEL}=1`];
   if (cageId) label.push(`${LABEL_CAGE}=${cageId}`);
   return docker.listImages({ filters: { label } });
+}
+
+/** How many agent images no container uses are kept (the newest): a restart of a recent cage reuses its image. */
+export const MAX_UNUSED_AGENT_IMAGES = 8;
+
+/**
+ * Bounds the derived agent images (one per cage: each embeds its cage's CA): those no container uses beyond the
+ * newest MAX_UNUSED_AGENT_IMAGES are removed, oldest first. Never `keep`, never an image in use. Returns the
+ * removed tags; an image that cannot be removed (in use meanwhile) is left.
+ */
+export async function pruneAgentImages(docker: Docker, keep: string, max = MAX_UNUSED_AGENT_IMAGES, alsoLabelled: string[] = []): Promise<string[]> {
+  const label = [`${LABEL}=1`, `${LABEL_ROLE}=image`, ...alsoLabelled];
+  const images: Docker.ImageInfo[] = await docker.listImages({ filters: { label, reference: ['caged-agent/agent'] } } as Docker.ListImagesOptions);
+  const used = new Set((await docker.listContainers({ all: true })).map((c) => c.ImageID));
+  const unused = images.filter((i) => !used.has(i.Id) && !(i.RepoTags ?? []).includes(keep)).sort((a, b) => b.Created - a.Created);
+  const removed: string[] = [];
+  for (const i of unused.slice(max)) {
+    try {
+      await docker.getImage(i.Id).remove();
+      removed.push(...(i.RepoTags ?? [i.Id]));
+    } catch {}
+  }
+  return removed;
 }

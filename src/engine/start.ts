@@ -12,7 +12,7 @@ import { describeCage, labelledContainers } from './discover';
 import { dockerMessage, isNotFound, logTail, sleep } from './dockerutil';
 import type { CageEngineOptions } from './engine';
 import { execIn } from './exec';
-import { ensureAgentImage, ensureProxyImage } from './images';
+import { ensureAgentImage, ensureProxyImage, missingPrograms, pruneAgentImages } from './images';
 import { workspaceOwner } from './agentUser';
 import { agentMountProblems } from './mounts';
 import { DEFAULT_AGENT_IMAGE, DEFAULT_PROXY_BASE_IMAGE, EGRESS_NETWORK, names, PROXY_CONFIG_DIR } from './names';
@@ -129,6 +129,14 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
     baseImage = dc.image ?? cx.options.agentImage ?? DEFAULT_AGENT_IMAGE;
   }
   const agentImage = await ensureAgentImage(docker, baseImage, ca, id, workspace, run.say, cx.options.agentUser === 'root' ? undefined : workspaceOwner(workspace));
+  const pruned = await pruneAgentImages(docker, agentImage.tag).catch(() => []);
+  if (pruned.length) run.say(`removed ${pruned.length} agent image(s) of old cages no container uses`);
+  if (opts.requires?.programs.length) {
+    const missing = await missingPrograms(docker, agentImage.tag, id, opts.requires.programs);
+    if (missing.length) {
+      throw new StepError('agent-image', `the image ${baseImage} has no ${missing.join(' or ')} on its PATH, which ${opts.requires.for} needs. Choose an image that has it (the cagedAgent.agentImage setting, e.g. a Node image for an npm-installed agent) or the Custom command preset.`);
+    }
+  }
 
   // What the agent cannot change (read-only mounts), the policy among it.
   run.begin('workspace');

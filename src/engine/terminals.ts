@@ -11,6 +11,8 @@ export const TERMINAL_ENV = 'CAGED_AGENT_TERMINAL';
 export interface TerminalSelector {
   only?: string;
   keep?: string;
+  /** Only count them (nothing is signalled). */
+  countOnly?: boolean;
 }
 
 // POSIX sh with tr and grep (Debian, Alpine/busybox): HUP, then KILL what is left a second later. Prints the count.
@@ -26,14 +28,15 @@ pick() {
   done
 }
 n=0
+if [ -n "$DRY" ]; then for p in $(pick); do n=$((n+1)); done; echo "$n"; exit 0; fi
 for p in $(pick); do kill -HUP "$p" 2>/dev/null && n=$((n+1)); done
 if [ "$n" -gt 0 ]; then sleep 1; for p in $(pick); do kill -KILL "$p" 2>/dev/null; done; fi
 echo "$n"
 `;
 
-/** Ends the selected terminals' processes in the agent; resolves to how many were signalled. */
+/** Ends (or counts) the selected terminals' processes in the agent; resolves to how many. */
 export async function endTerminals(agent: Docker.Container, sel: TerminalSelector): Promise<number> {
-  const r = await execIn(agent, ['/bin/sh', '-c', END_SCRIPT], { user: '0', env: { ONLY: sel.only ?? '', KEEP: sel.keep ?? '' }, timeoutMs: 15_000 });
+  const r = await execIn(agent, ['/bin/sh', '-c', END_SCRIPT], { user: '0', env: { ONLY: sel.only ?? '', KEEP: sel.keep ?? '', DRY: sel.countOnly ? '1' : '' }, timeoutMs: 15_000 });
   if (r.exitCode !== 0) throw new Error(`cannot end the terminal processes in the agent (exit ${r.exitCode}): ${r.stderr.trim()}`);
   return Number(r.stdout.trim().split('\n').pop()) || 0;
 }

@@ -146,6 +146,8 @@ export class Controller implements vscode.Disposable {
       workspace: folder.uri.fsPath,
       policyPath: this.policyUri()?.fsPath,
       ...this.startImages(args),
+      // The preset's programs, unless the user gave the command (then it is theirs to know).
+      requires: preset && !args.command && !settings.agentCommand && preset.requires.length ? { programs: preset.requires, for: `the ${preset.label} preset ("${preset.command}")` } : undefined,
       upstreamProxy: settings.upstreamProxy || undefined,
       upstreamCaPem,
       secrets,

@@ -35,7 +35,17 @@ export function openAgentTerminal(ctl: Controller, cageId: string, command: stri
           session = s;
           s.stream.on('data', (b: Buffer) => write.fire(b.toString('utf8')));
           s.exit.then(
-            (code) => close.fire(code),
+            async (code) => {
+              // Killed with its container (a Stop elsewhere, `caged-agent down`): say so, without an exit-code toast.
+              if (code === 137 || code === 143 || code === -1) {
+                const cage = await ctl.engine.get(cageId).catch(() => undefined);
+                if (!cage || cage.state === 'stopped') {
+                  write.fire('\r\nCaged Agent: the cage stopped.\r\n');
+                  return close.fire();
+                }
+              }
+              close.fire(code);
+            },
             () => close.fire(1),
           );
           for (const p of pending.splice(0)) s.stream.write(p);

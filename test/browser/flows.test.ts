@@ -418,8 +418,17 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
 
       await t.test('Stop Caged Agent from the palette leaves nothing of the cage behind', { skip: !cageId && 'no cage' }, failShot(wb, 'stop', async () => {
         const t4 = Date.now();
+        await wb.clearNotifications();
         await wb.runCommand('Caged Agent: Stop Caged Agent');
+        // The agent terminal still runs a shell: Stop asks first.
+        const dialog = wb.page.locator('.monaco-dialog-box');
+        await dialog.waitFor({ state: 'visible', timeout: 15_000 });
+        assert.match((await dialog.textContent()) ?? '', /still runs? in its agent terminal; stopping ends them/);
+        await dialog.locator('.monaco-button', { hasText: /^Stop$/ }).click();
         await waitUntil('the cage to be gone from the engine', async () => (await leftovers(docker, [cageId!])).length === 0, 60_000, 300);
+        await wb.page.waitForTimeout(1000);
+        const toasts = await wb.notifications();
+        assert.ok(!toasts.some((x) => /exit code/i.test(x)), `no exit-code toast on a normal Stop: ${JSON.stringify(toasts)}`);
         await waitUntil('the Cages view to drop the cage', async () => !(await wb.treeItems('Cages')).some((i) => i.label === cageId), 20_000);
         await waitUntil('status bar "Caged: off"', async () => (await wb.statusBarTexts()).some((s) => /Caged: off/.test(s)), 20_000);
         assert.deepEqual(await leftovers(docker, [cageId!]), []);

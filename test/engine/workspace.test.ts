@@ -268,6 +268,22 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
     await engine.down(c.id);
   });
 
+  it('a preset whose program the image lacks (npx on an image without Node) fails before anything starts, saying what to do', async () => {
+    const w = makeWorkspace('caged-i18-nonode-');
+    workspaces.push(w);
+    await assert.rejects(engine.up({ workspace: w, agentImage: NOSHELL_IMAGE, requires: { programs: ['npx'], for: 'the Claude Code preset ("npx -y @anthropic-ai/claude-code")' } }), (e: Error) => {
+      assert.match(e.message, /step "agent-image"/);
+      assert.match(e.message, /has no npx on its PATH, which the Claude Code preset/);
+      assert.match(e.message, /cagedAgent\.agentImage|Custom command/);
+      return true;
+    });
+    assert.deepEqual(await leftovers(engine.docker, [engine.cageIdFor(w)]), [], 'nothing was started');
+    // An image that has the programs starts as usual (DEV_IMAGE has git, node and npm, in /usr/bin).
+    const ok = await engine.up({ workspace: w, requires: { programs: ['npm', 'git'], for: 'test' } });
+    assert.equal(ok.state, 'healthy');
+    await engine.down(ok.id);
+  });
+
   it('down removes the placeholders it made and keeps everything with content', async () => {
     const placeholders = cage.protection!.placeholders.map((p) => p.path);
     assert.ok(placeholders.some((p) => p.endsWith('.mcp.json')));

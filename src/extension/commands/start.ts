@@ -2,7 +2,7 @@
 // workspace, shows progress while images build, opens a terminal in the agent.
 import * as vscode from 'vscode';
 import type { StartArgs } from '../cageSession';
-import { errorText } from '../logic/errors';
+import { errorText, startErrorActions } from '../logic/errors';
 import { PRESETS, presetById } from '../logic/presets';
 import { openAgentTerminal } from '../terminal';
 import { readSettings } from '../settings';
@@ -75,8 +75,13 @@ async function start(cx: CommandContext, args: StartArgs = {}): Promise<string |
   } catch (e) {
     const msg = errorText(e);
     cx.log.error(`start failed: ${msg}`);
-    const picked = await vscode.window.showErrorMessage(`Caged Agent could not start: ${msg}`, 'Show Log');
-    if (picked) cx.log.show();
+    const step = (e as { step?: string }).step;
+    const actions = startErrorActions(step);
+    const picked = args.quiet ? undefined : await vscode.window.showErrorMessage(`Caged Agent could not start: ${msg}`, ...actions);
+    if (picked === 'Show Log') cx.log.show();
+    else if (picked === 'Run Doctor') void vscode.commands.executeCommand('cagedAgent.doctor');
+    else if (picked === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', step === 'proxy-image' ? 'cagedAgent.proxyBaseImage' : 'cagedAgent.agent');
+    else if (picked === 'Retry') void vscode.commands.executeCommand('cagedAgent.start', args);
     if (args.quiet) throw e;
     return undefined;
   }
