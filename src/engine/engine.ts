@@ -28,6 +28,7 @@ import { collectGarbage, downCage } from './cleanup';
 import { describeCage, labelledContainers, listCages, runningContainer } from './discover';
 import { devcontainerImage } from './devcontainer';
 import { runDoctor } from './doctor';
+import { resolveDockerEndpoint, type DockerEndpoint } from './dockerContext';
 import { dockerMessage, isConnectionError, statusOf } from './dockerutil';
 import { execIn, openShell } from './exec';
 import { checkProtection } from './mounts';
@@ -48,9 +49,11 @@ export interface CageEngineOptions {
   stateDir: string;
   /** The bundled proxy program (dist/proxy.js). */
   proxyBundlePath: string;
-  /** A ready dockerode client; default `new Docker(dockerOptions)` (honours DOCKER_HOST). */
+  /** A ready dockerode client; default: the endpoint resolveDockerEndpoint() picks (docker contexts followed). */
   docker?: Docker;
   dockerOptions?: Docker.DockerOptions;
+  /** A Docker context to use (like `docker --context`); default: DOCKER_HOST, DOCKER_CONTEXT, currentContext. */
+  dockerContext?: string;
   /** Defaults for up() when UpOptions leave them out. */
   proxyBaseImage?: string;
   agentImage?: string;
@@ -78,8 +81,20 @@ export class CageEngine {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly pushLocks = new Map<string, Promise<unknown>>();
 
+  /** The endpoint and why it was chosen (docker contexts followed), when the engine made its own client. */
+  readonly endpoint: DockerEndpoint | undefined;
+  /** The context named cannot be used (ping() says so). */
+  private readonly endpointError: string | undefined;
+
   constructor(readonly options: CageEngineOptions) {
-    this.docker = options.docker ?? new Docker(options.dockerOptions);
+    if (!options.docker && !options.dockerOptions) {
+      try {
+        this.endpoint = resolveDockerEndpoint({ context: options.dockerContext });
+      } catch (e) {
+        this.endpointError = (e as Error).message;
+      }
+    }
+    this.docker = options.docker ?? new Docker(options.dockerOptions ?? this.endpoint?.options);
     this.state = new StateStore(options.stateDir);
   }
 
@@ -88,8 +103,9 @@ export class CageEngine {
     return cageIdFor(workspace);
   }
 
-  /** Where the engine is, in words ("/var/run/docker.sock", "tcp://host:2376"). */
+  /** Where the engine is, in words ("/var/run/docker.sock", "tcp://host:2376"), and why when a context chose it. */
   engineAddress(): string {
+    if (this.endpoint) return `${this.endpoint.address.replace(/^unix:\/\//, '')}, from ${this.endpoint.source}`;
     const m = this.docker.modem as any;
     if (typeof m.socketPath === 'string' && m.socketPath) return m.socketPath;
     if (m.host) return `${m.protocol ?? 'http'}://${m.host}:${m.port ?? ''}`;
@@ -100,6 +116,11 @@ export class CageEngine {
 
   /** Pings the engine; throws the plain-words "is Docker running?" error when nothing answers. */
   async ping(): Promise<void> {
+    if (this.endpointError) {
+      const err = new Error(this.endpointError);
+      (err as any).code = 'ENGINE_UNREACHABLE';
+      throw err;
+    }
     try {
       await this.docker.ping();
     } catch (e) {

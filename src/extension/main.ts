@@ -20,7 +20,9 @@ import { CagesView } from './views/cagesView';
 export async function activate(context: vscode.ExtensionContext): Promise<{ controller: Controller; protection: ProtectionWatch }> {
   const log = vscode.window.createOutputChannel('Caged Agent', { log: true });
   const stateDir = context.globalStorageUri.fsPath;
-  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js') });
+  // The Docker context is read once: a change of the setting applies after a window reload (as its description says).
+  const dockerContext = vscode.workspace.getConfiguration('cagedAgent').get<string>('dockerContext') || undefined;
+  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js'), dockerContext });
   const ctl = new Controller(context, engine, log);
   const diagnostics = new PolicyDiagnostics(ctl);
   const guard = new SettingsGuard(ctl);
