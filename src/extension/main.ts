@@ -6,6 +6,7 @@ import { CageEngine } from '../engine';
 import { BLOCKED_SCHEME, BLOCKED_URI } from './blockedDocument';
 import { AllowQuickFixes } from './codeActions';
 import { registerCommands } from './commands';
+import { setRuleSelection } from './commands/rules';
 import { Controller } from './controller';
 import { PolicyDiagnostics } from './diagnostics';
 import { BlockNotifier } from './notifications';
@@ -13,7 +14,7 @@ import { ProtectionWatch } from './protectWatch';
 import { SettingsGuard } from './settingsGuard';
 import { CageStatusBar } from './statusBar';
 import { endStrayTerminals } from './terminal';
-import { AllowlistView } from './views/allowlistView';
+import { AllowlistView, RuleItem } from './views/allowlistView';
 import { BlocksView } from './views/blocksView';
 import { CagesView } from './views/cagesView';
 
@@ -29,6 +30,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
   const protection = new ProtectionWatch(ctl);
   const cx = { ctl, diagnostics, log, protection };
   const quickFixes = new AllowQuickFixes(ctl, diagnostics);
+  // A tree view (not only a data provider): F2 / Delete act on its focused entry.
+  const allowlist = vscode.window.createTreeView('cagedAgent.allowlist', { treeDataProvider: new AllowlistView(ctl) });
+  setRuleSelection(() => {
+    const item = allowlist.selection[0];
+    return item instanceof RuleItem ? item.rule : undefined;
+  });
 
   context.subscriptions.push(
     log,
@@ -38,7 +45,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     protection,
     ...registerCommands(cx),
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
-    vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
+    allowlist,
     vscode.window.registerTreeDataProvider('cagedAgent.blocks', new BlocksView(ctl)),
     quickFixes,
     vscode.languages.registerCodeActionsProvider([{ pattern: '**/*.{yaml,yml}' }, { scheme: BLOCKED_SCHEME }], quickFixes, { providedCodeActionKinds: AllowQuickFixes.kinds }),

@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { Controller } from './controller';
 import type { BlockGroup } from './logic/blocks';
-import { blockKey, describeSeen } from './logic/blocks';
+import { blockKey, describeSeen, reasonWords } from './logic/blocks';
 import { NotifyThrottle } from './logic/throttle';
 import { readSettings } from './settings';
 
@@ -54,7 +54,7 @@ export class BlockNotifier implements vscode.Disposable {
       const seen = describeSeen(g);
       const buttons = choice ? [choice.title, 'Details'] : ['Details'];
       const picked = await vscode.window.showWarningMessage(
-        `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${g.reason}.`,
+        `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${reasonWords(g.reason)} (${g.reason}).`,
         ...buttons,
       );
       if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.applyFix', { fix: choice, block: this.ctl.blockedOf(g) });

@@ -371,11 +371,23 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await expectProxy(`https://${ADDED}/`, '200');
         await wb.screenshot('flow3-added');
 
-        // Edit: the inline edit action on a row, then the input box (prefilled with the current host).
+        // Edit by keyboard alone: focus the Allowlist, arrow down to the entry (its accessible name says the host
+        // and what it does), F2, Enter on "Host…", then the input box (prefilled with the current host).
         await expectProxy(`https://${EDITED}/`, '403', /^Reason: no-matching-rule$/m);
-        const row = wb.treeRow('Allowlist', BLOCKED);
-        await row.hover();
-        await row.locator('.actions a.action-label[aria-label^="Edit Entry"]').click();
+        await wb.viewPane('Allowlist').locator('.monaco-list').first().focus();
+        let focusedRow = '';
+        for (let i = 0; i < 15; i++) {
+          focusedRow = (await wb.viewPane('Allowlist').locator('.monaco-list-row.focused').getAttribute('aria-label').catch(() => null)) ?? '';
+          if (focusedRow.startsWith(`Allowed ${BLOCKED}`)) break;
+          await wb.page.keyboard.press('ArrowDown');
+        }
+        assert.match(focusedRow, new RegExp(`^Allowed ${esc(BLOCKED)}, private, line \\d+$`), 'the accessible name has the host');
+        // Enter selects it (and shows it in the policy, the focus staying in the view); F2 edits it.
+        await wb.page.keyboard.press('Enter');
+        await wb.page.waitForTimeout(500);
+        await wb.page.keyboard.press('F2');
+        await wb.quickPickRow((l) => l === 'Host…', 'the "Host…" choice of Edit Entry');
+        await wb.page.keyboard.press('Enter');
         const input = wb.page.locator('.quick-input-widget .quick-input-box input');
         await input.waitFor({ state: 'visible', timeout: 10_000 });
         assert.equal(await input.inputValue(), BLOCKED, 'the edit box starts from the current host');
