@@ -29,7 +29,7 @@ import { describeCage, labelledContainers, listCages, runningContainer } from '.
 import { devcontainerImage } from './devcontainer';
 import { runDoctor } from './doctor';
 import { resolveDockerEndpoint, type DockerEndpoint } from './dockerContext';
-import { dockerMessage, isConnectionError, statusOf } from './dockerutil';
+import { dockerMessage, isConnectionError, logTail, statusOf } from './dockerutil';
 import { execIn, openShell } from './exec';
 import { checkProtection } from './mounts';
 import { cageIdFor, canonicalWorkspace, DEFAULT_AGENT_IMAGE, DEFAULT_PROXY_BASE_IMAGE, EGRESS_NETWORK, names } from './names';
@@ -248,6 +248,11 @@ export class CageEngine {
   /** An interactive terminal in the agent (docker exec with a TTY): the extension's terminal. */
   async openShell(cageId: string, opts: ShellOptions): Promise<ShellSession> {
     return openShell(await runningContainer(this.docker, cageId, 'agent'), cageId, opts);
+  }
+
+  /** The proxy's log (its event lines and anything else it wrote), the last `lines` lines. */
+  async proxyLog(cageId: string, lines = 5000): Promise<string> {
+    return logTail(await runningContainer(this.docker, cageId, 'proxy'), lines);
   }
 
   /** Ends the processes of the editor's terminals in the agent (see terminals.ts); resolves to how many. */

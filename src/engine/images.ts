@@ -91,7 +91,11 @@ export async function imageExists(docker: Docker, ref: string): Promise<boolean>
 export async function buildImage(docker: Docker, files: TarEntry[], tag: string, progress?: Progress): Promise<void> {
   const context = createTar(files);
   const stream = await docker.buildImage(Readable.from([context]), { t: tag, rm: true, forcerm: true, pull: false } as Docker.ImageBuildOptions);
-  await followProgress(docker, stream, (s) => { if (/^Step \d+/.test(s)) progress?.(s); });
+  // Docker's own lines ("Step 6/6 : LABEL …") are for the log; progress says how far the build is, in words.
+  await followProgress(docker, stream, (s) => {
+    const m = /^Step (\d+)\/(\d+)/.exec(s);
+    if (m) progress?.(`building ${tag}: step ${m[1]} of ${m[2]}`);
+  });
 }
 
 function sha(...parts: Array<string | Buffer>): string {

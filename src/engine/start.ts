@@ -19,6 +19,7 @@ import { DEFAULT_AGENT_IMAGE, DEFAULT_PROXY_BASE_IMAGE, EGRESS_NETWORK, names, P
 import { createCageNetwork, ensureEgressNetwork } from './networks';
 import type { WorkspaceProtection } from './protect';
 import { prepareWorkspace, removePlaceholders } from './protect-scan';
+import { workspaceVisible } from './visibility';
 import type { ProxyLogs } from './proxyLog';
 import { startupVerdict, watchStartupVerdict } from './push';
 import { agentContainerSpec, configVolumeSpec, PROXY_HEALTH_CMD, proxyConfigFiles, proxyContainerSpec, secretWithLineBreak } from './specs';
@@ -115,6 +116,13 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
   run.begin('proxy-image');
   const proxyBase = opts.proxyBaseImage ?? cx.options.proxyBaseImage ?? DEFAULT_PROXY_BASE_IMAGE;
   const proxyImage = await ensureProxyImage(docker, cx.options.proxyBundlePath, proxyBase, run.say);
+
+  // The engine must see this folder (a remote engine or an unshared VM folder would give the agent an empty one).
+  const visible = await workspaceVisible(docker, proxyImage, workspace, id);
+  if (visible === false) {
+    throw new StepError('proxy-image', `the Docker engine at ${cx.engineAddress()} cannot see the workspace folder ${workspace} (it runs on another machine, or in a VM this folder is not shared with), so the agent would get an empty folder. Use an engine on this machine, or share the folder with the engine's VM (Docker Desktop / colima file sharing).`);
+  }
+  run.say(visible ? 'the engine sees the workspace folder' : 'the workspace folder is not writable here: whether the engine sees it was not checked');
 
   run.begin('ca');
   const ca = cx.state.loadOrCreateCA(id);

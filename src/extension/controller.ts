@@ -110,7 +110,8 @@ export class Controller implements vscode.Disposable {
     if (policy && !stillBlocked(p.block, policy)) return 'already';
     const fresh = fixChoices(p.block, policy).find((c) => c.title === p.fix.title && c.action === p.fix.action);
     if (!fresh) return 'gone';
-    return (await this.applyFix(fresh)) ? 'applied' : 'failed';
+    const fix: FixChoice = p.optInPrivate && fresh.action === 'add' ? { ...fresh, spec: { ...fresh.spec, private: true } } : fresh;
+    return (await this.applyFix(fix)) ? 'applied' : 'failed';
   }
 
   /** The block a group stands for, as the fixes see it. */

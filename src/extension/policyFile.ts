@@ -219,6 +219,10 @@ export class PolicyFile implements vscode.Disposable {
     await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
     await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
     this.d.log.info(`created ${uri.fsPath}`);
+    // Never silently: say where the starter policy is, with a way to open it.
+    void vscode.window.showInformationMessage(`Caged Agent: created a starter policy (default deny) at ${vscode.workspace.asRelativePath(uri)}.`, 'Open Policy').then((p) => {
+      if (p) void vscode.commands.executeCommand('cagedAgent.openPolicy');
+    });
     await this.refresh({ push: false });
     return uri;
   }

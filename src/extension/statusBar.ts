@@ -6,6 +6,7 @@ import { proxyPolicyWarning } from './logic/pushReport';
 export class CageStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('cagedAgent.status', vscode.StatusBarAlignment.Left, 50);
   private readonly sub: vscode.Disposable;
+  private healthy: boolean | undefined;
 
   constructor(private readonly ctl: Controller) {
     this.item.name = 'Caged Agent';
@@ -19,6 +20,12 @@ export class CageStatusBar implements vscode.Disposable {
     const ctl = this.ctl.session;
     const cage = ctl.activeCage();
     const blocked = ctl.blocks.size;
+    // The walkthrough's "Start a caged agent" step completes when the cage is healthy, not when the command runs.
+    const healthy = !!cage && cage.state === 'healthy';
+    if (healthy !== this.healthy) {
+      this.healthy = healthy;
+      void vscode.commands.executeCommand('setContext', 'cagedAgent.cageHealthy', healthy);
+    }
     const badge = blocked ? ` $(circle-slash) ${blocked}` : '';
     if (ctl.starting) {
       this.item.text = '$(loading~spin) Caged: starting';

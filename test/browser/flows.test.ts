@@ -200,7 +200,9 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
           (await engine.list()).find((c) => path.resolve(c.workspace) === path.resolve(workspace)), 180_000, 300);
         cageId = mine.id;
         const id = cageId;
-        await wb.waitForTreeItems('Cages', (i) => i.some((x) => x.label === id && /^healthy/.test(x.description)), 180_000);
+        // This workspace's cage comes first, by folder name (other workspaces' cages sit under "Other workspaces").
+        const cagesTree = await wb.waitForTreeItems('Cages', (i) => i.some((x) => x.label === path.basename(workspace) && (x.description ?? '').startsWith(`healthy · ${id}`)), 180_000);
+        assert.equal(cagesTree[0].label, path.basename(workspace), `this workspace's cage first: ${JSON.stringify(cagesTree.map((x) => x.label))}`);
         mark('flow 1: palette → healthy cage', t1);
         const info = await engine.get(cageId);
         assert.equal(info?.state, 'healthy');
@@ -441,7 +443,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.page.waitForTimeout(1000);
         const toasts = await wb.notifications();
         assert.ok(!toasts.some((x) => /exit code/i.test(x)), `no exit-code toast on a normal Stop: ${JSON.stringify(toasts)}`);
-        await waitUntil('the Cages view to drop the cage', async () => !(await wb.treeItems('Cages')).some((i) => i.label === cageId), 20_000);
+        await waitUntil('the Cages view to drop the cage', async () => !(await wb.treeItems('Cages')).some((i) => (i.description ?? '').includes(cageId!)), 20_000);
         await waitUntil('status bar "Caged: off"', async () => (await wb.statusBarTexts()).some((s) => /Caged: off/.test(s)), 20_000);
         assert.deepEqual(await leftovers(docker, [cageId!]), []);
         mark('stop', t4);

@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
 import { CageEngine } from '../../src/engine';
 import { buildImage, pruneAgentImages } from '../../src/engine/images';
-import { PROXY_BUNDLE, prepare, rmrf, tmpDir } from './setup';
+import { workspaceVisible } from '../../src/engine/visibility';
+import { NODE_IMAGE, PROXY_BUNDLE, prepare, rmrf, tmpDir } from './setup';
 
 const docker = new Docker();
 const TEST_LABEL = 'caged-agent.test-i18=1';
@@ -91,6 +92,22 @@ describe('docker contexts are followed', { timeout: 60_000 }, () => {
       await assert.rejects(engine('i18-missing').ping(), /Docker context "i18-missing" does not exist.*docker context ls/);
     } finally {
       delete process.env.DOCKER_CONTEXT;
+    }
+  });
+});
+
+describe('the engine must see the workspace', { timeout: 60_000 }, () => {
+  it('the marker-file probe finds a folder of this machine through a bind mount, and cleans up', async () => {
+    prepare();
+    const dir = tmpDir('caged-i18-visible-');
+    try {
+      const t0 = Date.now();
+      assert.equal(await workspaceVisible(docker, NODE_IMAGE, dir, 'ca-i18probe0000'), true);
+      console.log(`# workspace probe: ${Date.now() - t0} ms`);
+      assert.deepEqual(fs.readdirSync(dir), [], 'the marker is gone');
+      assert.deepEqual(await docker.listContainers({ all: true, filters: { label: ['caged-agent.cage=ca-i18probe0000'] } }), [], 'no probe container left');
+    } finally {
+      rmrf(dir);
     }
   });
 });

@@ -27,6 +27,22 @@ export function validateSpec(spec: AllowSpec): string | undefined {
   }
 }
 
+/**
+ * For a name under no public top-level domain: does it live on an internal network (may resolve to a private
+ * address: private: true)? undefined when the user dismissed the question. Asked by Add Host and by a
+ * notification's Allow, so the retry does not fail a second time with private-address.
+ */
+export async function askInternal(host: string): Promise<boolean | undefined> {
+  const pick = await vscode.window.showQuickPick(
+    [
+      { label: 'Internal host', description: 'may resolve to a private address (private: true)', private: true },
+      { label: 'Public host', description: 'private addresses stay refused', private: false },
+    ],
+    { title: `${host} is not under a public top-level domain. Where does it live?`, ignoreFocusOut: true },
+  );
+  return pick?.private;
+}
+
 export const allowHostCommand: CommandDef = {
   id: 'cagedAgent.allowHost',
   run: async (cx, arg?: string | AllowSpec) => {
@@ -42,15 +58,9 @@ export const allowHostCommand: CommandDef = {
       if (!input) return false;
       spec = specFromText(input);
       if (looksInternal(spec.host)) {
-        const pick = await vscode.window.showQuickPick(
-          [
-            { label: 'Internal host', description: 'may resolve to a private address (private: true)', private: true },
-            { label: 'Public host', description: 'private addresses stay refused', private: false },
-          ],
-          { title: `${spec.host} is not under a public top-level domain. Where does it live?`, ignoreFocusOut: true },
-        );
-        if (!pick) return false;
-        if (pick.private) spec = { ...spec, private: true };
+        const internal = await askInternal(spec.host);
+        if (internal === undefined) return false;
+        if (internal) spec = { ...spec, private: true };
       }
     }
     const problem = validateSpec(spec);

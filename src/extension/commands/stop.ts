@@ -12,6 +12,11 @@ export const stopCommand: CommandDef = {
     }
     // While something runs in the agent's terminals (the agent itself, an install), ask first.
     const running = opts.confirm === false ? 0 : await cx.ctl.engine.endTerminals(id, { countOnly: true }).catch(() => 0);
+    const otherWorkspace = cx.ctl.cages.find((c) => c.id === id && c.id !== cx.ctl.activeCageId);
+    if (otherWorkspace && opts.confirm !== false && running === 0) {
+      const ok = await vscode.window.showWarningMessage(`Stop the cage of ${otherWorkspace.workspace} (${id})? It belongs to another workspace.`, { modal: true }, 'Stop');
+      if (ok !== 'Stop') return false;
+    }
     if (running > 0) {
       const other = id !== cx.ctl.activeCageId ? ' (another workspace’s cage)' : '';
       const ok = await vscode.window.showWarningMessage(

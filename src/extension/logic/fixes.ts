@@ -13,6 +13,8 @@ export type FixChoice =
 export interface FixPayload {
   fix: FixChoice;
   block: BlockedLike;
+  /** The user said the host is internal: the new entry opts into private addresses. */
+  optInPrivate?: boolean;
 }
 
 export interface BlockedLike {
