@@ -89,7 +89,7 @@ export async function imageExists(docker: Docker, ref: string): Promise<boolean>
 
 /** Builds an image from an in-memory context (legacy builder; no RUN steps are used). */
 export async function buildImage(docker: Docker, files: TarEntry[], tag: string, progress?: Progress): Promise<void> {
-  const context = createTar(files);
+  const context = await createTar(files);
   const stream = await docker.buildImage(Readable.from([context]), { t: tag, rm: true, forcerm: true, pull: false } as Docker.ImageBuildOptions);
   // Docker's own lines ("Step 6/6 : LABEL …") are for the log; progress says how far the build is, in words.
   await followProgress(docker, stream, (s) => {
@@ -160,7 +160,7 @@ async function readPath(container: Docker.Container, p: string): Promise<{ type:
     if (isNotFound(e)) return undefined;
     throw e;
   }
-  const entries = readTar(await collect(stream));
+  const entries = await readTar(await collect(stream));
   const first = entries[0];
   if (!first) return undefined;
   return { type: first.type, data: first.data, linkname: first.linkname };

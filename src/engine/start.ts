@@ -174,7 +174,7 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
   }));
   run.created('proxy container', () => proxy.remove({ force: true, v: true }));
   await docker.getNetwork(EGRESS_NETWORK).connect({ Container: proxy.id });
-  await proxy.putArchive(createTar(proxyConfigFiles(ca, policyText, opts.upstreamCaPem, secrets)), { path: PROXY_CONFIG_DIR });
+  await proxy.putArchive(await createTar(proxyConfigFiles(ca, policyText, opts.upstreamCaPem, secrets)), { path: PROXY_CONFIG_DIR });
   await proxy.start();
   // The proxy reports on its policy as it starts: its log is followed from the start, so the report is not missed.
   const report = await watchStartupVerdict(cx.logs, proxy);

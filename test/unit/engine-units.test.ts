@@ -12,11 +12,11 @@ import { isProbeHost } from '../../src/policy/events';
 import { createTar, readTar } from '../../src/engine/tar';
 
 describe('engine building blocks', () => {
-  it('createTar writes archives GNU tar extracts, with modes, owners and long names', () => {
+  it('createTar writes archives GNU tar extracts, with modes, owners and long names', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-tar-'));
     try {
       const long = 'd/' + 'x'.repeat(120) + '.txt';
-      const tar = createTar([
+      const tar = await createTar([
         { name: 'Dockerfile', data: 'FROM scratch\n' },
         { name: 'key.pem', data: 'secret', mode: 0o600, uid: 1000, gid: 1000 },
         { name: 'sub', type: 'dir' },
@@ -34,8 +34,8 @@ describe('engine building blocks', () => {
       assert.equal(fs.readlinkSync(path.join(dir, 'sub', 'link')), '../Dockerfile');
       assert.equal(fs.statSync(path.join(dir, long)).size, 1000);
       // And our reader reads it back.
-      const entries = readTar(tar);
-      assert.deepEqual(entries.map((e) => [e.name, e.type]), [['Dockerfile', 'file'], ['key.pem', 'file'], ['sub/', 'dir'], ['sub/link', 'symlink'], [long, 'file']]);
+      const entries = await readTar(tar);
+      assert.deepEqual(entries.map((e) => [e.name, e.type]), [['Dockerfile', 'file'], ['key.pem', 'file'], ['sub', 'dir'], ['sub/link', 'symlink'], [long, 'file']]);
       assert.equal(entries[1].mode, 0o600);
       assert.equal(entries[3].linkname, '../Dockerfile');
     } finally {
@@ -43,7 +43,7 @@ describe('engine building blocks', () => {
     }
   });
 
-  it('readTar reads what GNU tar writes (ustar prefix and GNU long names)', () => {
+  it('readTar reads what GNU tar writes (ustar prefix and GNU long names)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-tar-'));
     try {
       const deep = path.join(dir, 'a'.repeat(60), 'b'.repeat(60));
@@ -53,7 +53,7 @@ describe('engine building blocks', () => {
       for (const format of ['gnu', 'ustar', 'pax']) {
         const r = spawnSync('tar', [`--format=${format}`, '-cf', '-', '-C', dir, '.'], { maxBuffer: 1 << 20 });
         assert.equal(r.status, 0);
-        const entries = readTar(r.stdout);
+        const entries = await readTar(r.stdout);
         const file = entries.find((e) => e.name.endsWith('/bundle.crt'));
         assert.ok(file, `${format}: ${entries.map((e) => e.name).join(', ')}`);
         assert.equal(file.data.toString(), 'PEM');
