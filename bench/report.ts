@@ -90,6 +90,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     const names: Array<[keyof typeof ka, string]> = [
       ['direct', 'direct (no proxy)'],
       ['intercept', 'caged proxy, intercepting'],
+      ['transparent', 'caged proxy, transparent (client without proxy settings)'],
       ['noPoll', 'caged proxy, intercepting, busy-polling off'],
       ['floor', 'bare Node TLS relay (floor, no proxy logic)'],
       ['hop', 'one hop: C byte relay (no TLS, no logic)'],
@@ -117,6 +118,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     parts.push(table(rows));
     const extra: string[] = [];
     if (ka.intercept && ka.mitmproxy) extra.push(`intercepting vs mitmproxy: ${fmt(ratio(ka.intercept.rps, ka.mitmproxy.rps), 1)}× req/s`);
+    if (ka.transparent && ka.mitmproxy) extra.push(`transparent vs mitmproxy: ${fmt(ratio(ka.transparent.rps, ka.mitmproxy.rps), 1)}× req/s`);
     if (ka.intercept && ka.floor) {
       extra.push(`intercepting vs the bare relay: ${fmt(ratio(ka.intercept.rps, ka.floor.rps))}× req/s, ${fmt(ratio(ka.intercept.cpu.proxyUsPerReq, ka.floor.cpu.proxyUsPerReq))}× its CPU per request`);
     }

@@ -97,7 +97,7 @@ export interface BulkResult {
 
 export interface Results {
   meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
-  keepalive: Partial<Record<'direct' | 'intercept' | 'noPoll' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  keepalive: Partial<Record<'direct' | 'intercept' | 'transparent' | 'noPoll' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
   first?: {
     hosts: number;
     direct: Percentiles;
@@ -240,7 +240,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     if (process.env.CAGED_BENCH_AB) await abRounds(c, process.env.CAGED_BENCH_AB);
 
     const needOurs = want(o, 'keepalive') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
-    const ours = needOurs ? await startOurProxy('caged-proxy', files) : undefined;
+    // Also on 127.0.0.2, on the upstream's port: a client that ignores proxy settings (transparent capture).
+    const ours = needOurs ? await startOurProxy('caged-proxy', { ...files, proxyArgs: ['--transparent', '--transparent-at', `${TRANSPARENT_ADDR}:${c.httpsPort},0,0`] }) : undefined;
     try {
       if (ours) o.log(`[bench] our proxy on 127.0.0.1:${ours.port} (pid ${ours.proc.pid}), up in ${ours.startMs.toFixed(0)} ms`);
       if (ours && want(o, 'keepalive')) {
@@ -254,6 +255,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           for (let round = 1; round <= kaRounds; round++) {
             const of = ` (round ${round}/${kaRounds})`;
             await phase(`keep-alive our proxy intercepting${of}`, async () => addRun('intercept', await keepAlive(c, viaTarget(c, ours, 'localhost', certs.cageCaCert), ours.proc, ours)));
+            await phase(`keep-alive our proxy, transparent (no proxy settings)${of}`, async () => addRun('transparent', await keepAlive(c, transparentTarget(c), ours.proc, ours)));
             await phase(`keep-alive our proxy intercepting, busy-polling off${of}`, async () => addRun('noPoll', await keepAlive(c, viaTarget(c, noPoll, 'localhost', certs.cageCaCert), noPoll.proc, noPoll)));
             await phase(`keep-alive bare TLS relay${of}`, async () => addRun('floor', await keepAlive(c, viaTarget(c, floor, 'localhost', certs.cageCaCert), floor.proc)));
             if (hop) {
@@ -319,6 +321,14 @@ export async function runBench(o: BenchOptions): Promise<Results> {
 
 function directTarget(c: Ctx, servername: string): Target {
   return { name: 'direct', host: '127.0.0.1', port: c.httpsPort, servername, caPem: c.certs.upstreamCaCert };
+}
+
+/** The address the transparent listeners of our proxy bind (what the cage's DNS answers, in a cage). */
+const TRANSPARENT_ADDR = '127.0.0.2';
+
+/** A client without proxy settings whose lookup of "localhost" answered the proxy's address. */
+function transparentTarget(c: Ctx): Target {
+  return { name: 'transparent', host: TRANSPARENT_ADDR, port: c.httpsPort, servername: 'localhost', caPem: c.certs.cageCaCert };
 }
 
 function viaTarget(c: Ctx, p: RunningPeer, host: string, caPem: string, servername = host): Target {

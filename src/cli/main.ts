@@ -33,7 +33,7 @@ Commands:
                       stop the cage and remove its containers, network and volume (idempotent);
                       --images: also its agent image (it embeds the cage's CA; a restart rebuilds it)
   status [--json]     list cages and their health
-  verify [CAGE] [--allowed-url URL] [--blocked-url URL] [--external-name NAME] [--json]
+  verify [CAGE] [--allowed-url URL] [--blocked-url URL] [--external-name NAME] [--tcp HOST:PORT] [--json]
                       run the isolation checks from inside the agent; exits 0 only if all pass
   allow HOST [--policy FILE] [--private] [--path GLOB]... [--method M]... [--cage CAGE]
                       add HOST to the policy's allow list (comments kept) and reload the proxy
@@ -212,13 +212,14 @@ async function cmdStatus(a: Args): Promise<number> {
 }
 
 async function cmdVerify(a: Args): Promise<number> {
-  checkFlags(a, ['--allowed-url', '--blocked-url', '--external-name', '--json']);
+  checkFlags(a, ['--allowed-url', '--blocked-url', '--external-name', '--tcp', '--json']);
   const engine = makeEngine();
   const id = await resolveCage(engine, a.positional[0]);
   const checks = await engine.verify(id, {
     allowedUrl: flag(a, '--allowed-url'),
     blockedUrl: flag(a, '--blocked-url'),
     externalName: flag(a, '--external-name'),
+    tcpTarget: flag(a, '--tcp'),
   });
   if (flag(a, '--json')) process.stdout.write(JSON.stringify(checks, null, 2) + '\n');
   else for (const c of checks) process.stdout.write(`${c.skipped ? 'SKIP' : c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.detail}\n`);

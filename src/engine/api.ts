@@ -114,6 +114,8 @@ export interface VerifyOptions {
   allowedUrl?: string;
   /** Name that must not resolve from inside the agent (default: the egress network's outside name). */
   externalName?: string;
+  /** "HOST:PORT" a raw TCP rule allows: a client connecting there must get through (skipped if not given). */
+  tcpTarget?: string;
 }
 
 export interface ShellSession {

@@ -38,9 +38,9 @@ import { ProxyLogs } from './proxyLog';
 import { pushPolicy } from './push';
 import { startCage } from './start';
 import { StateStore } from './state';
-import { LABEL_WORKSPACE_IN_CONTAINER } from './specs';
+import { LABEL_POLICY, LABEL_WORKSPACE_IN_CONTAINER } from './specs';
 import { endTerminals, type TerminalSelector } from './terminals';
-import { runVerify } from './verify';
+import { runVerify, tcpTargetOf } from './verify';
 
 export { PROXY_ENV, TELEMETRY_ENV } from './specs';
 
@@ -268,16 +268,18 @@ export class CageEngine {
     const egress = proxyInfo.NetworkSettings.Networks[EGRESS_NETWORK];
     const caPem = this.state.readCACert(cageId);
     const internal = await this.docker.getNetwork(names.network(cageId)).inspect().catch(() => undefined);
-    const inContainer = (await agent.inspect()).Config.Labels?.[LABEL_WORKSPACE_IN_CONTAINER] ?? '/';
+    const agentLabels = (await agent.inspect()).Config.Labels ?? {};
+    const inContainer = agentLabels[LABEL_WORKSPACE_IN_CONTAINER] ?? '/';
     const status = await this.checkProtection(cageId).then((s) => ({ status: s }), (e) => ({ error: (e as Error).message }));
     return runVerify({
       workspace: { inContainer, ...status },
       exec: (cmd, timeoutMs) => execIn(agent, cmd, { timeoutMs }),
       proxyEgressIp: egress?.IPAddress,
+      proxyIp: proxyInfo.NetworkSettings.Networks[names.network(cageId)]?.IPAddress || undefined,
       egressGateway: egress?.Gateway,
       internalGateway: internal?.IPAM?.Config?.[0]?.Gateway,
       caPem,
-      options: opts,
+      options: { ...opts, tcpTarget: opts.tcpTarget ?? tcpTargetOf(agentLabels[LABEL_POLICY]) },
     });
   }
 

@@ -113,6 +113,8 @@ export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOpt
     '--ca-cert', `${PROXY_CONFIG_DIR}/ca.crt`,
     '--ca-key', `${PROXY_CONFIG_DIR}/ca.key`,
     '--listen', `0.0.0.0:${PROXY_PORT}`,
+    // Clients that ignore the proxy variables: the cage's DNS, TLS on 443 by SNI, HTTP on 80 by Host.
+    '--transparent',
   ];
   if (p.upstreamCa) cmd.push('--upstream-ca', `${PROXY_CONFIG_DIR}/upstream-ca.pem`);
   if (p.upstreamProxy) cmd.push('--upstream-proxy', p.upstreamProxy);
@@ -136,6 +138,9 @@ export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOpt
       NetworkMode: names.network(p.id),
       CapDrop: ['ALL'],
       SecurityOpt: ['no-new-privileges:true'],
+      // The transparent listeners (53, 80, 443) below 1024, without a capability: this sysctl is namespaced
+      // (it holds for the proxy's own network namespace only) and the proxy keeps running unprivileged.
+      Sysctls: { 'net.ipv4.ip_unprivileged_port_start': '0' },
       ReadonlyRootfs: true,
       Tmpfs: { '/tmp': 'rw,noexec,nosuid,nodev,size=64m' },
       PidsLimit: 256,
@@ -172,6 +177,8 @@ export interface AgentSpecInput {
   };
   agentCommand?: string[];
   agentEnv?: Record<string, string>;
+  /** The proxy's address on the cage network: the agent's DNS server (the proxy answers every name). */
+  proxyIp?: string;
 }
 
 /**
@@ -198,10 +205,11 @@ export function agentContainerSpec(a: AgentSpecInput): { spec: Docker.ContainerC
     },
     HostConfig: {
       NetworkMode: names.network(a.id),
-      // The engine's embedded DNS still answers names on the cage network (caged-proxy); anything
-      // else it would forward goes to an address where nothing answers, so external lookups fail
-      // even on engines older than 25.0.5 (CVE-2024-29018).
-      Dns: ['127.0.0.1'],
+      // The engine's embedded DNS still answers names on the cage network (caged-proxy); anything else it
+      // forwards, from the agent's own network namespace, to the proxy's DNS responder, which answers every
+      // name with the proxy's address and forwards nothing (proxy/dns.ts). Without the proxy's address the
+      // forwarder gets an address where nothing answers: external lookups fail.
+      Dns: [a.proxyIp ?? '127.0.0.1'],
       DnsSearch: [],
       // Lookups of outside names never succeed here: fail them in a second instead of hanging.
       DnsOptions: ['timeout:1', 'attempts:1'],

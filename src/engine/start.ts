@@ -193,8 +193,9 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
 
   run.begin('agent-container');
   run.say(`starting the agent container ${names.agent(id)} from ${baseImage}`);
+  const proxyIp = (await proxy.inspect()).NetworkSettings.Networks[names.network(id)]?.IPAddress || undefined;
   const { spec, ownCommand } = agentContainerSpec({
-    id, workspace, image: agentImage, baseImage, policyPath, ws, agentCommand: opts.agentCommand, agentEnv: opts.agentEnv,
+    id, workspace, image: agentImage, baseImage, policyPath, ws, agentCommand: opts.agentCommand, agentEnv: opts.agentEnv, proxyIp,
   });
   if (ownCommand) run.say(`${baseImage} has no sleep or busybox; running its own command`);
   const agent = await docker.createContainer(spec);

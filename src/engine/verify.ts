@@ -1,6 +1,8 @@
 // The checks `verify` runs from INSIDE the agent container, with the agent's own curl and environment.
 import * as crypto from 'node:crypto';
 import type { ExecResult, ProtectionStatus, VerifyCheck, VerifyOptions } from './api';
+import * as fs from 'node:fs';
+import { parsePolicy } from '../policy';
 import { PROBE_SUFFIX } from '../policy/events';
 import { PROXY_URL } from './names';
 import { workspaceChecks } from './verify-workspace';
@@ -12,6 +14,8 @@ export const DEFAULT_EXTERNAL_NAME = 'example.com';
 
 export interface VerifyContext {
   exec: (cmd: string[], timeoutMs: number) => Promise<ExecResult>;
+  /** The proxy's address on the cage network: what the cage's DNS answers for every name. */
+  proxyIp?: string;
   /** The proxy's address on the egress network: a listening socket outside the cage. */
   proxyEgressIp?: string;
   /** The egress network's gateway (the engine host's side). */
@@ -97,17 +101,9 @@ async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
     });
   });
 
-  // 2. External DNS lookups fail.
-  const name = opts.externalName ?? DEFAULT_EXTERNAL_NAME;
-  {
-    const r = await ctx.exec(['curl', '--noproxy', '*', '-sS', '-o', '/dev/null', '--connect-timeout', '3', '--max-time', '8', `http://${name}/`], 20_000);
-    const ok = r.exitCode === CURL_RESOLVE || (r.exitCode === CURL_TIMEOUT && /resolv/i.test(r.stderr));
-    checks.push({
-      name: 'external DNS lookup fails',
-      ok,
-      detail: ok ? `"${name}" does not resolve inside the cage (${curlError(r)})` : `"${name}" resolved inside the cage or something else happened: ${curlError(r)}`,
-    });
-  }
+  // 2. Lookups are answered by the proxy: an outside name resolves to the proxy's own cage address (nothing is
+  //    forwarded, so a lookup carries nothing out and brings nothing the agent chose back).
+  checks.push(await dnsCheck(ctx, opts.externalName ?? DEFAULT_EXTERNAL_NAME));
 
   // 3. The proxy answers.
   {
@@ -117,45 +113,134 @@ async function networkChecks(ctx: VerifyContext): Promise<VerifyCheck[]> {
     checks.push({ name: 'the proxy answers', ok, detail: ok ? `${PROXY_URL} answered HTTP ${code}` : `${PROXY_URL} did not answer: ${curlError(r)}` });
   }
 
-  // 4. A blocked host gets 403 with the reason header.
-  {
-    const url = opts.blockedUrl ?? DEFAULT_BLOCKED_URL;
-    const r = await ctx.exec(['curl', '-sS', '-o', '/dev/null', '-D', '-', '--max-time', '10', url], 20_000);
-    const header = /^x-caged-agent-block:\s*(\S+)/im.exec(r.stdout);
-    const got403 = /^HTTP\/[\d.]+ 403/m.test(r.stdout);
-    const ok = got403 && !!header;
-    checks.push({
-      name: 'a blocked host gets 403',
-      ok,
-      detail: ok
-        ? `${url} was refused with 403, reason "${header![1]}"`
-        : `${url}: expected 403 with X-Caged-Agent-Block, got ${firstLine(r.stdout) || curlError(r)}`,
-    });
+  // 4. A blocked host gets 403 with the reason header; 5. an allowed URL succeeds with a certificate from the
+  //    cage CA, using the agent's own trust store. Each through the proxy settings, then as a client that
+  //    ignores them (transparent capture: the same policy, the same 403).
+  for (const direct of [false, true]) {
+    if (direct && !ctx.proxyIp) continue; // a cage started without the proxy's DNS cannot catch such clients
+    checks.push(await blockedCheck(ctx, opts.blockedUrl ?? DEFAULT_BLOCKED_URL, direct));
+    checks.push(await allowedCheck(ctx, opts.allowedUrl, direct));
   }
 
-  // 5. An allowed URL succeeds with a certificate from the cage CA, using the agent's own trust store.
-  if (!opts.allowedUrl) {
-    checks.push({ name: 'an allowed URL succeeds', ok: true, skipped: true, detail: 'skipped: no allowed URL given (e.g. --allowed-url https://host-your-policy-allows/)' });
-  } else {
-    const url = opts.allowedUrl;
-    const r = await ctx.exec(['curl', '-sS', '-v', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', url], 30_000);
-    const code = Number(r.stdout.trim());
-    const issuer = /^\*\s+issuer:\s*(.+)$/m.exec(r.stderr)?.[1]?.trim() ?? '';
-    let caCn = '';
-    if (ctx.caPem) {
-      try {
-        caCn = /CN=([^\n,]+)/.exec(new crypto.X509Certificate(ctx.caPem).subject)?.[1]?.trim() ?? '';
-      } catch {}
-    }
-    const https = url.startsWith('https:');
-    const fromCage = !https || (!!caCn && issuer.includes(caCn));
-    const ok = r.exitCode === 0 && code > 0 && code < 400 && fromCage;
-    let detail: string;
-    if (r.exitCode !== 0) detail = `${url} failed: ${curlError(r)}`;
-    else if (code >= 400) detail = `${url} answered HTTP ${code}`;
-    else if (!fromCage) detail = `${url} answered HTTP ${code}, but its certificate was issued by "${issuer}", not the cage CA "${caCn}"`;
-    else detail = `${url} answered HTTP ${code}${https ? ` with a certificate issued by the cage CA (${issuer})` : ''}, trusted by the agent's own trust store`;
-    checks.push({ name: 'an allowed URL succeeds', ok, detail });
-  }
+  // 6. Raw TCP: a port a tcp rule allows connects (and stays open: the proxy reached the host; checked when the
+  //    policy has such a rule, or --tcp names one); a port no rule names and the proxy does not watch does not
+  //    connect at all.
+  if (ctx.proxyIp) checks.push(...(await tcpChecks(ctx, opts.tcpTarget)));
   return checks;
+}
+
+async function dnsCheck(ctx: VerifyContext, name: string): Promise<VerifyCheck> {
+  // A port nothing listens on (no request, so no block event in the editor): curl names the address it tries.
+  const r = await ctx.exec(['curl', '--noproxy', '*', '-v', '-sS', '--connect-timeout', '3', '--max-time', '8', `telnet://${name}:${UNLISTED_TCP_PORT}`], 20_000);
+  const got = /Trying \[?([0-9a-fA-F.:]+?)\]?:\d+/.exec(r.stderr)?.[1] ?? '';
+  const what = 'lookups are answered by the proxy';
+  if (!ctx.proxyIp) {
+    // A cage without the proxy's DNS (older start): no lookup of an outside name may succeed at all.
+    const ok = r.exitCode === CURL_RESOLVE || (r.exitCode === CURL_TIMEOUT && /resolv/i.test(r.stderr));
+    return { name: what, ok, detail: ok ? `"${name}" does not resolve inside the cage (${curlError(r)})` : `"${name}" resolved inside the cage or something else happened: ${curlError(r)}` };
+  }
+  const ok = got === ctx.proxyIp;
+  return {
+    name: what,
+    ok,
+    detail: ok
+      ? `"${name}" resolves to the proxy (${got}) and nowhere else: nothing is forwarded outside`
+      : r.exitCode === CURL_RESOLVE
+        ? `"${name}" does not resolve: clients that ignore the proxy settings cannot be caught (${curlError(r)})`
+        : `"${name}" resolved to ${got || 'nothing'}, not the proxy (${ctx.proxyIp}): ${curlError(r)}`,
+  };
+}
+
+/** curl as the agent would run it: through the proxy variables, or (`direct`) ignoring them. */
+function agentCurl(direct: boolean, args: string[]): string[] {
+  return direct ? ['curl', '--noproxy', '*', ...args] : ['curl', ...args];
+}
+
+function clientKind(direct: boolean): string {
+  return direct ? ' (a client that ignores the proxy settings)' : '';
+}
+
+async function blockedCheck(ctx: VerifyContext, url: string, direct: boolean): Promise<VerifyCheck> {
+  const r = await ctx.exec(agentCurl(direct, ['-sS', '-o', '/dev/null', '-D', '-', '--max-time', '10', url]), 20_000);
+  const header = /^x-caged-agent-block:\s*(\S+)/im.exec(r.stdout);
+  const got403 = /^HTTP\/[\d.]+ 403/m.test(r.stdout);
+  const ok = got403 && !!header;
+  return {
+    name: `a blocked host gets 403${clientKind(direct)}`,
+    ok,
+    detail: ok ? `${url} was refused with 403, reason "${header![1]}"` : `${url}: expected 403 with X-Caged-Agent-Block, got ${firstLine(r.stdout) || curlError(r)}`,
+  };
+}
+
+async function allowedCheck(ctx: VerifyContext, url: string | undefined, direct: boolean): Promise<VerifyCheck> {
+  const name = `an allowed URL succeeds${clientKind(direct)}`;
+  if (!url) return { name, ok: true, skipped: true, detail: 'skipped: no allowed URL given (e.g. --allowed-url https://host-your-policy-allows/)' };
+  const r = await ctx.exec(agentCurl(direct, ['-sS', '-v', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '20', url]), 30_000);
+  const code = Number(r.stdout.trim());
+  const issuer = /^\*\s+issuer:\s*(.+)$/m.exec(r.stderr)?.[1]?.trim() ?? '';
+  let caCn = '';
+  if (ctx.caPem) {
+    try {
+      caCn = /CN=([^\n,]+)/.exec(new crypto.X509Certificate(ctx.caPem).subject)?.[1]?.trim() ?? '';
+    } catch {}
+  }
+  const https = url.startsWith('https:');
+  const fromCage = !https || (!!caCn && issuer.includes(caCn));
+  const ok = r.exitCode === 0 && code > 0 && code < 400 && fromCage;
+  let detail: string;
+  if (r.exitCode !== 0) detail = `${url} failed: ${curlError(r)}`;
+  else if (code >= 400) detail = `${url} answered HTTP ${code}`;
+  else if (!fromCage) detail = `${url} answered HTTP ${code}, but its certificate was issued by "${issuer}", not the cage CA "${caCn}"`;
+  else detail = `${url} answered HTTP ${code}${https ? ` with a certificate issued by the cage CA (${issuer})` : ''}, trusted by the agent's own trust store`;
+  return { name, ok, detail };
+}
+
+/** A port no rule names and the proxy does not watch (tcp.ts WATCHED_TCP_PORTS): nothing listens there. */
+export const UNLISTED_TCP_PORT = 7;
+
+/** Raw TCP from the agent with curl's telnet:// (a plain TCP connection, stdin empty), for at most 4 s. */
+function rawTcp(ctx: VerifyContext, hostPort: string): Promise<ExecResult> {
+  return ctx.exec(['curl', '--noproxy', '*', '-v', '-sS', '--max-time', '4', `telnet://${hostPort}`], 15_000);
+}
+
+async function tcpChecks(ctx: VerifyContext, target: string | undefined): Promise<VerifyCheck[]> {
+  const out: VerifyCheck[] = [];
+  const ruleName = "a raw TCP rule's port connects";
+  if (target) {
+    const r = await rawTcp(ctx, target);
+    // Held open until curl's own time-out, or bytes came back (a banner, an echo): the proxy reached the host.
+    // Closed at once with nothing: the proxy refused it (its block event says why).
+    const ok = /Connected to/.test(r.stderr) && (r.exitCode === CURL_TIMEOUT || r.stdout.length > 0);
+    out.push({
+      name: ruleName,
+      ok,
+      detail: ok
+        ? `${target} connected through the proxy${r.stdout.length ? ` and answered (${r.stdout.length} bytes)` : ' and stayed open'}`
+        : r.exitCode === CURL_CONNECT
+          ? `${target} did not connect (${curlError(r)}): no listener for that port; check the rule's "tcp" ports`
+          : `${target} was closed by the proxy: see its block event (${curlError(r)})`,
+    });
+  }
+  const unlisted = `verify-unlisted.caged-agent.invalid:${UNLISTED_TCP_PORT}`;
+  const u = await rawTcp(ctx, unlisted);
+  const refused = u.exitCode === CURL_CONNECT || u.exitCode === CURL_RESOLVE;
+  out.push({
+    name: 'an unlisted TCP port does not connect',
+    ok: refused,
+    detail: refused ? `${unlisted} did not connect, as it must (${curlError(u)})` : `${unlisted} connected: something answers a port no rule names (${curlError(u)})`,
+  });
+  return out;
+}
+
+/** The first raw TCP rule of the policy file that names one host (HOST:PORT), for the "connects" check; or none. */
+export function tcpTargetOf(policyPath: string | undefined): string | undefined {
+  if (!policyPath) return undefined;
+  let text: string;
+  try {
+    text = fs.readFileSync(policyPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const r = parsePolicy(text).policy?.allow.find((x) => x.tcp && !x.disabled && x.kind === 'exact');
+  return r ? `${r.host}:${r.tcp![0]}` : undefined;
 }

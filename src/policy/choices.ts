@@ -1,5 +1,5 @@
 // "Allow ..." quick-fix choices for a blocked request, from the narrowest useful scopes to the widest.
-import { canonicalHost, hostForDisplay, isPublicSuffix } from './host';
+import { canonicalHost, hostForDisplay, isPublicSuffix, type CanonicalHost } from './host';
 import { HTTP_METHODS } from './entry';
 import { normalizePath } from './path';
 import type { AllowSpec } from './types';
@@ -8,7 +8,7 @@ export interface AllowChoice {
   /** Starts with "Allow", e.g. "Allow GET /v1/** on api.example.com". */
   title: string;
   spec: AllowSpec;
-  scope: 'exact' | 'parent' | 'path' | 'method-path';
+  scope: 'exact' | 'parent' | 'path' | 'method-path' | 'tcp';
 }
 
 export interface BlockedRequest {
@@ -18,10 +18,14 @@ export interface BlockedRequest {
   path?: string;
 }
 
+/** The method of a raw TCP connection's events (no HTTP inside). */
+export const TCP_METHOD = 'TCP';
+
 /** The quick-fix choices for one blocked request (empty when the host is not valid). */
 export function allowChoices(block: BlockedRequest): AllowChoice[] {
   const c = canonicalHost(block.host);
   if (!c) return [];
+  if (block.method === TCP_METHOD) return tcpChoices(c, block.port);
   const defaultPort = block.port === 80 || block.port === 443;
   const port = defaultPort || !Number.isInteger(block.port) ? undefined : block.port;
   const hostText = hostForDisplay(c);
@@ -43,6 +47,16 @@ export function allowChoices(block: BlockedRequest): AllowChoice[] {
     // Only a method a rule may name (the request's method is whatever the agent sent).
     if (HTTP_METHODS.has(method)) out.push({ title: `Allow ${method} ${glob} on ${shown}`, spec: { ...base(hostText), methods: [method], paths: [glob] }, scope: 'method-path' });
   }
+  return out;
+}
+
+/** "Allow TCP 22 to github.com": a raw TCP entry for the host, then for its parent domain. */
+function tcpChoices(c: CanonicalHost, port: number): AllowChoice[] {
+  if (c.kind !== 'name' || !Number.isInteger(port) || port < 1 || port > 65535) return [];
+  const out: AllowChoice[] = [{ title: `Allow TCP ${port} to ${c.host}`, spec: { host: c.host, tcp: [port] }, scope: 'tcp' }];
+  const dot = c.host.indexOf('.');
+  const parent = dot >= 0 ? c.host.slice(dot + 1) : '';
+  if (parent.includes('.') && !isPublicSuffix(parent)) out.push({ title: `Allow TCP ${port} to *.${parent}`, spec: { host: `*.${parent}`, tcp: [port] }, scope: 'tcp' });
   return out;
 }
 

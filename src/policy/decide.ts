@@ -13,6 +13,8 @@ interface RuleIndex {
 interface CompiledPolicy {
   allow: RuleIndex;
   deny: RuleIndex;
+  /** The raw TCP entries (`tcp: [...]`): they allow no HTTP, so they are not in `allow`. */
+  tcp: RuleIndex;
 }
 
 // Side tables keep Rule and Policy plain JSON-serialisable objects.
@@ -49,7 +51,7 @@ function compilePaths(paths: string[], alt = false): RegExp[] {
 /** Builds (once) the lookup index for a policy. parsePolicy calls this; decide calls it lazily otherwise. */
 export function compilePolicy(policy: Policy): void {
   if (compiledPolicies.has(policy)) return;
-  compiledPolicies.set(policy, { allow: indexRules(policy.allow), deny: indexRules(policy.deny) });
+  compiledPolicies.set(policy, { allow: indexRules(policy.allow.filter((r) => !r.tcp)), deny: indexRules(policy.deny), tcp: indexRules(policy.allow.filter((r) => r.tcp)) });
 }
 
 function compiled(policy: Policy): CompiledPolicy {
@@ -62,20 +64,21 @@ function compiled(policy: Policy): CompiledPolicy {
 }
 
 function portMatches(rule: Rule, port: number): boolean {
+  if (rule.tcp) return rule.tcp.includes(port);
   return rule.port === undefined ? port === 80 || port === 443 : rule.port === port;
 }
 
 /** Enabled rules of one list whose host pattern and port match, in file order. */
-function hostMatches(idx: RuleIndex, host: CanonicalHost, port: number): Rule[] {
+function hostMatches(idx: RuleIndex, host: CanonicalHost, port: number, ports: (r: Rule, port: number) => boolean = portMatches): Rule[] {
   const out: Rule[] = [];
   const exact = idx.exact.get(host.host);
-  if (exact) for (const r of exact) if (portMatches(r, port)) out.push(r);
+  if (exact) for (const r of exact) if (ports(r, port)) out.push(r);
   if (host.kind === 'name' && idx.wild.size > 0) {
     let dot = host.host.indexOf('.');
     while (dot >= 0) {
       const parent = host.host.slice(dot + 1);
       const w = idx.wild.get(parent);
-      if (w) for (const r of w) if (portMatches(r, port)) out.push(r);
+      if (w) for (const r of w) if (ports(r, port)) out.push(r);
       dot = host.host.indexOf('.', dot + 1);
     }
   }
@@ -274,5 +277,34 @@ function decideRequest(denies: Rule[], allows: Rule[], method: string | undefine
     reason: 'method-not-allowed',
     rule: allows[0],
     message: `${short(method ?? 'This method', 40)} is not allowed on ${hp}: ${ruleLabel(allows[0])} permits only ${list(methods)}; add ${short(method ?? 'the method', 40)} to that entry's methods if the agent needs it.`,
+  };
+}
+
+/** A deny entry without methods or paths blocks its host for raw TCP too: on its port, or (none) on every port. */
+function denyTcpPort(rule: Rule, port: number): boolean {
+  return rule.methods === undefined && rule.paths === undefined && (rule.port === undefined || rule.port === port);
+}
+
+/**
+ * Decides a raw TCP connection to host:port (no HTTP inside to see): allowed when an allow entry with
+ * `tcp: [...]` names the port and no deny entry blocks the host. The rule returned is that entry (callers read
+ * `.private`). Never throws.
+ */
+export function decideTcp(hostText: string, port: number, policy: Policy | undefined): Decision {
+  if (!policy) return decide({ host: hostText, port }, policy);
+  const c = compiled(policy);
+  const host = canonicalHost(hostText);
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return { action: 'deny', reason: 'no-matching-rule', message: `${short(JSON.stringify(`${String(hostText)}:${String(port)}`), 120)} is not a valid host and port, so the connection was refused.` };
+  }
+  const shown = `${hostForDisplay(host)}:${port}`;
+  const deny = hostMatches(c.deny, host, port, denyTcpPort)[0];
+  if (deny) return { action: 'deny', reason: 'denied-by-rule', rule: deny, message: `Raw TCP to ${shown} is blocked by ${ruleLabel(deny)} in the policy file; remove or disable that deny entry if the agent really needs it.` };
+  const allow = hostMatches(c.tcp, host, port)[0];
+  if (allow) return { action: 'allow', reason: 'allowed', rule: allow, message: `Raw TCP to ${shown} is allowed by ${ruleLabel(allow)}.` };
+  return {
+    action: 'deny',
+    reason: 'no-matching-rule',
+    message: `No allow rule lets raw TCP reach ${shown}; add "- host: ${hostForDisplay(host)}" with "tcp: [${port}]" under allow: in the policy file if the agent needs it.`,
   };
 }

@@ -41,11 +41,17 @@ function specFields(spec: AllowSpec, list: RuleList): Field[] {
   const out: Field[] = [{ key: 'host', value: yamlScalar(hostValue(spec, list), true) }];
   if (spec.methods && spec.methods.length > 0) out.push({ key: 'methods', value: flowList(normMethods(spec.methods), false) });
   if (spec.paths && spec.paths.length > 0) out.push({ key: 'paths', value: flowList(normPaths(spec.paths), true) });
+  if (list === 'allow' && spec.tcp && spec.tcp.length > 0) out.push({ key: 'tcp', value: `[${normPorts(spec.tcp).join(', ')}]` });
   if (list === 'allow') {
     if (spec.private) out.push({ key: 'private', value: 'true' });
     if (spec.intercept === false) out.push({ key: 'intercept', value: 'false' });
   }
   return out;
+}
+
+function normPorts(p: number[]): number[] {
+  for (const n of p) if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`Port ${n} is out of range (1-65535)`);
+  return [...new Set(p)].sort((a, b) => a - b);
 }
 
 function normMethods(m: string[]): string[] {
@@ -175,14 +181,17 @@ function entryShape(item: any): EntryShape | undefined {
   };
   let methods = strList('methods');
   let paths = strList('paths');
+  let tcp: number[] | undefined;
   try {
     methods = methods ? normMethods(methods).sort() : undefined;
     paths = paths ? normPaths(paths).sort() : undefined;
+    const t = strList('tcp');
+    tcp = t ? normPorts(t.map(Number)) : undefined;
   } catch {
     return undefined;
   }
   const d = findPair(item, 'disabled');
-  return { key: JSON.stringify([hp.kind, hp.host, hp.port ?? null, methods ?? null, paths ?? null]), disabled: !!(d && isScalar(d.value) && d.value.value === true) };
+  return { key: JSON.stringify([hp.kind, hp.host, hp.port ?? null, methods ?? null, paths ?? null, tcp ?? null]), disabled: !!(d && isScalar(d.value) && d.value.value === true) };
 }
 
 function specKey(spec: AllowSpec, list: RuleList): string {
@@ -190,7 +199,8 @@ function specKey(spec: AllowSpec, list: RuleList): string {
   if ('error' in hp) throw new Error(hp.error);
   const methods = spec.methods && spec.methods.length > 0 ? normMethods(spec.methods).sort() : null;
   const paths = spec.paths && spec.paths.length > 0 ? normPaths(spec.paths).sort() : null;
-  return JSON.stringify([hp.kind, hp.host, hp.port ?? null, methods, paths]);
+  const tcp = list === 'allow' && spec.tcp && spec.tcp.length > 0 ? normPorts(spec.tcp) : null;
+  return JSON.stringify([hp.kind, hp.host, hp.port ?? null, methods, paths, tcp]);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -320,6 +330,7 @@ function specObject(spec: AllowSpec, list: RuleList): Record<string, unknown> {
   const o: Record<string, unknown> = { host: hostValue(spec, list) };
   if (spec.methods && spec.methods.length > 0) o.methods = normMethods(spec.methods);
   if (spec.paths && spec.paths.length > 0) o.paths = normPaths(spec.paths);
+  if (list === 'allow' && spec.tcp && spec.tcp.length > 0) o.tcp = normPorts(spec.tcp);
   if (list === 'allow' && spec.private) o.private = true;
   if (list === 'allow' && spec.intercept === false) o.intercept = false;
   return o;

@@ -9,7 +9,18 @@ import { unknownFieldMessage } from './suggest';
 import type { AuthSpec, Rule, RuleList } from './types';
 import { contentEnd, describe, parseBool, parseStringList, rangeOf, scalarText, type Ctx, type Range } from './yamlNodes';
 
-export const ENTRY_FIELDS = ['host', 'methods', 'paths', 'auth', 'intercept', 'private', 'disabled'] as const;
+export const ENTRY_FIELDS = ['host', 'methods', 'paths', 'auth', 'intercept', 'private', 'disabled', 'tcp'] as const;
+
+/**
+ * Ports a raw TCP rule cannot name: the cage's own listeners (DNS 53, the proxy 3128) and the HTTP(S) ports,
+ * which host rules decide with what they see inside (use "intercept: false" for TLS the proxy must not open).
+ */
+export const TCP_RESERVED_PORTS: ReadonlyMap<number, string> = new Map([
+  [53, 'the cage\'s own DNS'],
+  [80, 'HTTP, decided by host rules (leave "tcp" out)'],
+  [443, 'HTTPS, decided by host rules (leave "tcp" out; "intercept: false" passes TLS through unopened)'],
+  [3128, 'the egress proxy itself'],
+]);
 const AUTH_FIELDS = ['scheme', 'secret'] as const;
 
 /** Request methods a rule may name (RFC 9110 plus WebDAV and the QUERY draft). */
@@ -125,6 +136,9 @@ export function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): 
     if (!f) return dflt;
     return parseBool(ctx, `${where}.${name}`, f.value) ?? dflt;
   };
+  let tcp: number[] | undefined;
+  const tF = fields.get('tcp');
+  if (tF) tcp = parseTcpPorts(ctx, `${where}.tcp`, tF.value);
   const intercept = bool('intercept', true);
   const priv = bool('private', false);
   const disabled = bool('disabled', false);
@@ -134,6 +148,17 @@ export function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): 
     if (methods || paths) ctx.error(`${where}: "intercept: false" cannot be combined with methods or paths — the proxy cannot see requests inside an uninspected tunnel`, rangeOf(fields.get('intercept')!.key));
     if (auth) ctx.error(`${where}: "intercept: false" cannot be combined with auth — the proxy can only add credentials to requests it inspects`, rangeOf(fields.get('intercept')!.key));
     if (methods || paths || auth) return undefined;
+  }
+  if (tF) {
+    const at = rangeOf(tF.key);
+    const errs = ctx.errors.length;
+    if (list === 'deny') ctx.error(`${where}.tcp: deny entries take no "tcp"; a deny entry blocks its host on every port it names`, at);
+    else if (methods || paths) ctx.error(`${where}: "tcp" cannot be combined with methods or paths — raw TCP carries no HTTP requests to match`, at);
+    else if (auth) ctx.error(`${where}: "tcp" cannot be combined with auth — the proxy cannot add credentials to a raw TCP stream`, at);
+    else if (fields.has('intercept')) ctx.error(`${where}: "tcp" cannot be combined with "intercept" — raw TCP is never inspected`, at);
+    else if (pattern.port !== undefined) ctx.error(`${where}.host: write the ports in "tcp" only, like "host: ${pattern.host}" with "tcp: [${pattern.port}]"`, rangeOf(ctx.resolve(hostF!.value)));
+    else if (pattern.kind === 'ip') ctx.error(`${where}.host: a raw TCP rule names a host name — the cage catches such connections through the name's lookup, and an address literal is never looked up`, rangeOf(ctx.resolve(hostF!.value)));
+    if (ctx.errors.length > errs) return undefined;
   }
   if (list === 'deny') {
     for (const name of ['auth', 'intercept', 'private']) {
@@ -168,5 +193,22 @@ export function parseEntry(ctx: Ctx, list: RuleList, index: number, node: any): 
   if (methods) rule.methods = methods;
   if (paths) rule.paths = paths;
   if (auth && list === 'allow') rule.auth = auth;
+  if (tcp) rule.tcp = tcp;
   return rule;
+}
+
+/** `tcp: [22, 5432]`: whole port numbers, not the cage's own, no repeats; undefined (with errors) otherwise. */
+function parseTcpPorts(ctx: Ctx, where: string, node: any): number[] | undefined {
+  const l = parseStringList(ctx, where, node, '[22]');
+  if (!l) return undefined;
+  const out: number[] = [];
+  const errs = ctx.errors.length;
+  l.items.forEach((raw, i) => {
+    const s = raw.trim();
+    const n = Number(s);
+    if (!/^\d{1,5}$/.test(s) || n < 1 || n > 65535) ctx.error(`${where}: ${JSON.stringify(raw)} is not a port (a whole number from 1 to 65535)`, rangeOf(l.nodes[i]));
+    else if (TCP_RESERVED_PORTS.has(n)) ctx.error(`${where}: port ${n} is ${TCP_RESERVED_PORTS.get(n)}`, rangeOf(l.nodes[i]));
+    else if (!out.includes(n)) out.push(n);
+  });
+  return ctx.errors.length > errs ? undefined : out;
 }

@@ -15,10 +15,12 @@ export function ruleLabel(rule: Pick<Rule, 'list' | 'index'>): string {
  * that do not change what the entry matches (auth, intercept, private, disabled, comments, its position) are
  * not in it, so the key survives those edits. Two entries with the same key are duplicates.
  */
-export function entryKey(rule: Pick<Rule, 'list' | 'kind' | 'host' | 'port' | 'methods' | 'paths'>): string {
+export function entryKey(rule: Pick<Rule, 'list' | 'kind' | 'host' | 'port' | 'methods' | 'paths' | 'tcp'>): string {
   const host = rule.kind === 'wildcard' ? `*.${rule.host}` : rule.host.includes(':') ? `[${rule.host}]` : rule.host;
   const methods = rule.methods ? [...rule.methods].sort().join(',') : '*';
   // Normalised globs start with "/" and never contain a space: "*" and the separators cannot be confused with them.
   const paths = rule.paths ? [...rule.paths].sort().join(' ') : '*';
+  // A raw TCP entry: "allow github.com tcp 22,2222" (it matches ports, not requests).
+  if (rule.tcp) return `${rule.list} ${host} tcp ${[...rule.tcp].sort((a, b) => a - b).join(',')}`;
   return `${rule.list} ${host}${rule.port === undefined ? '' : `:${rule.port}`} ${methods} ${paths}`;
 }

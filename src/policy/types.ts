@@ -43,6 +43,11 @@ export interface Rule {
   private: boolean;
   /** true: the entry is kept in the file but ignored ("disabled: true"). */
   disabled: boolean;
+  /**
+   * Raw TCP ports (`tcp: [22]`, allow entries only): the entry lets connections to these ports of the host
+   * through, uninspected (host-level decision only), and allows no HTTP. Undefined for an HTTP entry.
+   */
+  tcp?: number[];
   /** Where the entry is in the file. */
   pos: SourcePos;
 }
@@ -141,4 +146,6 @@ export interface AllowSpec {
   paths?: string[];
   private?: boolean;
   intercept?: boolean;
+  /** Raw TCP ports: an entry like "- host: github.com\n  tcp: [22]". */
+  tcp?: number[];
 }

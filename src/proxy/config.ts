@@ -16,6 +16,10 @@ export interface CliConfig {
   secretsFile?: string;
   /** Busy-polling window in microseconds (0: off; unset: the default, see busypoll.ts). */
   busyPollUs?: number;
+  /** Transparent capture: TLS on 443 (by SNI), HTTP on 80 (by Host), DNS on 53 of every own address. */
+  transparent: boolean;
+  /** Where the transparent listeners bind instead (benchmarks, tests): the address, then TLS, HTTP, DNS ports. */
+  transparentAt?: string;
   health: boolean;
   help: boolean;
 }
@@ -24,7 +28,7 @@ export const DEFAULT_LISTEN = '127.0.0.1:3128';
 
 export const HELP = `Usage: node dist/proxy.js --policy FILE --ca-cert FILE --ca-key FILE --listen HOST:PORT
                           [--upstream-ca FILE] [--upstream-proxy URL] [--secrets-file FILE]
-                          [--busy-poll-us N]
+                          [--busy-poll-us N] [--transparent]
        node dist/proxy.js --health [--listen HOST:PORT]
 
 Caged Agent egress proxy: an explicit HTTP/HTTPS forward proxy that enforces a default-deny policy,
@@ -48,6 +52,14 @@ Options (each may also come from the environment variable in brackets):
                          N µs after each before sleeping: saves a sleep and a wake-up per request under
                          dense traffic (costly on VMs); sparse traffic never starts a poll. 0-1000,
                          default 100; 0 turns it off [CAGED_BUSY_POLL_US].
+  --transparent          also catch clients that ignore proxy settings: answer DNS (UDP and TCP 53) on
+                         every address of the proxy with that address (nothing is forwarded), accept TLS
+                         on 443 routed by its server name (SNI) and plain HTTP on 80 routed by Host,
+                         under the same policy. Ports below 1024 need net.ipv4.ip_unprivileged_port_start
+                         (a namespaced sysctl) or a capability [CAGED_TRANSPARENT=1].
+  --transparent-at HOST:TLS,HTTP,DNS
+                         with --transparent: listen on HOST only, on these ports (0: any free; a TLS
+                         or HTTP connection is routed to the port it came to). For benchmarks.
   --health               check that a proxy answers on --listen (GET /__caged/health); exit 0 if so.
                          Meant for a container HEALTHCHECK.
   --help                 show this text
@@ -77,6 +89,7 @@ const FLAGS: Record<string, keyof CliConfig> = {
   '--upstream-proxy': 'upstreamProxy',
   '--secrets-file': 'secretsFile',
   '--busy-poll-us': 'busyPollUs',
+  '--transparent-at': 'transparentAt',
 };
 
 const ENV: Array<[string, keyof CliConfig]> = [
@@ -108,7 +121,7 @@ export function parseSecretsFile(text: string): { env: Record<string, string> } 
 
 /** Parses argv (without node and script) with environment fallbacks. Flags win over the environment. */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliConfig } | { error: string } {
-  const out: Record<string, unknown> = { health: false, help: false };
+  const out: Record<string, unknown> = { health: false, help: false, transparent: env.CAGED_TRANSPARENT === '1' };
   let listen: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -120,6 +133,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliC
     }
     if (a === '--help' || a === '-h') out.help = true;
     else if (a === '--health') out.health = true;
+    else if (a === '--transparent') out.transparent = true;
     else if (a === '--listen' || a in FLAGS) {
       if (value === undefined) {
         value = argv[++i];

@@ -23,7 +23,7 @@ import { own, readInto, writeChunk } from './readbuf';
 import { SecretRedactor } from './reflect';
 import { isPrivateAddressError } from './resolve';
 import { blockResponse, textResponse, upstreamErrorResponse } from './respond';
-import { hostPort, parseAbsolute, safePath } from './target';
+import { hostPort, parseAbsolute, safePath, targetFromHost } from './target';
 import type { UpConn, UpOwner } from './upstream';
 
 const HEALTH_PATH = '/__caged/health';
@@ -381,7 +381,7 @@ export class ClientConn implements UpOwner, Pending {
     const ctx = this.ctx;
     const url = req.target;
     let target: string;
-    if (ctx) {
+    if (ctx && !ctx.byHost) {
       this.host = ctx.host;
       this.port = ctx.port;
       this.secure = ctx.secure;
@@ -394,9 +394,13 @@ export class ClientConn implements UpOwner, Pending {
       // Answered inside the session so the agent can read why; one event per request, with its path.
       if (ctx.blocked) return this.block(ctx.blocked, safePath(target));
     } else {
-      const abs = parseAbsolute(url);
+      const abs = parseAbsolute(url) ?? (ctx ? targetFromHost(req.host, url, ctx.port) : undefined);
       if (!abs) {
         this.host = '';
+        if (ctx) {
+          this.keepAlive = false;
+          return this.respondLocal(textResponse(400, 'Bad Request', [], `Caged Agent: this request names no host on port ${ctx.port} (its Host header must).\n`, true));
+        }
         if (url === HEALTH_PATH || url.startsWith(HEALTH_PATH + '?')) {
           const body = this.core.healthBody();
           return this.respondLocal(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${this.keepAlive && this.reqDone ? '' : 'Connection: close\r\n'}\r\n${body}`);

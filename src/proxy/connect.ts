@@ -10,9 +10,8 @@ import type { Decision, Rule } from '../policy/types';
 import { ClientConn } from './conn';
 import type { ConnCtx, Core } from './core';
 import { allowsPrivate, badConnectTarget, notTlsBlock, privateLiteralBlock, secretBlock, secretInHost, type Block } from './gate';
-import { ESTABLISHED, firstBytes } from './handshake';
+import { answerPlain, ESTABLISHED, firstBytes } from './handshake';
 import { intercept } from './intercept';
-import { endWith } from './linger';
 import { redact } from './dlp';
 import { BLOCK_HEADER, blockResponse, textResponse } from './respond';
 import { display, parseAuthority } from './target';
@@ -47,17 +46,21 @@ function destroySelf(this: net.Socket): void {
   this.destroy();
 }
 
-/** Takes over a socket whose CONNECT head was parsed at `t0`; `head` holds the bytes that came after it. */
-export function handleConnect(core: Core, socket: net.Socket, head: Buffer, authority: string, t0: number): void {
+/**
+ * Takes over a socket whose CONNECT head was parsed at `t0`; `head` holds the bytes that came after it.
+ * `transparent`: no CONNECT was sent (transparent.ts: the authority comes from the TLS server name, `head` is
+ * the ClientHello), so nothing is answered in plain HTTP.
+ */
+export function handleConnect(core: Core, socket: net.Socket, head: Buffer, authority: string, t0: number, transparent = false): void {
   socket.on('error', destroySelf);
   const plan = planConnect(authority, (h, p) => core.policy.decide(h, p));
-  const ctx: ConnCtx = { host: plan.host, port: plan.port, secure: true, t0, recorded: false };
+  const ctx: ConnCtx = { host: plan.host, port: plan.port, secure: true, t0, recorded: false, transparent };
   const { host, port } = ctx;
   switch (plan.action) {
     case 'reject': {
       const b = plan.block;
       const text = plan.status === 400 ? textResponse(400, 'Bad Request', [[BLOCK_HEADER, b.reason]], `Caged Agent: ${redact(b.message)}\n`, true) : blockResponse(`CONNECT ${display(host)}:${port}`, b, true);
-      endWith(socket, text, core.keepAliveMs);
+      answerPlain(core, socket, ctx, text);
       return core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, plan.status, b.detail);
     }
     case 'tunnel':
@@ -75,7 +78,7 @@ export function handleConnect(core: Core, socket: net.Socket, head: Buffer, auth
     const b = ctx.blocked;
     if (b) core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, 403, b.detail);
   });
-  socket.write(ESTABLISHED);
+  if (!transparent) socket.write(ESTABLISHED);
   // Open (or find) the upstream connection while the client does its TLS handshake with us.
   if (plan.action === 'intercept') core.pool.preconnect(true, host, port, allowsPrivate(plan.rule));
   firstBytes(socket, head, (first) => {

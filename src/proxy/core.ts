@@ -50,4 +50,11 @@ export interface ConnCtx extends Pending {
    * (what the editor's narrower quick fixes need); one that closes before any request gets a CONNECT event.
    */
   blocked?: Block;
+  /**
+   * The client connected to the proxy's own address (transparent capture, transparent.ts), not through CONNECT:
+   * there is no CONNECT to answer, so a refusal before TLS closes the connection (its event says why).
+   */
+  transparent?: boolean;
+  /** Plain HTTP on the transparent port 80: each request's Host header names its target (host and port unset). */
+  byHost?: boolean;
 }

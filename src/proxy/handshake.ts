@@ -1,11 +1,22 @@
 // What follows a CONNECT: the proxy answers "200 Connection Established", then reads the first bytes (or a
 // whole TLS ClientHello) with a deadline before it picks the path those bytes need.
 import type * as net from 'node:net';
+import type { ConnCtx, Core } from './core';
+import { endWith } from './linger';
 import { parseClientHello, type ClientHelloResult } from './sni';
 
 export const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 /** How long a client has after CONNECT for its first bytes, and for its TLS handshake. */
 export const HANDSHAKE_TIMEOUT_MS = 15000;
+
+/**
+ * A refusal answered on the plain connection of a CONNECT, then the end of it. A transparent connection sent
+ * no CONNECT and waits for TLS, so it is closed instead (its decision event says why).
+ */
+export function answerPlain(core: Core, socket: net.Socket, ctx: ConnCtx, text: string): void {
+  if (ctx.transparent) socket.destroy();
+  else endWith(socket, text, core.keepAliveMs);
+}
 
 /**
  * Reads what follows a CONNECT (first `head`, then the socket) until `take` returns a result for the bytes

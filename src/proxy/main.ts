@@ -1,10 +1,12 @@
 // Command-line entry of the egress proxy (bundled to dist/proxy.js). A thin wrapper over startProxy().
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
 import { HELP, parseCli, parseSecretsFile, type ListenAddress } from './config';
 import { startProxy } from './server';
+import type { TransparentOptions } from './transparent';
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`caged-agent proxy: ${message}\n`);
@@ -55,6 +57,19 @@ function tuneHeap(): void {
   } catch {}
 }
 
+/** The proxy's own IPv4 addresses (one per network it is on): each gets a DNS responder answering with itself. */
+function ownAddresses(): string[] {
+  return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
+}
+
+/** Every own address with DNS on 53, TLS on 443, HTTP on 80; or `HOST:TLS,HTTP,DNS` (--transparent-at). */
+function transparentOptions(at: string | undefined): TransparentOptions {
+  if (!at) return { dns: ownAddresses().map((host) => ({ host })) };
+  const m = /^(.+):(\d+),(\d+),(\d+)$/.exec(at);
+  if (!m) return fail(`--transparent-at must look like 127.0.0.2:443,80,53, got "${at}"`);
+  return { host: m[1], tlsPort: Number(m[2]), httpPort: Number(m[3]), dns: [{ host: m[1], port: Number(m[4]) }] };
+}
+
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2), process.env);
   if ('error' in parsed) fail(`${parsed.error}\n\n${HELP}`);
@@ -87,6 +102,7 @@ async function main(): Promise<void> {
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
       env,
+      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt) : undefined,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);

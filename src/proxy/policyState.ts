@@ -2,7 +2,7 @@
 // for a request under it (with a message that says why everything is blocked while no valid policy is loaded),
 // and the per-connection memo of the last decision.
 import * as fs from 'node:fs';
-import { decide, parsePolicy } from '../policy';
+import { decide, decideTcp, parsePolicy } from '../policy';
 import type { Decision, Policy } from '../policy/types';
 import { policyHash } from '../shared/policyHash';
 import type { EventLog } from './events';
@@ -21,6 +21,8 @@ export class PolicyState {
   hash: string | null = null;
   private policy: Policy | undefined;
   private noPolicyWhy = 'no policy has been loaded yet';
+  /** Hears every valid policy put in force (the raw TCP listeners follow its ports, tcp.ts). */
+  onLoaded: ((p: Policy) => void) | undefined;
 
   /** Reads `file` on every reload() without text; without a file, `text` (tests) is the policy. */
   constructor(
@@ -77,6 +79,7 @@ export class PolicyState {
     this.hash = policyHash(text);
     log.emit({ time: log.now(), type: 'policy-loaded', hash: this.hash, allow: r.policy.allow.length, deny: r.policy.deny.length });
     log.flush();
+    this.onLoaded?.(r.policy);
     return { ok: true, hash: this.hash };
   }
 
@@ -87,6 +90,16 @@ export class PolicyState {
       d.message = `No valid policy is in force, so everything is blocked: ${this.noPolicyWhy}.`;
     }
     return d;
+  }
+
+  /** The decision for a raw TCP connection to host:port (policy/decide.ts decideTcp). */
+  decideTcp(host: string, port: number): Decision {
+    return this.policy ? decideTcp(host, port, this.policy) : this.decide(host, port);
+  }
+
+  /** The policy in force, if any. */
+  get current(): Policy | undefined {
+    return this.policy;
   }
 }
 

@@ -25,6 +25,7 @@ import { DecisionRecorder } from './record';
 import { display } from './target';
 import { parseProxyUrl } from './chain';
 import { systemResolver, type Resolver } from './resolve';
+import { startTransparent, type TransparentListeners, type TransparentOptions } from './transparent';
 import { UpstreamPool } from './upstream';
 
 export type { ReloadResult } from './policyState';
@@ -57,6 +58,8 @@ export interface ProxyOptions {
   certCacheSize?: number;
   /** Client keep-alive idle timeout (ms). Default 75 s. */
   keepAliveTimeoutMs?: number;
+  /** Transparent capture (transparent.ts): TLS by SNI, HTTP by Host, and the cage's DNS. Default off. */
+  transparent?: TransparentOptions;
 }
 
 export interface RunningProxy {
@@ -65,6 +68,8 @@ export interface RunningProxy {
   url: string;
   reload(text?: string): ReloadResult;
   close(graceMs?: number): Promise<void>;
+  /** The transparent listeners, when started. */
+  transparent?: { tlsPort: number; httpPort: number; dns: Array<{ address: string; port: number }>; tcpPorts(): number[] };
   /** connections: client connections being served; sockets: accepted sockets still open (any state). */
   stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null };
 }
@@ -111,9 +116,12 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   // ---------------------------------------------------------------- listener
   const sockets = new Set<net.Socket>(); // every accepted connection
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true } as net.ServerOpts, (sock) => {
+  const track = (sock: net.Socket) => {
     sockets.add(sock);
     sock.once('close', () => sockets.delete(sock));
+  };
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true } as net.ServerOpts, (sock) => {
+    track(sock);
     new ClientConn(core, sock, undefined);
   });
   server.maxConnections = 20000;
@@ -128,6 +136,13 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     });
   });
   server.on('error', (e) => error(String(e)));
+  let captured: TransparentListeners | undefined;
+  try {
+    if (opts.transparent) captured = await startTransparent(core, opts.transparent, track);
+  } catch (e) {
+    server.close();
+    throw e;
+  }
   const addr = server.address() as net.AddressInfo;
   const address = { host: addr.address, port: addr.port };
   const url = `http://${display(addr.address)}:${addr.port}`;
@@ -138,6 +153,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   function close(graceMs = 5000): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
       server.close();
+      void captured?.close();
       for (const c of [...conns]) c.shutdown();
       const timers: { poll?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
       const finish = () => {
@@ -165,6 +181,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   return {
     address,
     url,
+    transparent: captured && { tlsPort: captured.tlsPort, httpPort: captured.httpPort, dns: captured.dns, tcpPorts: () => captured.tcp.ports },
     reload: (text?: string) => policy.reload(text),
     close,
     stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash: policy.hash }),

@@ -47,6 +47,16 @@ export function parseAuthority(a: string, defaultPort: number | undefined): { ho
   return { host: c.host, port };
 }
 
+/**
+ * An origin-form request that came to the transparent port 80 (no proxy in the client's view): its Host header
+ * names the target, which must be on `port` (the port it connected to, 80). Undefined when it names none.
+ */
+export function targetFromHost(hostHeader: string | undefined, target: string, port: number): { host: string; port: number; secure: false; path: string } | undefined {
+  if (hostHeader === undefined || target.charCodeAt(0) !== 47 /* / */) return undefined;
+  const a = parseAuthority(hostHeader, port);
+  return a && a.port === port ? { host: a.host, port, secure: false, path: target } : undefined;
+}
+
 /** Absolute-form request target ("http://host:port/path?q"). */
 export function parseAbsolute(url: string): { host: string; port: number; secure: boolean; path: string } | undefined {
   let secure: boolean;

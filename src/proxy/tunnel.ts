@@ -7,8 +7,7 @@ import type * as net from 'node:net';
 import type { ReasonCode, Rule } from '../policy/types';
 import type { ConnCtx, Core } from './core';
 import { allowsPrivate, clientHelloBlock, privateAddressBlock } from './gate';
-import { ESTABLISHED, readClientHello } from './handshake';
-import { endWith } from './linger';
+import { answerPlain, ESTABLISHED, readClientHello } from './handshake';
 import { relay } from './readbuf';
 import { blockResponse, upstreamErrorResponse } from './respond';
 import { display } from './target';
@@ -31,7 +30,7 @@ export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCt
       up.on('error', () => socket.destroy());
       socket.on('close', () => up.destroy());
       up.on('close', () => socket.destroy());
-      socket.write(ESTABLISHED);
+      if (!ctx.transparent) socket.write(ESTABLISHED);
       readClientHello(socket, head, (buf, hello) => {
         if (buf.length === 0) {
           // It closed (or stayed silent past the handshake deadline) before sending anything.
@@ -54,10 +53,10 @@ export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCt
     (err: NodeJS.ErrnoException) => {
       if (isPrivateAddressError(err)) {
         const b = privateAddressBlock(host, rule, err.addressClass, err.address);
-        endWith(socket, blockResponse(`CONNECT ${display(host)}:${port}`, b, true), core.keepAliveMs);
+        answerPlain(core, socket, ctx, blockResponse(`CONNECT ${display(host)}:${port}`, b, true));
         return record('block', b.reason, 403, b.detail);
       }
-      endWith(socket, upstreamErrorResponse(`Caged Agent could not reach ${display(host)}:${port}: ${err.code ?? err.message}\n`, true), core.keepAliveMs);
+      answerPlain(core, socket, ctx, upstreamErrorResponse(`Caged Agent could not reach ${display(host)}:${port}: ${err.code ?? err.message}\n`, true));
       record('allow', 'upstream-error', 502, err.code ?? 'ERROR');
     },
   );

@@ -34,7 +34,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
     assert.deepEqual(JSON.parse(fs.readFileSync(jsonFile, 'utf8')), r);
 
     assert.deepEqual(r.errors, []);
-    for (const row of ['direct', 'intercept', 'noPoll', 'floor', 'hop', 'tunnel', 'mitmproxy', 'tinyproxy']) {
+    for (const row of ['direct', 'intercept', 'transparent', 'noPoll', 'floor', 'hop', 'tunnel', 'mitmproxy', 'tinyproxy']) {
       const k = r.keepalive[row];
       assert.ok(k && k.rps > 0, `keep-alive row ${row}`);
       assert.equal(k.errors, 0, `keep-alive ${row}: no failed requests`);

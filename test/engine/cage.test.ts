@@ -76,7 +76,8 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
     assert.deepEqual(Object.keys(agent.NetworkSettings.Networks), [names.network(cage.id)]);
     assert.deepEqual(Object.keys(proxy.NetworkSettings.Networks).sort(), [EGRESS_NETWORK, names.network(cage.id)].sort());
     assert.ok(proxy.NetworkSettings.Networks[names.network(cage.id)].Aliases?.includes(PROXY_ALIAS));
-    assert.deepEqual(agent.HostConfig.Dns, ['127.0.0.1']);
+    // The agent's DNS server is the proxy's cage address (the proxy answers every name, test/engine/transparent.test.ts).
+    assert.deepEqual(agent.HostConfig.Dns, [proxy.NetworkSettings.Networks[names.network(cage.id)].IPAddress]);
     assert.notEqual(agent.HostConfig.NetworkMode, 'host');
     assert.notEqual(agent.HostConfig.Privileged, true);
     assert.deepEqual(agent.HostConfig.CapDrop, ['NET_RAW', 'MKNOD'], 'the agent has no raw sockets and no device nodes');

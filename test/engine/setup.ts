@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CageEngine, LABEL, LABEL_CAGE } from '../../src/engine';
+import assert from 'node:assert/strict';
+import { CageEngine, LABEL, LABEL_CAGE, type ProxyEvent } from '../../src/engine';
 import { allowPolicy, TEST_NODE_IMAGE } from '../shared/upstream';
 
 export { allowPolicy, esc, startUpstream, TEST_LABEL, type Upstream } from '../shared/upstream';
@@ -76,4 +77,13 @@ export async function leftovers(docker: Docker, cageIds: string[]): Promise<stri
 
 export function rmrf(p: string): void {
   try { fs.rmSync(p, { recursive: true, force: true }); } catch {}
+}
+
+/** The first of `events` (filled by an engine.events() subscription) matching `pred`, waiting up to 5 s for it. */
+export async function waitForEvent(events: ProxyEvent[], pred: (e: ProxyEvent) => boolean): Promise<ProxyEvent> {
+  const deadline = Date.now() + 5000;
+  while (!events.some(pred) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const e = events.find(pred);
+  assert.ok(e, `an event arrived (got ${JSON.stringify(events.slice(-5))})`);
+  return e;
 }

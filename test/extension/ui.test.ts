@@ -114,6 +114,22 @@ describe('Caged Agent in the extension host', function () {
     assert.ok(actions.some((a) => a.title === 'Allow example.com'), 'the exact choice is still there');
   });
 
+  it('a raw TCP block (an ssh to port 22) shows as a diagnostic whose quick fix writes tcp: [22] and cures it', async () => {
+    const e = { time: new Date().toISOString(), type: 'block', host: 'ssh.i19.example.com', port: 22, method: 'TCP', path: '', reason: 'no-matching-rule', rule: null };
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', e);
+    const diag = await waitFor('the TCP block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('ssh.i19.example.com:22')));
+    assert.match(diag.message, /^Caged agent blocked ssh\.i19\.example\.com:22 — TCP, once/);
+    const actions = await quickFixes(policyUri, diag.range);
+    const titles = actions.map((a) => a.title);
+    assert.ok(titles.includes('Allow TCP 22 to ssh.i19.example.com'), titles.join(' | '));
+    // (Other blocks' diagnostics sit on the same allow: key; only this one's choices name its host.)
+    assert.ok(titles.filter((t) => t.includes('i19.example.com')).every((t) => t.startsWith('Allow TCP 22 to ')), `no HTTP choices for raw TCP: ${titles.join(' | ')}`);
+    const fix = actions.find((a) => a.title === 'Allow TCP 22 to ssh.i19.example.com')!;
+    await vscode.commands.executeCommand(fix.command!.command, ...(fix.command!.arguments ?? []));
+    assert.match(await readText(policyUri), /- host: ssh\.i19\.example\.com\n\s+tcp: \[22\]/);
+    await waitFor('the TCP diagnostic to disappear', () => !policyDiagnostics(policyUri).some((d) => d.message.includes('ssh.i19.example.com:22')));
+  });
+
   it('policy validation errors show at the right line, and clear when fixed', async () => {
     const good = await readText(policyUri);
     await writeText(policyUri, 'version: 1\nallow:\n  - host: ok.example.com\n  - hots: typo.example.com\n');

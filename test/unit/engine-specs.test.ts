@@ -52,6 +52,9 @@ describe('container specs', () => {
     assert.match(h.Tmpfs!['/tmp'], /noexec/);
     assert.match(h.Tmpfs!['/tmp'], /nosuid/);
     assert.equal(h.PidsLimit, 256);
+    // Ports 53/80/443 (and raw TCP rules' ports) without a capability: a namespaced sysctl, not NET_BIND_SERVICE.
+    assert.deepEqual(h.Sysctls, { 'net.ipv4.ip_unprivileged_port_start': '0' });
+    assert.equal(h.CapAdd, undefined);
     assert.equal(h.Memory, 512 * 1024 * 1024);
     assert.equal(s.User, '1000:1000');
     assert.deepEqual(h.LogConfig, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
@@ -66,19 +69,22 @@ describe('container specs', () => {
   });
 
   it('the proxy reads secrets and upstream settings from its config volume, never from its environment', () => {
-    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128']);
+    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128', '--transparent']);
     const s = proxySpec({ secrets: true, upstreamCa: true, upstreamProxy: 'http://corp:8080' });
-    assert.deepEqual(s.Cmd!.slice(8), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
+    assert.deepEqual(s.Cmd!.slice(9), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
     assert.equal(s.Env, undefined, 'the proxy container has no environment of its own');
   });
 
-  it('the agent: cage network only, DNS that answers nothing outside, no raw sockets or device nodes, an init', () => {
-    const { spec, ownCommand } = agentContainerSpec({ id: ID, workspace: WS, image: { tag: 'caged-agent/agent:x', keepalive: ['/usr/bin/sleep', '2147483647'] }, baseImage: 'node:20', policyPath: `${WS}/.caged/policy.yaml`, ws: WS_STUB });
+  it('the agent: cage network only, the proxy as its DNS server, no raw sockets or device nodes, an init', () => {
+    const input = { id: ID, workspace: WS, image: { tag: 'caged-agent/agent:x', keepalive: ['/usr/bin/sleep', '2147483647'] }, baseImage: 'node:20', policyPath: `${WS}/.caged/policy.yaml`, ws: WS_STUB };
+    // Without the proxy's address, a forwarder to nowhere: external lookups fail.
+    assert.deepEqual(agentContainerSpec(input).spec.HostConfig!.Dns, ['127.0.0.1']);
+    const { spec, ownCommand } = agentContainerSpec({ ...input, proxyIp: '172.30.0.2' });
     const h = spec.HostConfig!;
     assert.equal(ownCommand, false);
     assert.equal(h.NetworkMode, `caged-agent-${ID}`);
     assert.deepEqual(spec.NetworkingConfig?.EndpointsConfig, { [`caged-agent-${ID}`]: {} });
-    assert.deepEqual(h.Dns, ['127.0.0.1']);
+    assert.deepEqual(h.Dns, ['172.30.0.2']);
     assert.deepEqual(h.DnsSearch, []);
     assert.deepEqual(h.DnsOptions, ['timeout:1', 'attempts:1']);
     assert.deepEqual(h.CapDrop, ['NET_RAW', 'MKNOD']);

