@@ -104,8 +104,8 @@ export class CageEngine {
   }
 
   /** Where the engine is, in words ("/var/run/docker.sock", "tcp://host:2376"), and why when a context chose it. */
-  engineAddress(): string {
-    if (this.endpoint) return `${this.endpoint.address.replace(/^unix:\/\//, '')}, from ${this.endpoint.source}`;
+  engineAddress(withSource = false): string {
+    if (this.endpoint) return `${this.endpoint.address.replace(/^unix:\/\//, '')}${withSource ? `, from ${this.endpoint.source}` : ''}`;
     const m = this.docker.modem as any;
     if (typeof m.socketPath === 'string' && m.socketPath) return m.socketPath;
     if (m.host) return `${m.protocol ?? 'http'}://${m.host}:${m.port ?? ''}`;
@@ -125,7 +125,8 @@ export class CageEngine {
       await this.docker.ping();
     } catch (e) {
       if (isConnectionError(e) || statusOf(e) === undefined) {
-        const err = new Error(`Cannot reach the Docker engine at ${this.engineAddress()} — is Docker running? (${(e as any)?.code ?? dockerMessage(e)})`);
+        const why = this.endpoint && this.endpoint.source !== 'the default socket' ? `; the endpoint of ${this.endpoint.source}` : '';
+        const err = new Error(`Cannot reach the Docker engine at ${this.engineAddress()} — is Docker running? (${(e as any)?.code ?? dockerMessage(e)}${why})`);
         (err as any).code = 'ENGINE_UNREACHABLE';
         throw err;
       }
@@ -289,7 +290,7 @@ export class CageEngine {
     return runDoctor({
       docker: this.docker,
       ping: () => this.ping(),
-      engineAddress: this.engineAddress(),
+      engineAddress: this.engineAddress(true),
       proxyBundlePath: this.options.proxyBundlePath,
       proxyBaseImage: opts.proxyBaseImage ?? this.options.proxyBaseImage ?? DEFAULT_PROXY_BASE_IMAGE,
       agentImage: opts.agentImage ?? dc ?? this.options.agentImage ?? DEFAULT_AGENT_IMAGE,

@@ -87,8 +87,8 @@ describe('docker contexts are followed', { timeout: 60_000 }, () => {
   it('DOCKER_CONTEXT wins over currentContext, the setting over both; an unknown context fails in words', async () => {
     process.env.DOCKER_CONTEXT = 'i18-env';
     try {
-      assert.match(engine().engineAddress(), /from context "i18-env" \(DOCKER_CONTEXT\)/);
-      assert.match(engine('i18-other').engineAddress(), /from context "i18-other" \(the cagedAgent\.dockerContext setting\)/);
+      assert.match(engine().engineAddress(true), /from context "i18-env" \(DOCKER_CONTEXT\)/);
+      assert.match(engine('i18-other').engineAddress(true), /from context "i18-other" \(the cagedAgent\.dockerContext setting\)/);
       await assert.rejects(engine('i18-missing').ping(), /Docker context "i18-missing" does not exist.*docker context ls/);
     } finally {
       delete process.env.DOCKER_CONTEXT;
