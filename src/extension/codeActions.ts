@@ -6,6 +6,7 @@
 // not found"). Such an id stays registered; when picked it re-decides against the policy of that moment
 // (Controller.applyFixFor).
 import * as vscode from 'vscode';
+import { BLOCKED_SCHEME } from './blockedDocument';
 import type { Controller } from './controller';
 import { DIAGNOSTIC_SOURCE, UNMATCHED_SUMMARY_CODE, type PolicyDiagnostics } from './diagnostics';
 import type { FixPayload } from './logic/fixes';
@@ -36,7 +37,7 @@ export class AllowQuickFixes implements vscode.CodeActionProvider, vscode.Dispos
     private readonly diagnostics: PolicyDiagnostics,
   ) {}
 
-  provideCodeActions(_doc: vscode.TextDocument, _range: vscode.Range | vscode.Selection, context: vscode.CodeActionContext): vscode.CodeAction[] {
+  provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range | vscode.Selection, context: vscode.CodeActionContext): vscode.CodeAction[] {
     const actions: vscode.CodeAction[] = [];
     for (const d of context.diagnostics) {
       if (d.source === DIAGNOSTIC_SOURCE && d.code === UNMATCHED_SUMMARY_CODE) {
@@ -48,6 +49,9 @@ export class AllowQuickFixes implements vscode.CodeActionProvider, vscode.Dispos
       }
       const g = this.diagnostics.groupFor(d);
       if (!g) continue;
+      // The Blocked requests document is re-read after each change: while its text is older than the diagnostics,
+      // a line may show another host; offer nothing rather than another host's fixes.
+      if (doc.uri.scheme === BLOCKED_SCHEME && (d.range.start.line >= doc.lineCount || !doc.lineAt(d.range.start.line).text.includes(`${g.host}:${g.port}`))) continue;
       const block = this.ctl.blockedOf(g);
       this.ctl.fixesFor(g).forEach((fix, i) => {
         const a = new vscode.CodeAction(fix.title, vscode.CodeActionKind.QuickFix);

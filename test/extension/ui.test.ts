@@ -28,6 +28,16 @@ function blockedDiagnostics(): vscode.Diagnostic[] {
   return policyDiagnostics(BLOCKED_DOC);
 }
 
+/** A block's diagnostic in the Blocked requests document, once the open document shows its line too. */
+async function blockedLine(what: string, host: string): Promise<vscode.Diagnostic> {
+  return waitFor(what, async () => {
+    const d = blockedDiagnostics().find((x) => x.message.includes(host));
+    if (!d) return undefined;
+    const doc = await vscode.workspace.openTextDocument(BLOCKED_DOC);
+    return d.range.start.line < doc.lineCount && doc.lineAt(d.range.start.line).text.includes(host) ? d : undefined;
+  });
+}
+
 async function readText(uri: vscode.Uri): Promise<string> {
   return new TextDecoder().decode(await vscode.workspace.fs.readFile(uri));
 }
@@ -85,7 +95,7 @@ describe('Caged Agent in the extension host', function () {
   it('a block event becomes a diagnostic on the policy file, with Allow quick fixes that edit it away', async () => {
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('api.example.com'));
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('api.example.com'));
-    const diag = await waitFor('the block diagnostic', () => blockedDiagnostics().find((d) => d.message.includes('api.example.com')));
+    const diag = await blockedLine('the block diagnostic', 'api.example.com');
     assert.match(diag.message, /^Caged agent blocked api\.example\.com:443 — GET \/v1\/models, 2 times, last at \d\d:\d\d/);
     assert.equal(diag.severity, vscode.DiagnosticSeverity.Warning);
     // The policy file keeps a Problem too: the summary on its allow: key.
@@ -108,7 +118,7 @@ describe('Caged Agent in the extension host', function () {
 
   it('no *.parent choice for a public suffix', async () => {
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('example.com'));
-    const diag = await waitFor('the block diagnostic', () => blockedDiagnostics().find((d) => d.message.includes(' example.com:443')));
+    const diag = await blockedLine('the block diagnostic', ' example.com:443');
     const actions = await quickFixes(BLOCKED_DOC, diag.range);
     assert.ok(!actions.some((a) => a.title === 'Allow *.com'), 'never offers *.com');
     assert.ok(actions.some((a) => a.title === 'Allow example.com'), 'the exact choice is still there');
@@ -117,17 +127,17 @@ describe('Caged Agent in the extension host', function () {
   it('a raw TCP block (an ssh to port 22) shows as a diagnostic whose quick fix writes tcp: [22] and cures it', async () => {
     const e = { time: new Date().toISOString(), type: 'block', host: 'ssh.i19.example.com', port: 22, method: 'TCP', path: '', reason: 'no-matching-rule', rule: null };
     await vscode.commands.executeCommand('cagedAgent._injectEvent', e);
-    const diag = await waitFor('the TCP block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('ssh.i19.example.com:22')));
+    // No rule matched it: its line is in the Blocked requests document, with only its own fixes there.
+    const diag = await blockedLine('the TCP block diagnostic', 'ssh.i19.example.com:22');
     assert.match(diag.message, /^Caged agent blocked ssh\.i19\.example\.com:22 — TCP, once/);
-    const actions = await quickFixes(policyUri, diag.range);
+    const actions = await quickFixes(BLOCKED_DOC, diag.range);
     const titles = actions.map((a) => a.title);
     assert.ok(titles.includes('Allow TCP 22 to ssh.i19.example.com'), titles.join(' | '));
-    // (Other blocks' diagnostics sit on the same allow: key; only this one's choices name its host.)
-    assert.ok(titles.filter((t) => t.includes('i19.example.com')).every((t) => t.startsWith('Allow TCP 22 to ')), `no HTTP choices for raw TCP: ${titles.join(' | ')}`);
+    assert.ok(titles.every((t) => t.startsWith('Allow TCP 22 to ')), `no HTTP choices for raw TCP, no other host's: ${titles.join(' | ')}`);
     const fix = actions.find((a) => a.title === 'Allow TCP 22 to ssh.i19.example.com')!;
     await vscode.commands.executeCommand(fix.command!.command, ...(fix.command!.arguments ?? []));
     assert.match(await readText(policyUri), /- host: ssh\.i19\.example\.com\n\s+tcp: \[22\]/);
-    await waitFor('the TCP diagnostic to disappear', () => !policyDiagnostics(policyUri).some((d) => d.message.includes('ssh.i19.example.com:22')));
+    await waitFor('the TCP diagnostic to disappear', () => !blockedDiagnostics().some((d) => d.message.includes('ssh.i19.example.com:22')));
   });
 
   it('policy validation errors show at the right line, and clear when fixed', async () => {
@@ -229,7 +239,7 @@ describe('Caged Agent in the extension host', function () {
 
   it('a quick fix offered before a refresh still applies when picked after it, deciding again under the policy of then', async () => {
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('stale.fix-i18.test'));
-    const diag = await waitFor('the block diagnostic', () => blockedDiagnostics().find((d) => d.code === 'stale.fix-i18.test:443'));
+    const diag = await blockedLine('the block diagnostic', 'stale.fix-i18.test:443');
     const exact = (await quickFixes(BLOCKED_DOC, diag.range)).find((a) => a.title === 'Allow stale.fix-i18.test')!;
     assert.ok(exact?.command, 'the exact choice is offered');
     assert.equal(exact.command.arguments?.length ?? 0, 0, 'the command carries its fix in its id, not in arguments a refresh drops');
