@@ -440,8 +440,8 @@ async function cmdGc(a: Args): Promise<number> {
 async function cmdDoctor(a: Args): Promise<number> {
   checkFlags(a, ['--image', '--proxy-base-image']);
   const engine = makeEngine({ proxyBaseImage: flag(a, '--proxy-base-image'), agentImage: flag(a, '--image') });
-  const checks = await engine.doctor();
-  for (const c of checks) process.stdout.write(`${c.ok ? 'OK  ' : c.warning ? 'WARN' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
+  const checks = await engine.doctor({ agentImage: flag(a, '--image'), workspace: process.cwd() });
+  for (const c of checks) process.stdout.write(`${c.warning ? 'WARN' : c.ok ? 'OK  ' : 'FAIL'}  ${c.name}: ${c.detail}\n`);
   return checks.every((c) => c.ok || c.warning) ? 0 : 1;
 }
 

@@ -67,6 +67,11 @@ export interface UpOptions {
   agentCommand?: string[];
   /** Extra env for the agent (never secrets). */
   agentEnv?: Record<string, string>;
+  /**
+   * Programs the agent's command needs (e.g. ["npx"] for an npm-installed agent), looked up on the image's PATH
+   * before anything is started; missing ones fail the start at step "agent-image", with `for` in the message.
+   */
+  requires?: { programs: string[]; for: string };
   /** Base image with Node for the proxy; default DEFAULT_PROXY_BASE_IMAGE. */
   proxyBaseImage?: string;
   /** PEM text of extra CAs the proxy trusts upstream. */

@@ -35,8 +35,17 @@ export async function runDoctor(d: DoctorInput): Promise<DoctorCheck[]> {
     return checks;
   }
   const v = await d.docker.version();
-  checks.push({ name: 'engine version', ok: true, detail: `Docker ${v.Version} (API ${v.ApiVersion}, ${v.Os}/${v.Arch})` });
-  if (versionLess(v.Version, [25, 0, 5])) {
+  // Podman's Docker-compatible API (`podman system service`) answers like Docker, with its own version number.
+  const podman = (v.Components ?? []).some((c) => /podman/i.test(c.Name));
+  checks.push({ name: 'engine version', ok: true, detail: `${podman ? 'Podman' : 'Docker'} ${v.Version} (API ${v.ApiVersion}, ${v.Os}/${v.Arch})` });
+  if (podman) {
+    checks.push({
+      name: 'Podman',
+      ok: true,
+      warning: true,
+      detail: `Podman ${v.Version} through its Docker-compatible API: Caged Agent is tested on Docker. A cage needs internal networks, nested read-only bind mounts, exec and health checks; each start checks the agent's mounts from inside and refuses when they are not applied. Podman needs rlimits it may set (rootful podman fails to start any container where it may not raise RLIMIT_NPROC).`,
+    });
+  } else if (versionLess(v.Version, [25, 0, 5])) {
     checks.push({
       name: 'embedded DNS caveat',
       ok: false,

@@ -28,8 +28,10 @@ import type {
 import { CageAsk, ControlSession, controlProxy, TemporaryStore, type AnswerResult, type AskAnswer, type AskState } from './ask';
 import { collectGarbage, downCage } from './cleanup';
 import { describeCage, labelledContainers, listCages, runningContainer } from './discover';
+import { devcontainerImage } from './devcontainer';
 import { runDoctor } from './doctor';
-import { dockerMessage, isConnectionError, statusOf } from './dockerutil';
+import { resolveDockerEndpoint, type DockerEndpoint } from './dockerContext';
+import { dockerMessage, isConnectionError, logTail, statusOf } from './dockerutil';
 import { execIn, openShell } from './exec';
 import { checkProtection } from './mounts';
 import { cageIdFor, canonicalWorkspace, DEFAULT_AGENT_IMAGE, DEFAULT_PROXY_BASE_IMAGE, EGRESS_NETWORK, names } from './names';
@@ -39,6 +41,7 @@ import { pushPolicy } from './push';
 import { startCage } from './start';
 import { StateStore } from './state';
 import { LABEL_POLICY, LABEL_WORKSPACE_IN_CONTAINER } from './specs';
+import { endTerminals, type TerminalSelector } from './terminals';
 import { runVerify, tcpTargetOf } from './verify';
 
 export { PROXY_ENV, TELEMETRY_ENV } from './specs';
@@ -48,9 +51,11 @@ export interface CageEngineOptions {
   stateDir: string;
   /** The bundled proxy program (dist/proxy.js). */
   proxyBundlePath: string;
-  /** A ready dockerode client; default `new Docker(dockerOptions)` (honours DOCKER_HOST). */
+  /** A ready dockerode client; default: the endpoint resolveDockerEndpoint() picks (docker contexts followed). */
   docker?: Docker;
   dockerOptions?: Docker.DockerOptions;
+  /** A Docker context to use (like `docker --context`); default: DOCKER_HOST, DOCKER_CONTEXT, currentContext. */
+  dockerContext?: string;
   /** Defaults for up() when UpOptions leave them out. */
   proxyBaseImage?: string;
   agentImage?: string;
@@ -63,6 +68,11 @@ export interface CageEngineOptions {
    * extension's own defences behind the mounts; no setting or policy key reaches it. Default true.
    */
   protectWorkspace?: boolean;
+  /**
+   * Who the agent runs as: 'owner' (default) is the workspace folder's owner uid/gid (agentUser.ts); 'root' keeps
+   * the image's user (root for most images).
+   */
+  agentUser?: 'owner' | 'root';
 }
 
 export class CageEngine {
@@ -73,8 +83,20 @@ export class CageEngine {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly pushLocks = new Map<string, Promise<unknown>>();
 
+  /** The endpoint and why it was chosen (docker contexts followed), when the engine made its own client. */
+  readonly endpoint: DockerEndpoint | undefined;
+  /** The context named cannot be used (ping() says so). */
+  private readonly endpointError: string | undefined;
+
   constructor(readonly options: CageEngineOptions) {
-    this.docker = options.docker ?? new Docker(options.dockerOptions);
+    if (!options.docker && !options.dockerOptions) {
+      try {
+        this.endpoint = resolveDockerEndpoint({ context: options.dockerContext });
+      } catch (e) {
+        this.endpointError = (e as Error).message;
+      }
+    }
+    this.docker = options.docker ?? new Docker(options.dockerOptions ?? this.endpoint?.options);
     this.state = new StateStore(options.stateDir);
   }
 
@@ -83,8 +105,9 @@ export class CageEngine {
     return cageIdFor(workspace);
   }
 
-  /** Where the engine is, in words ("/var/run/docker.sock", "tcp://host:2376"). */
-  engineAddress(): string {
+  /** Where the engine is, in words ("/var/run/docker.sock", "tcp://host:2376"), and why when a context chose it. */
+  engineAddress(withSource = false): string {
+    if (this.endpoint) return `${this.endpoint.address.replace(/^unix:\/\//, '')}${withSource ? `, from ${this.endpoint.source}` : ''}`;
     const m = this.docker.modem as any;
     if (typeof m.socketPath === 'string' && m.socketPath) return m.socketPath;
     if (m.host) return `${m.protocol ?? 'http'}://${m.host}:${m.port ?? ''}`;
@@ -95,11 +118,17 @@ export class CageEngine {
 
   /** Pings the engine; throws the plain-words "is Docker running?" error when nothing answers. */
   async ping(): Promise<void> {
+    if (this.endpointError) {
+      const err = new Error(this.endpointError);
+      (err as any).code = 'ENGINE_UNREACHABLE';
+      throw err;
+    }
     try {
       await this.docker.ping();
     } catch (e) {
       if (isConnectionError(e) || statusOf(e) === undefined) {
-        const err = new Error(`Cannot reach the Docker engine at ${this.engineAddress()} — is Docker running? (${(e as any)?.code ?? dockerMessage(e)})`);
+        const why = this.endpoint && this.endpoint.source !== 'the default socket' ? `; the endpoint of ${this.endpoint.source}` : '';
+        const err = new Error(`Cannot reach the Docker engine at ${this.engineAddress()} — is Docker running? (${(e as any)?.code ?? dockerMessage(e)}${why})`);
         (err as any).code = 'ENGINE_UNREACHABLE';
         throw err;
       }
@@ -266,6 +295,16 @@ export class CageEngine {
     return openShell(await runningContainer(this.docker, cageId, 'agent'), cageId, opts);
   }
 
+  /** The proxy's log (its event lines and anything else it wrote), the last `lines` lines. */
+  async proxyLog(cageId: string, lines = 5000): Promise<string> {
+    return logTail(await runningContainer(this.docker, cageId, 'proxy'), lines);
+  }
+
+  /** Ends the processes of the editor's terminals in the agent (see terminals.ts); resolves to how many. */
+  async endTerminals(cageId: string, sel: TerminalSelector): Promise<number> {
+    return endTerminals(await runningContainer(this.docker, cageId, 'agent'), sel);
+  }
+
   /** Checks, from inside the agent, that the cage holds: see VerifyOptions. */
   async verify(cageId: string, opts: VerifyOptions = {}): Promise<VerifyCheck[]> {
     const agent = await runningContainer(this.docker, cageId, 'agent');
@@ -289,14 +328,16 @@ export class CageEngine {
     });
   }
 
-  async doctor(opts: { proxyBaseImage?: string; agentImage?: string } = {}): Promise<DoctorCheck[]> {
+  /** Checks the setup; with `workspace`, the agent image a start there would use (its devcontainer's, when it names one). */
+  async doctor(opts: { proxyBaseImage?: string; agentImage?: string; workspace?: string } = {}): Promise<DoctorCheck[]> {
+    const dc = !opts.agentImage && opts.workspace ? devcontainerImage(opts.workspace).image : undefined;
     return runDoctor({
       docker: this.docker,
       ping: () => this.ping(),
-      engineAddress: this.engineAddress(),
+      engineAddress: this.engineAddress(true),
       proxyBundlePath: this.options.proxyBundlePath,
       proxyBaseImage: opts.proxyBaseImage ?? this.options.proxyBaseImage ?? DEFAULT_PROXY_BASE_IMAGE,
-      agentImage: opts.agentImage ?? this.options.agentImage ?? DEFAULT_AGENT_IMAGE,
+      agentImage: opts.agentImage ?? dc ?? this.options.agentImage ?? DEFAULT_AGENT_IMAGE,
     });
   }
 }

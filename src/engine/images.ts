@@ -7,12 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { collect, dockerMessage, followProgress, isNotFound } from './dockerutil';
-import { AGENT_BUNDLE_FILE, AGENT_CA_FILE, LABEL, LABEL_CAGE, labels, PROXY_UID } from './names';
+import { AGENT_BUNDLE_FILE, AGENT_CA_FILE, LABEL, LABEL_CAGE, LABEL_ROLE, labels, PROXY_UID } from './names';
 import { createTar, readTar, type TarEntry } from './tar';
+import { planAgentUser, type AgentUserPlan, type Owner } from './agentUser';
 
 /** Bumped when the generated Dockerfiles change, so cached images built by older code are not reused. */
 const PROXY_TEMPLATE_VERSION = '1';
-const AGENT_TEMPLATE_VERSION = '1';
+const AGENT_TEMPLATE_VERSION = '2';
 
 /** Known locations of the system CA bundle, most common first. */
 export const CA_BUNDLE_PATHS = [
@@ -88,9 +89,13 @@ export async function imageExists(docker: Docker, ref: string): Promise<boolean>
 
 /** Builds an image from an in-memory context (legacy builder; no RUN steps are used). */
 export async function buildImage(docker: Docker, files: TarEntry[], tag: string, progress?: Progress): Promise<void> {
-  const context = createTar(files);
+  const context = await createTar(files);
   const stream = await docker.buildImage(Readable.from([context]), { t: tag, rm: true, forcerm: true, pull: false } as Docker.ImageBuildOptions);
-  await followProgress(docker, stream, (s) => { if (/^Step \d+/.test(s)) progress?.(s); });
+  // Docker's own lines ("Step 6/6 : LABEL …") are for the log; progress says how far the build is, in words.
+  await followProgress(docker, stream, (s) => {
+    const m = /^Step (\d+)\/(\d+)/.exec(s);
+    if (m) progress?.(`building ${tag}: step ${m[1]} of ${m[2]}`);
+  });
 }
 
 function sha(...parts: Array<string | Buffer>): string {
@@ -142,6 +147,8 @@ export interface ImageProbe {
   bundle: string;
   /** Entrypoint + args that keep a container alive, when the image has sleep or busybox. */
   keepalive?: string[];
+  /** How the workspace owner becomes the image's user (undefined: root, or no owner given). */
+  user?: AgentUserPlan;
 }
 
 /** Reads one path out of a (stopped) container; undefined when it does not exist. */
@@ -153,7 +160,7 @@ async function readPath(container: Docker.Container, p: string): Promise<{ type:
     if (isNotFound(e)) return undefined;
     throw e;
   }
-  const entries = readTar(await collect(stream));
+  const entries = await readTar(await collect(stream));
   const first = entries[0];
   if (!first) return undefined;
   return { type: first.type, data: first.data, linkname: first.linkname };
@@ -171,8 +178,8 @@ export async function pathExists(container: Docker.Container, p: string): Promis
   }
 }
 
-/** Looks inside an image without running it: its CA bundle and whether it has a way to idle. */
-export async function probeImage(docker: Docker, imageId: string, cageId: string): Promise<ImageProbe> {
+/** Runs fn with a created (never started) container of the image, to read its files; removes it after. */
+async function withProbeContainer<T>(docker: Docker, imageId: string, cageId: string, fn: (c: Docker.Container) => Promise<T>): Promise<T> {
   const container = await docker.createContainer({
     Image: imageId,
     Entrypoint: ['/caged-agent-probe-never-runs'],
@@ -182,6 +189,30 @@ export async function probeImage(docker: Docker, imageId: string, cageId: string
     HostConfig: { NetworkMode: 'none', AutoRemove: false },
   } as any);
   try {
+    return await fn(container);
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => {});
+  }
+}
+
+/** Which of `programs` the image has on its PATH (without running it). */
+export async function missingPrograms(docker: Docker, image: string, cageId: string, programs: string[]): Promise<string[]> {
+  const info = await docker.getImage(image).inspect();
+  const dirs = ((info.Config?.Env ?? []).find((v) => v.startsWith('PATH='))?.slice(5) || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter((d) => d.startsWith('/'));
+  return withProbeContainer(docker, info.Id, cageId, async (c) => {
+    const missing: string[] = [];
+    for (const prog of programs) {
+      let found = false;
+      for (const d of dirs) if (!found && (await pathExists(c, path.posix.join(d, prog)))) found = true;
+      if (!found) missing.push(prog);
+    }
+    return missing;
+  });
+}
+
+/** Looks inside an image without running it: its CA bundle and whether it has a way to idle. */
+export async function probeImage(docker: Docker, imageId: string, cageId: string, owner?: Owner, imagePath?: string): Promise<ImageProbe> {
+  return withProbeContainer(docker, imageId, cageId, async (container) => {
     const bundlePaths: string[] = [];
     let bundle = '';
     for (const start of CA_BUNDLE_PATHS) {
@@ -204,16 +235,27 @@ export async function probeImage(docker: Docker, imageId: string, cageId: string
     for (const k of KEEPALIVE_CANDIDATES) {
       if (await pathExists(container, k.path)) { keepalive = [k.path, ...k.args]; break; }
     }
-    return { bundlePaths, bundle, keepalive };
-  } finally {
-    await container.remove({ force: true, v: true }).catch(() => {});
-  }
+    let user: AgentUserPlan | undefined;
+    if (owner && owner.uid !== 0) {
+      const text = async (p: string) => {
+        const e = await readPath(container, p);
+        return e?.type === 'file' ? e.data.toString('utf8') : '';
+      };
+      const [passwd, group] = [await text('/etc/passwd'), await text('/etc/group')];
+      const first = planAgentUser(owner, { passwd, group, path: imagePath, exists: () => true });
+      const homeExists = first ? await pathExists(container, first.home) : true;
+      user = planAgentUser(owner, { passwd, group, path: imagePath, exists: () => homeExists });
+    }
+    return { bundlePaths, bundle, keepalive, user };
+  });
 }
 
 export interface AgentImage {
   tag: string;
   /** Entrypoint + args that keep the agent alive, or undefined (then the image's own command runs). */
   keepalive?: string[];
+  /** The container's User ("uid:gid", the workspace owner), or undefined (the image's user). */
+  user?: string;
 }
 
 /**
@@ -227,19 +269,24 @@ export async function ensureAgentImage(
   cageId: string,
   workspace: string,
   progress?: Progress,
+  owner?: Owner,
 ): Promise<AgentImage> {
   const base = await ensureImage(docker, baseImage, progress);
-  const tag = `caged-agent/agent:${sha(base.id, ca.fingerprint256, AGENT_TEMPLATE_VERSION).slice(0, 16)}`;
+  const who = owner && owner.uid !== 0 ? `${owner.uid}:${owner.gid}` : '';
+  const tag = `caged-agent/agent:${sha(base.id, ca.fingerprint256, AGENT_TEMPLATE_VERSION, who).slice(0, 16)}`;
   try {
     const info = await docker.getImage(tag).inspect();
     const keep = info.Config?.Labels?.['caged-agent.keepalive'];
     progress?.(`agent image ${tag} is cached`);
-    return { tag, keepalive: keep ? JSON.parse(keep) : undefined };
+    return { tag, keepalive: keep ? JSON.parse(keep) : undefined, user: info.Config?.Labels?.['caged-agent.user'] || undefined };
   } catch (e) {
     if (!isNotFound(e)) throw e;
   }
   progress?.(`reading the CA bundle of ${baseImage}`);
-  const probe = await probeImage(docker, base.id, cageId);
+  const imagePath = (base.info.Config?.Env ?? []).find((v) => v.startsWith('PATH='))?.slice(5);
+  const probe = await probeImage(docker, base.id, cageId, owner, imagePath);
+  const user = probe.user;
+  if (user) progress?.(`the agent runs as the workspace owner (uid ${user.user}, HOME ${user.home})`);
   const caPem = ca.certPem.trim() + '\n';
   const baseBundle = probe.bundle ? probe.bundle.replace(/\s*$/, '\n') : '';
   const combined = baseBundle + caPem;
@@ -254,13 +301,20 @@ export async function ensureAgentImage(
     'caged-agent.base-image': baseImage,
     'caged-agent.ca-fingerprint': ca.fingerprint256,
     'caged-agent.keepalive': probe.keepalive ? JSON.stringify(probe.keepalive) : '',
+    'caged-agent.user': user?.user ?? '',
   };
-  const envLines = [`ENV ${Object.entries(AGENT_ENV_CA).map(([k, v]) => `${k}=${v}`).join(' ')}`];
+  const envLines = [`ENV ${Object.entries({ ...AGENT_ENV_CA, ...(user?.env ?? {}) }).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`];
+  const userLines = user ? [
+    ...(user.passwd !== undefined ? ['COPY passwd /etc/passwd'] : []),
+    ...(user.group !== undefined ? ['COPY group /etc/group'] : []),
+    ...(user.createHome ? [`COPY --chown=${user.user} home/ ${user.home}/`] : []),
+  ] : [];
   const dockerfile = [
     `FROM ${base.id}`,
     ...targets.map((t) => `COPY ca-bundle.crt ${t}`),
     `COPY ca-bundle.crt ${AGENT_BUNDLE_FILE}`,
     `COPY caged-agent.crt ${AGENT_CA_FILE}`,
+    ...userLines,
     ...envLines,
     `LABEL ${Object.entries(l).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ')}`,
     '',
@@ -269,8 +323,11 @@ export async function ensureAgentImage(
     { name: 'Dockerfile', data: dockerfile },
     { name: 'ca-bundle.crt', data: combined, mode: 0o644 },
     { name: 'caged-agent.crt', data: caPem, mode: 0o644 },
+    ...(user?.passwd !== undefined ? [{ name: 'passwd', data: user.passwd, mode: 0o644 }] : []),
+    ...(user?.group !== undefined ? [{ name: 'group', data: user.group, mode: 0o644 }] : []),
+    ...(user?.createHome ? [{ name: 'home/.profile', data: 'export PATH="$HOME/.local/bin:$PATH"\n', mode: 0o644 }] : []),
   ], tag, progress);
-  return { tag, keepalive: probe.keepalive };
+  return { tag, keepalive: probe.keepalive, user: user?.user };
 }
 
 /** Labelled images of one cage (agent images), or all labelled images. */
@@ -278,4 +335,27 @@ export async function listLabelledImages(docker: Docker, cageId?: string): Promi
   const label = [`${LABEL}=1`];
   if (cageId) label.push(`${LABEL_CAGE}=${cageId}`);
   return docker.listImages({ filters: { label } });
+}
+
+/** How many agent images no container uses are kept (the newest): a restart of a recent cage reuses its image. */
+export const MAX_UNUSED_AGENT_IMAGES = 8;
+
+/**
+ * Bounds the derived agent images (one per cage: each embeds its cage's CA): those no container uses beyond the
+ * newest MAX_UNUSED_AGENT_IMAGES are removed, oldest first. Never `keep`, never an image in use. Returns the
+ * removed tags; an image that cannot be removed (in use meanwhile) is left.
+ */
+export async function pruneAgentImages(docker: Docker, keep: string, max = MAX_UNUSED_AGENT_IMAGES, alsoLabelled: string[] = []): Promise<string[]> {
+  const label = [`${LABEL}=1`, `${LABEL_ROLE}=image`, ...alsoLabelled];
+  const images: Docker.ImageInfo[] = await docker.listImages({ filters: { label, reference: ['caged-agent/agent'] } } as Docker.ListImagesOptions);
+  const used = new Set((await docker.listContainers({ all: true })).map((c) => c.ImageID));
+  const unused = images.filter((i) => !used.has(i.Id) && !(i.RepoTags ?? []).includes(keep)).sort((a, b) => b.Created - a.Created);
+  const removed: string[] = [];
+  for (const i of unused.slice(max)) {
+    try {
+      await docker.getImage(i.Id).remove();
+      removed.push(...(i.RepoTags ?? [i.Id]));
+    } catch {}
+  }
+  return removed;
 }

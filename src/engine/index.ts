@@ -23,6 +23,7 @@ export {
 export { defaultStateDir } from './state';
 export { devcontainerImage, stripJsonc } from './devcontainer';
 export { AGENT_ENV_CA, CA_BUNDLE_PATHS } from './images';
+export { TERMINAL_ENV, type TerminalSelector } from './terminals';
 export { DEFAULT_BLOCKED_URL, DEFAULT_EXTERNAL_NAME, verifySummary } from './verify';
 export type { ProxyEvent } from '../policy/events';
 export type { AskAnswer, AnswerResult, AskState } from './ask';

@@ -233,6 +233,9 @@ export function createPlaceholders(placeholders: Placeholder[]): Placeholder[] {
       if (p.kind === 'dir') fs.mkdirSync(p.path);
       else fs.writeFileSync(p.path, '', { flag: 'wx' });
       done.push(p);
+      // Owned like the folder it is in (the workspace owner, whom the agent runs as), not by whoever runs the engine.
+      const parent = fs.statSync(path.dirname(p.path));
+      try { fs.lchownSync(p.path, parent.uid, parent.gid); } catch {}
     }
   } catch (e) {
     removePlaceholders(done);

@@ -65,7 +65,7 @@ export async function pushPolicy(logs: ProxyLogs, proxy: Docker.Container, text:
   // Followed before signalling, so the verdict cannot be missed.
   const pending = await watchVerdict(logs, proxy, (ev) => (ev.type === 'policy-error' || (ev.type === 'policy-loaded' && ev.hash === hash) ? verdictOf(ev) : undefined), false);
   try {
-    await proxy.putArchive(createTar([policyFile(text)]), { path: PROXY_CONFIG_DIR });
+    await proxy.putArchive(await createTar([policyFile(text)]), { path: PROXY_CONFIG_DIR });
     await proxy.kill({ signal: 'SIGHUP' });
     const r = await pending.result(timeoutMs);
     if (r === 'timeout') return { ok: false, inForce: 'unknown', message: `the proxy did not confirm the new policy within ${Math.round(timeoutMs / 1000)} s` };

@@ -198,6 +198,8 @@ export function agentContainerSpec(a: AgentSpecInput): { spec: Docker.ContainerC
     Env: envList(agentEnv(a.agentEnv)),
     WorkingDir: a.ws.workspaceInContainer,
     Hostname: 'caged-agent',
+    // The workspace owner (agentUser.ts): every process in the agent, docker exec without -u included.
+    ...(a.image.user ? { User: a.image.user } : {}),
     Labels: {
       ...labels('agent', a.id, a.workspace),
       [LABEL_POLICY]: a.policyPath,
@@ -218,8 +220,7 @@ export function agentContainerSpec(a: AgentSpecInput): { spec: Docker.ContainerC
       Mounts: a.ws.mounts,
       Init: true,
       PublishAllPorts: false,
-      // The agent may install packages as root in its own container, but needs no raw sockets (no
-      // crafted packets past the proxy) and no device nodes.
+      // The agent needs no raw sockets (no crafted packets past the proxy) and no device nodes.
       CapDrop: ['NET_RAW', 'MKNOD'],
       RestartPolicy: { Name: 'no' },
     },

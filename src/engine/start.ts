@@ -12,12 +12,14 @@ import { describeCage, labelledContainers } from './discover';
 import { dockerMessage, isNotFound, logTail, sleep } from './dockerutil';
 import type { CageEngineOptions } from './engine';
 import { execIn } from './exec';
-import { ensureAgentImage, ensureProxyImage } from './images';
+import { ensureAgentImage, ensureProxyImage, missingPrograms, pruneAgentImages } from './images';
+import { workspaceOwner } from './agentUser';
 import { agentMountProblems } from './mounts';
 import { DEFAULT_AGENT_IMAGE, DEFAULT_PROXY_BASE_IMAGE, EGRESS_NETWORK, names, PROXY_CONFIG_DIR } from './names';
 import { createCageNetwork, ensureEgressNetwork } from './networks';
 import type { WorkspaceProtection } from './protect';
 import { prepareWorkspace, removePlaceholders } from './protect-scan';
+import { workspaceVisible } from './visibility';
 import type { ProxyLogs } from './proxyLog';
 import { startupVerdict, watchStartupVerdict } from './push';
 import { agentContainerSpec, configVolumeSpec, PROXY_HEALTH_CMD, proxyConfigFiles, proxyContainerSpec, secretWithLineBreak } from './specs';
@@ -115,6 +117,13 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
   const proxyBase = opts.proxyBaseImage ?? cx.options.proxyBaseImage ?? DEFAULT_PROXY_BASE_IMAGE;
   const proxyImage = await ensureProxyImage(docker, cx.options.proxyBundlePath, proxyBase, run.say);
 
+  // The engine must see this folder (a remote engine or an unshared VM folder would give the agent an empty one).
+  const visible = await workspaceVisible(docker, proxyImage, workspace, id);
+  if (visible === false) {
+    throw new StepError('proxy-image', `the Docker engine at ${cx.engineAddress()} cannot see the workspace folder ${workspace} (it runs on another machine, or in a VM this folder is not shared with), so the agent would get an empty folder. Use an engine on this machine, or share the folder with the engine's VM (Docker Desktop / colima file sharing).`);
+  }
+  run.say(visible ? 'the engine sees the workspace folder' : 'the workspace folder is not writable here: whether the engine sees it was not checked');
+
   run.begin('ca');
   const ca = cx.state.loadOrCreateCA(id);
   run.say(ca.created ? `minted a new CA for cage ${id} (${ca.fingerprint256.slice(0, 23)}…)` : `reusing the CA of cage ${id}`);
@@ -127,7 +136,15 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
     if (dc.image) run.say(`using the image of ${path.relative(workspace, dc.file!)}: ${dc.image}`);
     baseImage = dc.image ?? cx.options.agentImage ?? DEFAULT_AGENT_IMAGE;
   }
-  const agentImage = await ensureAgentImage(docker, baseImage, ca, id, workspace, run.say);
+  const agentImage = await ensureAgentImage(docker, baseImage, ca, id, workspace, run.say, cx.options.agentUser === 'root' ? undefined : workspaceOwner(workspace));
+  const pruned = await pruneAgentImages(docker, agentImage.tag).catch(() => []);
+  if (pruned.length) run.say(`removed ${pruned.length} agent image(s) of old cages no container uses`);
+  if (opts.requires?.programs.length) {
+    const missing = await missingPrograms(docker, agentImage.tag, id, opts.requires.programs);
+    if (missing.length) {
+      throw new StepError('agent-image', `the image ${baseImage} has no ${missing.join(' or ')} on its PATH, which ${opts.requires.for} needs. Choose an image that has it (the cagedAgent.agentImage setting, e.g. a Node image for an npm-installed agent) or the Custom command preset.`);
+    }
+  }
 
   // What the agent cannot change (read-only mounts), the policy among it.
   run.begin('workspace');
@@ -157,7 +174,7 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
   }));
   run.created('proxy container', () => proxy.remove({ force: true, v: true }));
   await docker.getNetwork(EGRESS_NETWORK).connect({ Container: proxy.id });
-  await proxy.putArchive(createTar(proxyConfigFiles(ca, policyText, opts.upstreamCaPem, secrets)), { path: PROXY_CONFIG_DIR });
+  await proxy.putArchive(await createTar(proxyConfigFiles(ca, policyText, opts.upstreamCaPem, secrets)), { path: PROXY_CONFIG_DIR });
   await proxy.start();
   // The proxy reports on its policy as it starts: its log is followed from the start, so the report is not missed.
   const report = await watchStartupVerdict(cx.logs, proxy);

@@ -3,10 +3,12 @@ import * as crypto from 'node:crypto';
 import type { ExecResult, ProtectionStatus, VerifyCheck, VerifyOptions } from './api';
 import * as fs from 'node:fs';
 import { parsePolicy } from '../policy';
+import { PROBE_SUFFIX } from '../policy/events';
 import { PROXY_URL } from './names';
 import { workspaceChecks } from './verify-workspace';
 
-export const DEFAULT_BLOCKED_URL = 'https://blocked.caged-agent.invalid/';
+/** Under PROBE_SUFFIX: the proxy marks its block as a probe (events.ts), so the editor does not show it. */
+export const DEFAULT_BLOCKED_URL = `https://blocked${PROBE_SUFFIX}/`;
 /** A public name: if the cage leaked DNS it would resolve. The agent's forwarders answer nothing. */
 export const DEFAULT_EXTERNAL_NAME = 'example.com';
 

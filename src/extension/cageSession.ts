@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CageEngine } from '../engine';
-import type { CageInfo, EventSubscription, UpOptions } from '../engine/api';
+import type { CageInfo, EventSubscription, PolicyPushResult, UpOptions } from '../engine/api';
+import { verdictOf } from '../engine/push';
 import type { DecisionEvent, ProxyEvent } from '../policy/events';
 import type { Policy } from '../policy/types';
 import type { Changes } from './changes';
@@ -64,6 +65,10 @@ export class CageSession implements vscode.Disposable {
   /** This workspace's cage is gone (stopped here or elsewhere): what it pinned no longer holds. */
   readonly onDidDetach = this.detachEmitter.event;
 
+  private readonly policyEmitter = new vscode.EventEmitter<PolicyPushResult>();
+  /** The proxy said which policy it runs (a policy-loaded or policy-error event). */
+  readonly onDidProxyPolicy = this.policyEmitter.event;
+
   private subscription: EventSubscription | undefined;
   private subscribedCage: string | undefined;
   private recheck: NodeJS.Timeout | undefined;
@@ -73,6 +78,8 @@ export class CageSession implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     private readonly changes: Changes,
     private readonly folder: () => vscode.WorkspaceFolder | undefined,
+    /** The policy the file holds now (replayed blocks it cures are not restored). */
+    private readonly currentPolicy: () => Policy | undefined = () => undefined,
   ) {}
 
   activeCage(): CageInfo | undefined {
@@ -100,7 +107,9 @@ export class CageSession implements vscode.Disposable {
     if (mine && !this.starting) {
       const attached = this.activeCageId !== mine.id;
       this.activeCageId = mine.id;
-      this.subscribe(mine.id);
+      // Found again (a window reload, or started elsewhere): the blocks and counts since the cage started come
+      // back from the proxy's log.
+      this.subscribe(mine.id, attached ? createdSeconds(mine) : undefined);
       if (attached) {
         this.attachEmitter.fire({ cageId: mine.id, started: false });
         void this.refreshAsk();
@@ -168,11 +177,14 @@ export class CageSession implements vscode.Disposable {
     this.pinned = { ...this.pinned, ...values };
   }
 
-  private subscribe(cageId: string): void {
+  /** Follows the cage's proxy events; with `since`, the ones logged since then first (replayed: no notification). */
+  private subscribe(cageId: string, since?: number): void {
     if (this.subscribedCage === cageId && this.subscription) return;
     this.unsubscribe();
     this.subscribedCage = cageId;
-    this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e)).then(
+    const replayBefore = since !== undefined ? new Date().toISOString() : undefined;
+    const replayed = (e: ProxyEvent) => replayBefore !== undefined && e.time < replayBefore;
+    this.engine.events(cageId, (e) => this.onProxyEvent(cageId, e, replayed(e)), { since }).then(
       (sub) => {
         if (this.subscribedCage === cageId && !this.subscription) this.subscription = sub;
         else sub.stop();
@@ -191,7 +203,12 @@ export class CageSession implements vscode.Disposable {
   }
 
   /** Entry point for every proxy event (also used by tests through the cagedAgent._injectEvent command). */
-  onProxyEvent(cageId: string, e: ProxyEvent): void {
+  onProxyEvent(cageId: string, e: ProxyEvent, replayed = false): void {
+    // The cage's own self-check (Verify Cage): no count, notification, Problem or Blocked entry.
+    if ((e.type === 'allow' || e.type === 'block') && e.probe) {
+      this.log.trace(`probe ${e.type} ${e.host}:${e.port} (${e.reason})`);
+      return;
+    }
     const s = this.stats.get(cageId) ?? { allowed: 0, blocked: 0 };
     this.stats.set(cageId, s);
     switch (e.type) {
@@ -202,17 +219,22 @@ export class CageSession implements vscode.Disposable {
         break;
       case 'block': {
         s.blocked++;
+        const policy = replayed ? this.currentPolicy() : undefined;
+        if (policy && !stillBlocked(e, policy)) break;
         this.log.warn(`block ${e.method} ${e.host}:${e.port}${e.path} — ${e.reason}${e.detail ? ` (${e.detail})` : ''}`);
         const { isNew } = this.blocks.add(e);
         this.changes.mark('stats', 'blocks');
-        this.blockEmitter.fire({ event: e, isNew });
+        // A block from before a reload was notified then: it comes back in the views, not as a new notification.
+        this.blockEmitter.fire({ event: e, isNew: isNew && !replayed });
         break;
       }
       case 'policy-loaded':
         this.log.info(`proxy loaded policy ${e.hash.slice(0, 12)} (${e.allow} allow, ${e.deny} deny)`);
+        this.policyEmitter.fire(verdictOf(e));
         break;
       case 'policy-error':
         this.log.error(`proxy policy error: ${e.message}${e.line ? ` (line ${e.line})` : ''}${e.keptPrevious ? ' — previous policy kept' : ' — denying everything'}`);
+        this.policyEmitter.fire(verdictOf(e));
         break;
       case 'pending': {
         const { group, isNew } = this.pending.apply(e);
@@ -252,7 +274,13 @@ export class CageSession implements vscode.Disposable {
     this.holdEmitter.dispose();
     this.attachEmitter.dispose();
     this.detachEmitter.dispose();
+    this.policyEmitter.dispose();
   }
+}
+
+function createdSeconds(c: CageInfo): number | undefined {
+  const t = Date.parse(c.createdAt);
+  return Number.isFinite(t) ? Math.floor(t / 1000) : undefined;
 }
 
 function samePath(a: string, b: string): boolean {

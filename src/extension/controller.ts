@@ -14,7 +14,7 @@ import { Changes } from './changes';
 import type { BlockGroup } from './logic/blocks';
 import { narrowestSpec, type HeldAction, type HeldGroup } from './logic/pending';
 import { errorText } from './logic/errors';
-import { fixChoices, type FixChoice } from './logic/fixes';
+import { fixChoices, stillBlocked, type BlockedLike, type FixChoice, type FixPayload } from './logic/fixes';
 import { presetById } from './logic/presets';
 import type { SettingChange } from './logic/settingsGuard';
 import { PolicyFile } from './policyFile';
@@ -45,7 +45,7 @@ export class Controller implements vscode.Disposable {
     readonly engine: CageEngine,
     readonly log: vscode.LogOutputChannel,
   ) {
-    this.session = new CageSession(engine, log, this.changes, () => this.workspaceFolder());
+    this.session = new CageSession(engine, log, this.changes, () => this.workspaceFolder(), () => this.policy?.parse?.policy);
     this.policy = new PolicyFile({
       engine,
       log,
@@ -60,7 +60,16 @@ export class Controller implements vscode.Disposable {
       saved: (policy) => this.session.pruneBlocks(policy),
     });
     this.secrets = new AgentSecrets(context.secrets, log);
-    this.disposables.push(this.changes, this.session, this.policy, this.session.onDidDetach(() => this.policy.targetChanged()));
+    this.disposables.push(
+      this.changes,
+      this.session,
+      this.policy,
+      this.session.onDidDetach(() => {
+        this.policy.proxyVerdict = undefined;
+        this.policy.targetChanged();
+      }),
+      this.session.onDidProxyPolicy((v) => this.policy.proxySays(v)),
+    );
   }
 
   // What the views, commands and the extension-host tests read.
@@ -132,10 +141,29 @@ export class Controller implements vscode.Disposable {
     return r;
   }
 
+  /**
+   * Applies a fix picked some time after it was offered, decided again under the policy of now: 'already' when
+   * the policy lets the request through already, 'gone' when the fix no longer fits (the rule it would change is
+   * gone), else the fix as the current policy has it (the entry it changes found again).
+   */
+  async applyFixFor(p: FixPayload): Promise<'applied' | 'already' | 'gone' | 'failed'> {
+    const policy = this.policy.parse?.policy;
+    if (policy && !stillBlocked(p.block, policy)) return 'already';
+    const fresh = fixChoices(p.block, policy).find((c) => c.title === p.fix.title && c.action === p.fix.action);
+    if (!fresh) return 'gone';
+    const fix: FixChoice = p.optInPrivate && fresh.action === 'add' ? { ...fresh, spec: { ...fresh.spec, private: true } } : fresh;
+    return (await this.applyFix(fix)) ? 'applied' : 'failed';
+  }
+
+  /** The block a group stands for, as the fixes see it. */
+  blockedOf(g: BlockGroup): BlockedLike {
+    const e = g.last;
+    return { host: g.host, port: g.port, method: e.method, path: e.path, reason: g.reason, rule: e.rule, ruleKey: e.ruleKey };
+  }
+
   /** The fix choices for a block group under the current policy. */
   fixesFor(g: BlockGroup): FixChoice[] {
-    const e = g.last;
-    return fixChoices({ host: g.host, port: g.port, method: e.method, path: e.path, reason: g.reason, rule: e.rule, ruleKey: e.ruleKey }, this.policy.parse?.policy);
+    return fixChoices(this.blockedOf(g), this.policy.parse?.policy);
   }
 
   /** Finds running cages (after a window reload too) and reattaches to this workspace's. */
@@ -159,8 +187,9 @@ export class Controller implements vscode.Disposable {
     const opts: UpOptions = {
       workspace: folder.uri.fsPath,
       policyPath: this.policyUri()?.fsPath,
-      agentImage: args.image || settings.agentImage || preset?.image || undefined,
-      proxyBaseImage: settings.proxyBaseImage || undefined,
+      ...this.startImages(args),
+      // The preset's programs, unless the user gave the command (then it is theirs to know).
+      requires: preset && !args.command && !settings.agentCommand && preset.requires.length ? { programs: preset.requires, for: `the ${preset.label} preset ("${preset.command}")` } : undefined,
       upstreamProxy: settings.upstreamProxy || undefined,
       upstreamCaPem,
       secrets,
@@ -174,6 +203,13 @@ export class Controller implements vscode.Disposable {
     const cage = await this.session.start(opts, args);
     this.policy.cageHas(await this.policy.readText());
     return cage;
+  }
+
+  /** The images a start uses: the start's own, the settings, the preset's (undefined: the engine decides, the devcontainer first). */
+  startImages(args: StartArgs = {}): { agentImage?: string; proxyBaseImage?: string } {
+    const settings = readSettings(this.workspaceFolder()?.uri);
+    const preset = presetById(args.preset ?? settings.agentPreset);
+    return { agentImage: args.image || settings.agentImage || preset?.image || undefined, proxyBaseImage: settings.proxyBaseImage || undefined };
   }
 
   async stop(cageId?: string): Promise<void> {

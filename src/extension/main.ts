@@ -3,8 +3,10 @@
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { CageEngine } from '../engine';
+import { BLOCKED_SCHEME, BLOCKED_URI } from './blockedDocument';
 import { AllowQuickFixes } from './codeActions';
 import { registerCommands } from './commands';
+import { setRuleSelection } from './commands/rules';
 import { Controller } from './controller';
 import { PolicyDiagnostics } from './diagnostics';
 import { BlockNotifier } from './notifications';
@@ -12,20 +14,30 @@ import { HoldNotifier } from './askNotifier';
 import { ProtectionWatch } from './protectWatch';
 import { SettingsGuard } from './settingsGuard';
 import { CageStatusBar } from './statusBar';
-import { AllowlistView } from './views/allowlistView';
+import { endStrayTerminals } from './terminal';
+import { AllowlistView, RuleItem } from './views/allowlistView';
 import { BlocksView } from './views/blocksView';
 import { CagesView } from './views/cagesView';
 
 export async function activate(context: vscode.ExtensionContext): Promise<{ controller: Controller; protection: ProtectionWatch }> {
   const log = vscode.window.createOutputChannel('Caged Agent', { log: true });
   const stateDir = context.globalStorageUri.fsPath;
-  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js') });
+  // The Docker context is read once: a change of the setting applies after a window reload (as its description says).
+  const dockerContext = vscode.workspace.getConfiguration('cagedAgent').get<string>('dockerContext') || undefined;
+  const engine = new CageEngine({ stateDir, proxyBundlePath: path.join(context.extensionPath, 'dist', 'proxy.js'), dockerContext });
   const ctl = new Controller(context, engine, log);
   const diagnostics = new PolicyDiagnostics(ctl);
   const guard = new SettingsGuard(ctl);
   const protection = new ProtectionWatch(ctl);
   const cx = { ctl, diagnostics, log, protection };
   const blocksView = new BlocksView(ctl);
+  const quickFixes = new AllowQuickFixes(ctl, diagnostics);
+  // A tree view (not only a data provider): F2 / Delete act on its focused entry.
+  const allowlist = vscode.window.createTreeView('cagedAgent.allowlist', { treeDataProvider: new AllowlistView(ctl) });
+  setRuleSelection(() => {
+    const item = allowlist.selection[0];
+    return item instanceof RuleItem ? item.rule : undefined;
+  });
 
   context.subscriptions.push(
     log,
@@ -35,10 +47,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     protection,
     ...registerCommands(cx),
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
-    vscode.window.registerTreeDataProvider('cagedAgent.allowlist', new AllowlistView(ctl)),
+    allowlist,
     vscode.window.registerTreeDataProvider('cagedAgent.blocks', blocksView),
     blocksView,
-    vscode.languages.registerCodeActionsProvider({ pattern: '**/*.{yaml,yml}' }, new AllowQuickFixes(ctl, diagnostics), { providedCodeActionKinds: AllowQuickFixes.kinds }),
+    quickFixes,
+    vscode.languages.registerCodeActionsProvider([{ pattern: '**/*.{yaml,yml}' }, { scheme: BLOCKED_SCHEME }], quickFixes, { providedCodeActionKinds: AllowQuickFixes.kinds }),
+    vscode.workspace.registerFileSystemProvider(BLOCKED_SCHEME, diagnostics.blockedDocument, { isCaseSensitive: true }),
+    vscode.commands.registerCommand('cagedAgent.showBlockedDocument', async () => {
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(BLOCKED_URI), { preview: false });
+    }),
     new BlockNotifier(ctl),
     new HoldNotifier(ctl),
     new CageStatusBar(ctl),
@@ -59,6 +76,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     }),
     ctl.policy.onDidChangeTarget(() => watchPolicy()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => void ctl.refreshCages()),
+    // A cage found again (a window reload): the previous window's terminal processes are ended, not left running.
+    ctl.session.onDidAttach(({ cageId, started }) => {
+      if (!started) void endStrayTerminals(ctl, cageId);
+    }),
   );
 
   // External changes to the policy file (git checkout, `caged-agent allow`, another editor) reload too.

@@ -3,8 +3,10 @@
 import * as vscode from 'vscode';
 import type { Controller } from './controller';
 import type { BlockGroup } from './logic/blocks';
-import { blockKey, describeSeen } from './logic/blocks';
+import { blockKey, describeSeen, reasonWords } from './logic/blocks';
+import { looksInternal } from './logic/fixes';
 import { NotifyThrottle } from './logic/throttle';
+import { askInternal } from './commands/allowHost';
 import { readSettings } from './settings';
 
 export class BlockNotifier implements vscode.Disposable {
@@ -54,10 +56,16 @@ export class BlockNotifier implements vscode.Disposable {
       const seen = describeSeen(g);
       const buttons = choice ? [choice.title, 'Details'] : ['Details'];
       const picked = await vscode.window.showWarningMessage(
-        `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${g.reason}.`,
+        `Caged agent blocked ${g.host}${g.port === 443 || g.port === 80 ? '' : `:${g.port}`}${seen ? ` (${seen})` : ''}: ${reasonWords(g.reason)} (${g.reason}).`,
         ...buttons,
       );
-      if (choice && picked === choice.title) await vscode.commands.executeCommand('cagedAgent.applyFix', choice);
+      if (choice && picked === choice.title) {
+        // A name under no public top-level domain: ask what Add Host asks, so the retry is not refused as private.
+        let optInPrivate: boolean | undefined = false;
+        if (choice.action === 'add' && looksInternal(g.host)) optInPrivate = await askInternal(g.host);
+        if (optInPrivate === undefined) return;
+        await vscode.commands.executeCommand('cagedAgent.applyFix', { fix: choice, block: this.ctl.blockedOf(g), optInPrivate });
+      }
       else if (picked === 'Details') await vscode.commands.executeCommand('cagedAgent.showBlocked', g.key);
       return;
     }

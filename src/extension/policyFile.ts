@@ -36,6 +36,13 @@ export class PolicyFile implements vscode.Disposable {
   private rulesNoted: string | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private next: { push: boolean; done: Promise<ParseResult | undefined> } | undefined;
+  /**
+   * What the proxy of the running cage runs, as far as its last answer says: the last push's verdict, or a
+   * policy-loaded / policy-error event it logged (a push from the CLI too). undefined: nothing known yet.
+   */
+  proxyVerdict: PolicyPushResult | undefined;
+  /** The push an edit() caused (undefined: nothing was pushed: no cage runs, or the proxy had the text). */
+  lastEditPush: PolicyPushResult | undefined;
   private readonly targetEmitter = new vscode.EventEmitter<void>();
   /** The policy file the extension follows changed (watchers must follow). */
   readonly onDidChangeTarget = this.targetEmitter.event;
@@ -118,6 +125,21 @@ export class PolicyFile implements vscode.Disposable {
 
   /** Sends the policy text to the running cage's proxy and reports the proxy's answer. */
   private async push(text: string): Promise<PolicyPushResult | undefined> {
+    const r = await this.pushNow(text);
+    if (r) {
+      this.lastEditPush = r;
+      this.proxySays(r);
+    }
+    return r;
+  }
+
+  /** The proxy's latest verdict (a push's answer or its own policy event): the status bar shows what it runs. */
+  proxySays(r: PolicyPushResult): void {
+    this.proxyVerdict = r;
+    this.d.changes.mark('cages');
+  }
+
+  private async pushNow(text: string): Promise<PolicyPushResult | undefined> {
     const cage = this.d.cage();
     if (!cage) return undefined;
     this.d.changes.count('policy.pushes');
@@ -139,7 +161,7 @@ export class PolicyFile implements vscode.Disposable {
       const msg = errorText(e);
       this.d.log.error(`policy push failed: ${msg}`);
       void vscode.window.showErrorMessage(`Caged Agent: could not reload the proxy — ${msg}`);
-      return { ok: false, message: msg };
+      return { ok: false, inForce: 'unknown', message: msg };
     }
   }
 
@@ -183,6 +205,7 @@ export class PolicyFile implements vscode.Disposable {
       await doc.save();
     }
     this.d.log.info(`policy edited: ${what}`);
+    this.lastEditPush = undefined;
     await this.refresh();
     return true;
   }
@@ -196,6 +219,10 @@ export class PolicyFile implements vscode.Disposable {
     await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
     await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(text));
     this.d.log.info(`created ${uri.fsPath}`);
+    // Never silently: say where the starter policy is, with a way to open it.
+    void vscode.window.showInformationMessage(`Caged Agent: created a starter policy (default deny) at ${vscode.workspace.asRelativePath(uri)}.`, 'Open Policy').then((p) => {
+      if (p) void vscode.commands.executeCommand('cagedAgent.openPolicy');
+    });
     await this.refresh({ push: false });
     return uri;
   }

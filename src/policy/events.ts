@@ -26,6 +26,19 @@ export interface DecisionEvent {
   status?: number;
   /** Milliseconds spent deciding + serving (allow) or deciding (block). */
   ms?: number;
+  /**
+   * The request went to a name under PROBE_SUFFIX: the cage's own self-check (Verify Cage), not the agent's
+   * work. The editor shows no notification, Problem or Blocked entry for it.
+   */
+  probe?: true;
+}
+
+/** Names under this reserved suffix (RFC 6761 .invalid: never resolvable) are the cage's self-check probes. */
+export const PROBE_SUFFIX = '.caged-agent.invalid';
+
+export function isProbeHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return h.endsWith(PROBE_SUFFIX) || h === PROBE_SUFFIX.slice(1);
 }
 
 export interface PolicyLoadedEvent {

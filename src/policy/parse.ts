@@ -92,7 +92,10 @@ function parseInner(text: string): Parsed {
   const ctx = new Ctx(lc, doc as Document, text.length);
   for (const e of doc.errors) {
     const msg = e.message.replace(/ at line \d+, column \d+:[\s\S]*$/, '');
-    ctx.error(`YAML syntax error: ${msg}`, e.pos);
+    // An unclosed [ or { is reported where the parser gave up (often the end of the file): point at where it opens.
+    const unclosed = /Flow (sequence|map)\b.*end with an? ([\]}])/.exec(e.message);
+    const at = unclosed ? unclosedFlowStart(text, e.pos[0], unclosed[2] === ']' ? '[' : '{') : undefined;
+    ctx.error(at !== undefined ? `YAML syntax error: this ${unclosed![2] === ']' ? '[' : '{'} is never closed (${msg})` : `YAML syntax error: ${msg}`, at !== undefined ? [at, at + 1] : e.pos);
   }
   for (const w of doc.warnings) ctx.warn(w.message.replace(/ at line \d+, column \d+:[\s\S]*$/, ''), w.pos);
   if (ctx.errors.length > 0) return { result: { errors: ctx.errors, warnings: ctx.warnings }, workspaceErrors: ctx.errors };
@@ -181,4 +184,29 @@ function parseSafely(text: string): Parsed {
 export function parseWorkspaceRules(text: string): { rules?: WorkspaceRules; errors: PolicyIssue[] } {
   const p = parseSafely(text);
   return p.workspaceErrors.length ? { errors: p.workspaceErrors } : { rules: p.workspace, errors: [] };
+}
+
+/**
+ * The offset of the last `open` bracket before `before` that no closing bracket matches (quotes and comments
+ * skipped), or undefined.
+ */
+export function unclosedFlowStart(text: string, before: number, open: '[' | '{'): number | undefined {
+  const close = open === '[' ? ']' : '}';
+  const stack: number[] = [];
+  let quote: string | undefined;
+  for (let i = 0; i < Math.min(before, text.length); i++) {
+    const c = text[i];
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+      else if (c === '\n') quote = undefined;
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]))) {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (c === open) stack.push(i);
+    else if (c === close) stack.pop();
+  }
+  return stack.length ? stack[stack.length - 1] : undefined;
 }

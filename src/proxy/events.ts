@@ -54,13 +54,14 @@ export class EventLog {
    * A decision event, field for field the line `emit()` would write for the same DecisionEvent
    * (time, type, host, port, method, path, reason, rule, ruleKey, status, ms, detail). Only record.ts calls it.
    */
-  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined, ruleKey?: string): void {
+  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined, ruleKey?: string, probe?: boolean): void {
     if (this.listener) {
       const e = { time, type, host, port, method, path, reason: reason as DecisionEvent['reason'], rule } as DecisionEvent;
       if (ruleKey !== undefined) e.ruleKey = ruleKey;
       e.status = status;
       e.ms = ms;
       if (detail !== undefined) e.detail = detail;
+      if (probe) e.probe = true;
       return this.emit(e);
     }
     if (!this.out) return;
@@ -71,6 +72,7 @@ export class EventLog {
     if (status !== undefined) line += ',"status":' + status;
     line += ',"ms":' + ms;
     if (detail !== undefined) line += ',"detail":' + jsonString(detail);
+    if (probe) line += ',"probe":true';
     this.push(line + '}');
   }
 

@@ -7,6 +7,7 @@
 // the CONNECT recorded: its event carries the CONNECT's block, with the method and path the editor needs.
 import { performance } from 'node:perf_hooks';
 import { entryKey, ruleLabel } from '../policy';
+import { isProbeHost } from '../policy/events';
 import type { ReasonCode, Rule } from '../policy/types';
 import { redact } from './dlp';
 import type { EventLog } from './events';
@@ -45,7 +46,7 @@ export class DecisionRecorder {
       if (detail !== undefined) detail = redact(detail);
     }
     const n = rule ? this.namesOf(rule) : undefined;
-    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key);
+    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key, isProbeHost(host));
   }
 
   /** The decision event of a CONNECT itself (method CONNECT, no path). */

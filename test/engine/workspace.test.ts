@@ -14,8 +14,10 @@ const IDENT = { GIT_AUTHOR_NAME: 'Agent', GIT_AUTHOR_EMAIL: 'agent@cage.test', G
 /** The host's git as a user runs it: the repository's own hooks and config, nothing from this machine's global config. */
 const HOST_GIT_ENV = { ...process.env, ...IDENT, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_ALLOW_PROTOCOL: 'file' };
 
+/** The host's git, run as the folder's owner (the user whose repository it is; the agent runs as that user too). */
 function git(cwd: string, ...args: string[]): string {
-  const r = spawnSync('git', ['-c', 'safe.directory=*', '-c', 'protocol.file.allow=always', ...args], { cwd, encoding: 'utf8', env: HOST_GIT_ENV });
+  const { uid, gid } = fs.statSync(cwd);
+  const r = spawnSync('git', ['-c', 'safe.directory=*', '-c', 'protocol.file.allow=always', ...args], { cwd, encoding: 'utf8', env: HOST_GIT_ENV, uid, gid });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }
@@ -121,7 +123,7 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
     engines.push(engine);
     ws = makeRepo('caged-i14-ws-');
     workspaces.push(ws);
-    // The workspace belongs to another user than the agent (root inside): git inside must still work.
+    // The workspace belongs to a user who is not root (4321): the agent runs as that user (agentUser.ts).
     spawnSync('chown', ['-R', '4321:4321', ws]);
     cage = await engine.up({ workspace: ws });
   });
@@ -162,6 +164,7 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
 
   it("afterwards the host's git status and git commit run nothing the agent wrote", async () => {
     fs.writeFileSync(path.join(ws, 'host-change.txt'), 'from the host\n');
+    fs.chownSync(path.join(ws, 'host-change.txt'), 4321, 4321);
     git(ws, 'status');
     git(ws, 'add', 'host-change.txt');
     git(ws, 'commit', '-qm', 'a commit on the host');
@@ -202,6 +205,26 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
     assert.match(cfg.stderr, /could not (write|lock|commit) config file|Device or resource busy|Read-only/);
   });
 
+  it('the agent runs as the workspace owner (4321 here): the files it writes are the owner\'s, however it got in', async () => {
+    const agent = engine.docker.getContainer(cage.agentContainerId!);
+    assert.equal((await agent.inspect()).Config.User, '4321:4321', 'the container\'s configured user is the owner');
+    // A plain exec (no -u): what `docker exec`, the editor's terminal and `caged-agent shell` get.
+    const r = await sh(cage.id, 'id -u; id -g; stat -c %u /proc/1; echo from-agent > by-agent.txt; mkdir -p made-by-agent; echo "$HOME"; touch "$HOME/.i18-home" && echo home-writable; p=$(npm config get prefix); echo "$p"; mkdir -p "$p/lib/node_modules/x" && echo prefix-writable; case ":$PATH:" in *":$p/bin:"*) echo prefix-on-path;; esac');
+    assert.equal(r.exitCode, 0, r.stderr);
+    const [uid, gid, pid1, home, homeOk, prefix, prefixOk, onPath] = r.stdout.trim().split('\n');
+    assert.deepEqual([uid, gid], ['4321', '4321']);
+    assert.equal(pid1, '4321', 'the agent command (PID 1 and its child) runs as the owner too');
+    assert.equal(home, '/home/caged');
+    assert.equal(homeOk, 'home-writable');
+    assert.equal(prefix, '/home/caged/.local', 'npm installs -g into a prefix the user owns (no sudo)');
+    assert.equal(prefixOk, 'prefix-writable');
+    assert.equal(onPath, 'prefix-on-path');
+    for (const f of ['by-agent.txt', 'made-by-agent']) {
+      const st = fs.statSync(path.join(ws, f));
+      assert.deepEqual([st.uid, st.gid], [4321, 4321], `${f} belongs to the workspace owner on the host`);
+    }
+  });
+
   it('verify checks the protection from inside the agent, and names a mount a host program broke', async () => {
     const checks = await engine.verify(cage.id);
     const by = (n: string) => checks.find((c) => c.name === n)!;
@@ -230,7 +253,12 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
   it('verify on an image without a shell: the probes are reported as skipped, not passed', async () => {
     const w = makeWorkspace('caged-i14-noshell-');
     workspaces.push(w);
+    // An image without a shell or useradd still gets the owner as its user (passwd and group written with COPY).
+    spawnSync('chown', ['-R', '4321:4321', w]);
     const c = await engine.up({ workspace: w, agentImage: NOSHELL_IMAGE });
+    const agent = await engine.docker.getContainer(c.agentContainerId!).inspect();
+    assert.equal(agent.Config.User, '4321:4321');
+    assert.equal(agent.State.Running, true, 'the agent runs as the owner on an image without a shell');
     const checks = await engine.verify(c.id);
     const probes = checks.filter((x) => x.name.startsWith('the agent can'));
     assert.equal(probes.length, 5);
@@ -238,6 +266,22 @@ describe('the workspace is part of the cage', { timeout: 300_000 }, () => {
     assert.ok(checks.find((x) => x.name === 'protected paths are read-only mounts')!.ok);
     assert.match(verifySummary(checks), /\d+ passed, [6-9] skipped/);
     await engine.down(c.id);
+  });
+
+  it('a preset whose program the image lacks (npx on an image without Node) fails before anything starts, saying what to do', async () => {
+    const w = makeWorkspace('caged-i18-nonode-');
+    workspaces.push(w);
+    await assert.rejects(engine.up({ workspace: w, agentImage: NOSHELL_IMAGE, requires: { programs: ['npx'], for: 'the Claude Code preset ("npx -y @anthropic-ai/claude-code")' } }), (e: Error) => {
+      assert.match(e.message, /step "agent-image"/);
+      assert.match(e.message, /has no npx on its PATH, which the Claude Code preset/);
+      assert.match(e.message, /cagedAgent\.agentImage|Custom command/);
+      return true;
+    });
+    assert.deepEqual(await leftovers(engine.docker, [engine.cageIdFor(w)]), [], 'nothing was started');
+    // An image that has the programs starts as usual (DEV_IMAGE has git, node and npm, in /usr/bin).
+    const ok = await engine.up({ workspace: w, requires: { programs: ['npm', 'git'], for: 'test' } });
+    assert.equal(ok.state, 'healthy');
+    await engine.down(ok.id);
   });
 
   it('down removes the placeholders it made and keeps everything with content', async () => {

@@ -7,6 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
+import { doctorMark } from '../../src/extension/logic/errors';
+import { editNote, proxyPolicyWarning } from '../../src/extension/logic/pushReport';
 import { controller, quickFixes, useTestCageSettings, waitFor } from './helpers';
 import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
 
@@ -14,11 +16,18 @@ import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, ty
 const ALLOWED = 'allowed.ext-cage.test';
 const BLOCKED = 'blocked.ext-cage.test';
 
-function blockDiagnostic(uri: vscode.Uri, host: string): vscode.Diagnostic | undefined {
-  return vscode.languages.getDiagnostics(uri).find((d) => d.source === 'Caged Agent' && d.message.startsWith(`Caged agent blocked ${host}:`));
+/** The Blocked requests document (blocks no rule matches); a block a rule decided sits on that rule in the policy file. */
+const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
+
+function blockDiagnostic(uri: vscode.Uri, host: string): { uri: vscode.Uri; d: vscode.Diagnostic } | undefined {
+  for (const u of [uri, BLOCKED_DOC]) {
+    const d = vscode.languages.getDiagnostics(u).find((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`));
+    if (d) return { uri: u, d };
+  }
+  return undefined;
 }
 
-async function applyFirstQuickFix(uri: vscode.Uri, d: vscode.Diagnostic, title: RegExp): Promise<string> {
+async function applyFirstQuickFix({ uri, d }: { uri: vscode.Uri; d: vscode.Diagnostic }, title: RegExp): Promise<string> {
   const actions = await quickFixes(uri, d.range);
   const a = actions.find((x) => title.test(x.title));
   assert.ok(a?.command, `a quick fix matching ${title} among: ${actions.map((x) => x.title).join(' | ')}`);
@@ -75,8 +84,9 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '403', 'the blocked host gets 403 from the proxy');
 
     const d = await waitFor('the block diagnostic', () => blockDiagnostic(policyUri, BLOCKED));
-    assert.match(d.message, /GET \/v1\/items, once/);
-    assert.equal(await applyFirstQuickFix(policyUri, d, new RegExp(`^Allow ${esc(BLOCKED)}$`)), `Allow ${BLOCKED}`);
+    assert.match(d.d.message, /GET \/v1\/items, once/);
+    assert.equal(d.uri.scheme, 'caged-agent-blocked', 'a block no rule matched has its line in Blocked requests');
+    assert.equal(await applyFirstQuickFix(d, new RegExp(`^Allow ${esc(BLOCKED)}$`)), `Allow ${BLOCKED}`);
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}`));
     await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
 
@@ -85,9 +95,12 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '403');
     const d2 = await waitFor('the private-address diagnostic', () => {
       const x = blockDiagnostic(policyUri, BLOCKED);
-      return x && /private-address/.test(x.message) ? x : undefined;
+      return x && /private-address/.test(x.d.message) ? x : undefined;
     });
-    await applyFirstQuickFix(policyUri, d2, new RegExp(`^Allow ${esc(BLOCKED)} to reach a private address$`));
+    assert.equal(d2.uri.toString(), policyUri.toString(), 'a block its rule decided sits on that rule in the policy file');
+    const rule = controller().policyParse!.policy!.allow.find((r) => r.hostText === BLOCKED)!;
+    assert.equal(d2.d.range.start.line, rule.pos.line - 1, 'on the rule’s entry');
+    await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(BLOCKED)} to reach a private address$`));
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`));
     await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '200', 'the retry succeeds after the quick fix, without restarting anything');
@@ -103,9 +116,47 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal((after['policy.parses'] ?? 0) - (before['policy.parses'] ?? 0), 1, JSON.stringify({ before, after }));
   });
 
+  it('an edit the proxy does not confirm never says "proxy reloaded": the status bar says what the proxy runs', async () => {
+    const ctl = controller();
+    const proxy = docker.getContainer(ctl.activeCage()!.proxyContainerId!);
+    await proxy.pause();
+    try {
+      assert.equal(await vscode.commands.executeCommand('cagedAgent.allowHost', 'unconfirmed-i18.test'), true, 'the file is edited');
+      const push = ctl.policy.lastEditPush;
+      assert.ok(push && !push.ok, `the push was not confirmed: ${JSON.stringify(push)}`);
+      assert.equal(editNote(true, push), undefined, 'no "proxy reloaded" message');
+      assert.equal(proxyPolicyWarning(ctl.policy.proxyVerdict)?.text, 'policy unconfirmed');
+    } finally {
+      await proxy.unpause();
+    }
+    // Saved again with the proxy back: it confirms, and the status bar is clear again.
+    assert.equal(await vscode.commands.executeCommand('cagedAgent.allowHost', 'confirmed-i18.test'), true);
+    assert.equal(ctl.policy.lastEditPush?.ok, true, JSON.stringify(ctl.policy.lastEditPush));
+    assert.equal(editNote(true, ctl.policy.lastEditPush), ' — proxy reloaded');
+    assert.equal(proxyPolicyWarning(ctl.policy.proxyVerdict), undefined);
+  });
+
+  it('Doctor on the test setup reports no error: it checks the workspace\'s images, and warnings are warnings', async () => {
+    const checks = (await vscode.commands.executeCommand('cagedAgent.doctor', { quiet: true })) as Array<{ name: string; ok: boolean; warning?: boolean; detail: string }>;
+    assert.ok(checks?.length, 'doctor ran');
+    const errors = checks.filter((c) => !c.ok && !c.warning);
+    assert.deepEqual(errors, [], 'no error');
+    assert.match(checks.find((c) => c.name === 'agent base image')!.detail, new RegExp(esc(DEBIAN_IMAGE)), 'the agentImage setting');
+    assert.match(checks.find((c) => c.name === 'proxy base image')!.detail, new RegExp(esc(NODE_IMAGE)), 'the proxyBaseImage setting');
+    for (const c of checks.filter((x) => x.warning)) assert.equal(doctorMark(c).icon, '$(warning)', `${c.name} shows as a warning`);
+  });
+
   it('Verify Cage reports every check passing', async () => {
     const checks = (await vscode.commands.executeCommand('cagedAgent.verify', cageId, { allowedUrl: `https://${ALLOWED}/`, quiet: true })) as { name: string; ok: boolean; detail: string }[];
     assert.ok(checks && checks.length >= 4, 'checks ran');
     for (const c of checks) assert.ok(c.ok, `${c.name}: ${c.detail}`);
+    // Its probe of a blocked name is the cage's own traffic, marked so by the proxy: no Blocked entry, no
+    // Problem, no count (and so no notification).
+    assert.ok(checks.some((c) => /blocked/i.test(c.name)), 'the blocked-host probe ran');
+    await new Promise((r) => setTimeout(r, 1500));
+    const ctl = controller();
+    assert.ok(!ctl.session.blocks.list().some((g) => g.host.endsWith('caged-agent.invalid')), 'no Blocked entry for the probe');
+    const all = vscode.languages.getDiagnostics().flatMap(([, ds]) => ds);
+    assert.ok(!all.some((d) => d.message.includes('caged-agent.invalid')), 'no Problem for the probe');
   });
 });

@@ -2,6 +2,7 @@
 // quick fixes editing the policy file, validation errors, allowlist edits, settings.
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
+import { entryKey } from '../../src/policy';
 import { EXT_ID, controller, quickFixes, sleep, waitFor } from './helpers';
 
 interface DebugState {
@@ -18,6 +19,23 @@ async function state(): Promise<DebugState> {
 
 function policyDiagnostics(uri: vscode.Uri): vscode.Diagnostic[] {
   return vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'Caged Agent');
+}
+
+/** The read-only Blocked requests document: one line per blocked host that no rule matches. */
+const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
+
+function blockedDiagnostics(): vscode.Diagnostic[] {
+  return policyDiagnostics(BLOCKED_DOC);
+}
+
+/** A block's diagnostic in the Blocked requests document, once the open document shows its line too. */
+async function blockedLine(what: string, host: string): Promise<vscode.Diagnostic> {
+  return waitFor(what, async () => {
+    const d = blockedDiagnostics().find((x) => x.message.includes(host));
+    if (!d) return undefined;
+    const doc = await vscode.workspace.openTextDocument(BLOCKED_DOC);
+    return d.range.start.line < doc.lineCount && doc.lineAt(d.range.start.line).text.includes(host) ? d : undefined;
+  });
 }
 
 async function readText(uri: vscode.Uri): Promise<string> {
@@ -77,11 +95,13 @@ describe('Caged Agent in the extension host', function () {
   it('a block event becomes a diagnostic on the policy file, with Allow quick fixes that edit it away', async () => {
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('api.example.com'));
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('api.example.com'));
-    const diag = await waitFor('the block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('api.example.com')));
+    const diag = await blockedLine('the block diagnostic', 'api.example.com');
     assert.match(diag.message, /^Caged agent blocked api\.example\.com:443 — GET \/v1\/models, 2 times, last at \d\d:\d\d/);
     assert.equal(diag.severity, vscode.DiagnosticSeverity.Warning);
+    // The policy file keeps a Problem too: the summary on its allow: key.
+    assert.ok(policyDiagnostics(policyUri).some((d) => d.code === 'blocked-unmatched' && d.message.includes('api.example.com')));
 
-    const actions = await quickFixes(policyUri, diag.range);
+    const actions = await quickFixes(BLOCKED_DOC, diag.range);
     const titles = actions.map((a) => a.title);
     assert.ok(titles.includes('Allow api.example.com'), `exact choice offered: ${titles.join(' | ')}`);
     assert.ok(titles.includes('Allow *.example.com'), `parent choice offered: ${titles.join(' | ')}`);
@@ -92,14 +112,14 @@ describe('Caged Agent in the extension host', function () {
     await vscode.commands.executeCommand(exact.command!.command, ...(exact.command!.arguments ?? []));
     assert.match(await readText(policyUri), /host: api\.example\.com/);
     assert.match(await readText(policyUri), /registry\.npmjs\.org/, 'earlier entries are kept');
-    await waitFor('the diagnostic to disappear', () => !policyDiagnostics(policyUri).some((d) => d.message.includes('api.example.com')));
+    await waitFor('the diagnostic to disappear', () => !blockedDiagnostics().some((d) => d.message.includes('api.example.com')));
     assert.ok(!(await state()).blocks.some((b) => b.key === 'api.example.com:443'), 'the block is gone from the store too');
   });
 
   it('no *.parent choice for a public suffix', async () => {
     await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('example.com'));
-    const diag = await waitFor('the block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes(' example.com:443')));
-    const actions = await quickFixes(policyUri, diag.range);
+    const diag = await blockedLine('the block diagnostic', ' example.com:443');
+    const actions = await quickFixes(BLOCKED_DOC, diag.range);
     assert.ok(!actions.some((a) => a.title === 'Allow *.com'), 'never offers *.com');
     assert.ok(actions.some((a) => a.title === 'Allow example.com'), 'the exact choice is still there');
   });
@@ -107,17 +127,17 @@ describe('Caged Agent in the extension host', function () {
   it('a raw TCP block (an ssh to port 22) shows as a diagnostic whose quick fix writes tcp: [22] and cures it', async () => {
     const e = { time: new Date().toISOString(), type: 'block', host: 'ssh.i19.example.com', port: 22, method: 'TCP', path: '', reason: 'no-matching-rule', rule: null };
     await vscode.commands.executeCommand('cagedAgent._injectEvent', e);
-    const diag = await waitFor('the TCP block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('ssh.i19.example.com:22')));
+    // No rule matched it: its line is in the Blocked requests document, with only its own fixes there.
+    const diag = await blockedLine('the TCP block diagnostic', 'ssh.i19.example.com:22');
     assert.match(diag.message, /^Caged agent blocked ssh\.i19\.example\.com:22 — TCP, once/);
-    const actions = await quickFixes(policyUri, diag.range);
+    const actions = await quickFixes(BLOCKED_DOC, diag.range);
     const titles = actions.map((a) => a.title);
     assert.ok(titles.includes('Allow TCP 22 to ssh.i19.example.com'), titles.join(' | '));
-    // (Other blocks' diagnostics sit on the same allow: key; only this one's choices name its host.)
-    assert.ok(titles.filter((t) => t.includes('i19.example.com')).every((t) => t.startsWith('Allow TCP 22 to ')), `no HTTP choices for raw TCP: ${titles.join(' | ')}`);
+    assert.ok(titles.every((t) => t.startsWith('Allow TCP 22 to ')), `no HTTP choices for raw TCP, no other host's: ${titles.join(' | ')}`);
     const fix = actions.find((a) => a.title === 'Allow TCP 22 to ssh.i19.example.com')!;
     await vscode.commands.executeCommand(fix.command!.command, ...(fix.command!.arguments ?? []));
     assert.match(await readText(policyUri), /- host: ssh\.i19\.example\.com\n\s+tcp: \[22\]/);
-    await waitFor('the TCP diagnostic to disappear', () => !policyDiagnostics(policyUri).some((d) => d.message.includes('ssh.i19.example.com:22')));
+    await waitFor('the TCP diagnostic to disappear', () => !blockedDiagnostics().some((d) => d.message.includes('ssh.i19.example.com:22')));
   });
 
   it('policy validation errors show at the right line, and clear when fixed', async () => {
@@ -188,12 +208,52 @@ describe('Caged Agent in the extension host', function () {
     assert.equal(grew(t1, t2, 'tree.blocks'), 0);
   });
 
-  it('a block diagnostic carries its block group as its code, and sits on the allow: key', async () => {
-    await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('code.example.com'));
-    const diag = await waitFor('the block diagnostic', () => policyDiagnostics(policyUri).find((d) => d.message.includes('code.example.com')));
-    assert.equal(diag.code, 'code.example.com:443');
-    const line = (await readText(policyUri)).split('\n').findIndex((l) => /^allow\s*:/.test(l));
-    assert.equal(diag.range.start.line, line);
+  it('each block has a line of its own and its own code; the quick fixes there are only its own', async () => {
+    for (const h of ['one.anchor-i18.test', 'two.anchor-i18.test', 'three.anchor-i18.test']) await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent(h));
+    const diags = await waitFor('three block diagnostics', () => {
+      const d = blockedDiagnostics().filter((x) => /anchor-i18\.test/.test(x.message));
+      return d.length === 3 ? d : undefined;
+    });
+    assert.deepEqual(diags.map((d) => d.code).sort(), ['one.anchor-i18.test:443', 'three.anchor-i18.test:443', 'two.anchor-i18.test:443']);
+    assert.equal(new Set(diags.map((d) => d.range.start.line)).size, 3, 'three lines');
+    const text = (await vscode.workspace.openTextDocument(BLOCKED_DOC)).getText().split('\n');
+    for (const d of diags) {
+      assert.ok(text[d.range.start.line].includes(String(d.code).replace(/:443$/, '')), `the line of ${d.code} names it: ${text[d.range.start.line]}`);
+      const titles = (await quickFixes(BLOCKED_DOC, d.range)).map((a) => a.title);
+      const host = String(d.code).replace(/:443$/, '');
+      assert.ok(titles.includes(`Allow ${host}`), `${host}: ${titles.join(' | ')}`);
+      assert.ok(titles.every((t) => !/anchor-i18/.test(t) || t.includes(host) || t === 'Allow *.anchor-i18.test'), `only ${host}'s fixes: ${titles.join(' | ')}`);
+      assert.equal(titles.filter((t) => t === 'Allow *.anchor-i18.test').length, 1, 'the parent choice once');
+    }
+    // A block a rule decided sits on that rule's entry (here: a deny entry).
+    const before = await readText(policyUri);
+    await writeText(policyUri, 'version: 1\nallow:\n  - host: registry.npmjs.org\ndeny:\n  - host: denied.anchor-i18.test\n');
+    await waitFor('the deny rule parsed', () => controller().policyParse?.policy?.deny.some((r) => r.hostText === 'denied.anchor-i18.test'));
+    const rule = controller().policyParse!.policy!.deny.find((r) => r.hostText === 'denied.anchor-i18.test')!;
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', { ...blockEvent('denied.anchor-i18.test'), reason: 'denied-by-rule', rule: 'deny[0]', ruleKey: entryKey(rule) });
+    const onRule = await waitFor('the deny block on its rule', () => policyDiagnostics(policyUri).find((d) => d.code === 'denied.anchor-i18.test:443'));
+    assert.equal(onRule.range.start.line, rule.pos.line - 1);
+    await writeText(policyUri, before);
+    for (const h of ['one', 'two', 'three', 'denied']) controller().session.dismissBlock(`${h}.anchor-i18.test:443`);
+  });
+
+  it('a quick fix offered before a refresh still applies when picked after it, deciding again under the policy of then', async () => {
+    await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent('stale.fix-i18.test'));
+    const diag = await blockedLine('the block diagnostic', 'stale.fix-i18.test:443');
+    const exact = (await quickFixes(BLOCKED_DOC, diag.range)).find((a) => a.title === 'Allow stale.fix-i18.test')!;
+    assert.ok(exact?.command, 'the exact choice is offered');
+    assert.equal(exact.command.arguments?.length ?? 0, 0, 'the command carries its fix in its id, not in arguments a refresh drops');
+    // Refreshes: more blocks, a policy edit; the actions are computed anew each time.
+    for (let i = 0; i < 3; i++) await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent(`other${i}.fix-i18.test`));
+    await writeText(policyUri, `${(await readText(policyUri)).replace(/\n*$/, '\n')}# refreshed\n`);
+    await waitFor('the refresh', async () => (await vscode.workspace.openTextDocument(policyUri)).getText().includes('# refreshed') && blockedDiagnostics().some((d) => d.code === 'other2.fix-i18.test:443'));
+    for (let i = 0; i < 3; i++) await quickFixes(BLOCKED_DOC, diag.range);
+    assert.equal(await vscode.commands.executeCommand(exact.command.command), true, 'the stale item applies');
+    assert.match(await readText(policyUri), /- host: stale\.fix-i18\.test/);
+    // Picked once more (the menu was still open): the policy already allows it, nothing is added twice.
+    assert.equal(await vscode.commands.executeCommand(exact.command.command), true);
+    assert.equal((await readText(policyUri)).match(/host: stale\.fix-i18\.test/g)?.length, 1, 'no duplicate entry');
+    for (let i = 0; i < 3; i++) controller().session.dismissBlock(`other${i}.fix-i18.test:443`);
   });
 
   it('honours the policyPath setting', async () => {

@@ -302,3 +302,19 @@ test('parse: path globs are normalised like request paths, with a warning when t
     ['4:13 allow[0].paths: "/a/../../b/**" is matched as "/b/**" (paths are normalised before matching)', '4:30 allow[0].paths: "/%7euser/*" is matched as "/~user/*" (paths are normalised before matching)'],
   );
 });
+
+test('parse: an unclosed [ or { is reported on the line where it opens, not where the parser gave up', () => {
+  const cases: Array<[string, number, string]> = [
+    ['version: 1\nallow:\n  - host: a.test\n    methods: [GET, POST\n  - host: b.test\n', 4, '['],
+    ['version: 1\nallow: [a.test, "b]" # ] in a comment\n', 2, '['],
+    ['version: 1\nallow:\n  - {host: a.test\n', 3, '{'],
+  ];
+  for (const [text, line, bracket] of cases) {
+    const r = parsePolicy(text);
+    assert.equal(r.policy, undefined);
+    const e = r.errors[0];
+    assert.equal(e.pos.line, line, `${JSON.stringify(text)}: ${e.message} at ${e.pos.line}`);
+    assert.equal(text.split('\n')[line - 1][e.pos.col - 1], bracket, 'the column is the bracket');
+    assert.match(e.message, new RegExp(`this \\${bracket} is never closed`));
+  }
+});

@@ -5,8 +5,9 @@ import { addAllow, parsePolicy, splitHostPort } from '../../policy';
 import { confirmStandingAllow } from '../confirmRisk';
 import { looksInternal } from '../logic/fixes';
 import type { AllowSpec } from '../../policy/types';
-import type { FixChoice } from '../logic/fixes';
-import type { CommandDef } from './types';
+import type { FixChoice, FixPayload } from '../logic/fixes';
+import { editNote } from '../logic/pushReport';
+import type { CommandContext, CommandDef } from './types';
 
 export function specFromText(input: string): AllowSpec {
   const s = input.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
@@ -27,6 +28,22 @@ export function validateSpec(spec: AllowSpec): string | undefined {
   }
 }
 
+/**
+ * For a name under no public top-level domain: does it live on an internal network (may resolve to a private
+ * address: private: true)? undefined when the user dismissed the question. Asked by Add Host and by a
+ * notification's Allow, so the retry does not fail a second time with private-address.
+ */
+export async function askInternal(host: string): Promise<boolean | undefined> {
+  const pick = await vscode.window.showQuickPick(
+    [
+      { label: 'Internal host', description: 'may resolve to a private address (private: true)', private: true },
+      { label: 'Public host', description: 'private addresses stay refused', private: false },
+    ],
+    { title: `${host} is not under a public top-level domain. Where does it live?`, ignoreFocusOut: true },
+  );
+  return pick?.private;
+}
+
 export const allowHostCommand: CommandDef = {
   id: 'cagedAgent.allowHost',
   run: async (cx, arg?: string | AllowSpec) => {
@@ -42,15 +59,9 @@ export const allowHostCommand: CommandDef = {
       if (!input) return false;
       spec = specFromText(input);
       if (looksInternal(spec.host)) {
-        const pick = await vscode.window.showQuickPick(
-          [
-            { label: 'Internal host', description: 'may resolve to a private address (private: true)', private: true },
-            { label: 'Public host', description: 'private addresses stay refused', private: false },
-          ],
-          { title: `${spec.host} is not under a public top-level domain. Where does it live?`, ignoreFocusOut: true },
-        );
-        if (!pick) return false;
-        if (pick.private) spec = { ...spec, private: true };
+        const internal = await askInternal(spec.host);
+        if (internal === undefined) return false;
+        if (internal) spec = { ...spec, private: true };
       }
     }
     const problem = validateSpec(spec);
@@ -60,7 +71,7 @@ export const allowHostCommand: CommandDef = {
     }
     if (!(await confirmStandingAllow(spec.host))) return false;
     const ok = await cx.ctl.allow(spec);
-    if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: allowed ${spec.host}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
+    if (ok) sayEdited(cx, `allowed ${spec.host}`);
     return ok;
   },
 };
@@ -68,11 +79,34 @@ export const allowHostCommand: CommandDef = {
 /** Hidden: applies one quick-fix choice (from a code action, notification or the blocked view). */
 export const applyFixCommand: CommandDef = {
   id: 'cagedAgent.applyFix',
-  run: async (cx, fix?: FixChoice) => {
-    if (!fix || typeof fix !== 'object' || !('action' in fix)) return false;
+  run: async (cx, arg?: FixPayload | FixChoice) => {
+    if (!arg || typeof arg !== 'object') return false;
+    const payload: FixPayload | undefined = 'fix' in arg && 'block' in arg ? arg : undefined;
+    const fix = payload ? payload.fix : (arg as FixChoice);
+    if (!fix || !('action' in fix)) return false;
     if (fix.action === 'add' && !(await confirmStandingAllow(fix.spec.host))) return false;
-    const ok = await cx.ctl.applyFix(fix);
-    if (ok) void vscode.window.setStatusBarMessage(`Caged Agent: ${fix.title.replace(/^Allow/, 'allowed')}${cx.ctl.activeCageId ? ' — proxy reloaded' : ''}`, 5000);
-    return ok;
+    if (!payload) {
+      const ok = await cx.ctl.applyFix(fix);
+      if (ok) sayEdited(cx, fix.title.replace(/^Allow/, 'allowed'));
+      return ok;
+    }
+    // Picked from a menu, a notification or the Blocked view, maybe long after it was offered: decide again now.
+    const outcome = await cx.ctl.applyFixFor(payload);
+    if (outcome === 'already') {
+      void vscode.window.showInformationMessage(`Caged Agent: ${payload.block.host} is already allowed by the current policy; nothing to change.`);
+      return true;
+    }
+    if (outcome === 'gone') {
+      void vscode.window.showWarningMessage(`Caged Agent: "${fix.title}" no longer fits the current policy; see the Blocked view for the fixes that do.`);
+      return false;
+    }
+    if (outcome === 'applied') sayEdited(cx, fix.title.replace(/^Allow/, 'allowed'));
+    return outcome === 'applied';
   },
 };
+
+/** The status message after an edit: "proxy reloaded" only when the proxy confirmed it (else its warning stands). */
+function sayEdited(cx: CommandContext, what: string): void {
+  const note = editNote(!!cx.ctl.activeCageId, cx.ctl.policy.lastEditPush);
+  if (note !== undefined) void vscode.window.setStatusBarMessage(`Caged Agent: ${what}${note}`, 5000);
+}

@@ -1,6 +1,6 @@
 // Small commands: secrets, refresh, doctor, and two hidden hooks the extension-host tests use.
 import * as vscode from 'vscode';
-import { errorText } from '../logic/errors';
+import { doctorMark, errorText } from '../logic/errors';
 import type { ProxyEvent } from '../../policy/events';
 import type { CommandDef } from './types';
 
@@ -28,11 +28,12 @@ export const refreshCommand: CommandDef = {
 
 export const doctorCommand: CommandDef = {
   id: 'cagedAgent.doctor',
-  run: async (cx) => {
+  run: async (cx, opts: { quiet?: boolean } = {}) => {
     try {
-      const checks = await cx.ctl.engine.doctor();
-      for (const c of checks) cx.log.info(`doctor: ${c.ok ? (c.warning ? 'WARN' : 'OK  ') : 'FAIL'} ${c.name} — ${c.detail}`);
-      void vscode.window.showQuickPick(checks.map((c) => ({ label: `${c.ok ? (c.warning ? '$(warning)' : '$(pass)') : '$(error)'} ${c.name}`, detail: c.detail })), { title: 'Caged Agent: Doctor' });
+      // The images a start of this workspace would use (its settings, the preset, the devcontainer), not the defaults.
+      const checks = await cx.ctl.engine.doctor({ ...cx.ctl.startImages(), workspace: cx.ctl.workspaceFolder()?.uri.fsPath });
+      for (const c of checks) cx.log.info(`doctor: ${doctorMark(c).word} ${c.name} — ${c.detail}`);
+      if (!opts.quiet) void vscode.window.showQuickPick(checks.map((c) => ({ label: `${doctorMark(c).icon} ${c.name}`, detail: c.detail })), { title: 'Caged Agent: Doctor' });
       return checks;
     } catch (e) {
       void vscode.window.showErrorMessage(`Caged Agent: ${errorText(e)}`);

@@ -3,7 +3,7 @@ import type { CommandDef } from './types';
 
 export const openPolicyCommand: CommandDef = {
   id: 'cagedAgent.openPolicy',
-  run: async (cx, line?: number) => {
+  run: async (cx, line?: number, preserveFocus = false) => {
     const uri = cx.ctl.policyUri();
     if (!uri) {
       void vscode.window.showErrorMessage('Caged Agent: open a folder first — the policy lives in the workspace.');
@@ -15,7 +15,7 @@ export const openPolicyCommand: CommandDef = {
       await cx.ctl.policy.ensure();
     }
     const doc = await vscode.workspace.openTextDocument(uri);
-    const editor = await vscode.window.showTextDocument(doc);
+    const editor = await vscode.window.showTextDocument(doc, { preserveFocus });
     if (typeof line === 'number' && line > 0) {
       const pos = new vscode.Position(line - 1, 0);
       editor.selection = new vscode.Selection(pos, pos);

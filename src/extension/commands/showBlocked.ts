@@ -24,7 +24,7 @@ export const showBlockedCommand: CommandDef = {
     const g = ctl.session.blocks.get(k);
     if (!g) return undefined;
     const items: (vscode.QuickPickItem & { run: () => Thenable<unknown> })[] = [
-      ...ctl.fixesFor(g).map((c) => ({ label: c.title, description: c.scope, run: () => vscode.commands.executeCommand('cagedAgent.applyFix', c) })),
+      ...ctl.fixesFor(g).map((c) => ({ label: c.title, description: c.scope, run: () => vscode.commands.executeCommand('cagedAgent.applyFix', { fix: c, block: ctl.blockedOf(g) }) })),
       { label: 'Dismiss', description: 'forget this block', run: async () => ctl.session.dismissBlock(k!) },
       { label: 'Show in Problems', run: () => vscode.commands.executeCommand('workbench.actions.view.problems') },
     ];

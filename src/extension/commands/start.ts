@@ -2,7 +2,7 @@
 // workspace, shows progress while images build, opens a terminal in the agent.
 import * as vscode from 'vscode';
 import type { StartArgs } from '../cageSession';
-import { errorText } from '../logic/errors';
+import { errorText, startErrorActions } from '../logic/errors';
 import { PRESETS, presetById } from '../logic/presets';
 import { openAgentTerminal } from '../terminal';
 import { readSettings } from '../settings';
@@ -20,6 +20,31 @@ const STEP_TITLES: Record<string, string> = {
   policy: 'Loading the policy',
   'agent-container': 'Starting the agent',
 };
+
+/**
+ * Which agent runs in the cage. A quick pick of its own (not showQuickPick) so it can take the keyboard focus
+ * with its first item active even while a walkthrough page is open, and keep it (ignoreFocusOut).
+ */
+function pickPreset(): Promise<{ id: string } | undefined> {
+  return new Promise((resolve) => {
+    const qp = vscode.window.createQuickPick<vscode.QuickPickItem & { id: string }>();
+    qp.title = 'Caged Agent: which agent runs in the cage?';
+    qp.placeholder = 'Remembered for this workspace; change it with the cagedAgent.agentPreset setting';
+    qp.ignoreFocusOut = true;
+    qp.items = PRESETS.map((p) => ({ label: p.label, description: p.description, detail: p.hosts.length ? `Allows: ${p.hosts.map((h) => h.host).join(', ')}` : undefined, id: p.id }));
+    qp.activeItems = [qp.items[0]];
+    let picked: { id: string } | undefined;
+    qp.onDidAccept(() => {
+      picked = qp.selectedItems[0] ?? qp.activeItems[0];
+      qp.hide();
+    });
+    qp.onDidHide(() => {
+      qp.dispose();
+      resolve(picked);
+    });
+    qp.show();
+  });
+}
 
 async function start(cx: CommandContext, args: StartArgs = {}): Promise<string | undefined> {
   const { ctl } = cx;
@@ -42,13 +67,24 @@ async function start(cx: CommandContext, args: StartArgs = {}): Promise<string |
   let presetId = args.preset ?? (settings.agentPreset || ctl.context.workspaceState.get<string>('cagedAgent.preset'));
   let command = args.command;
   if (!presetId && !args.quiet) {
-    const pick = await vscode.window.showQuickPick(
-      PRESETS.map((p) => ({ label: p.label, description: p.description, detail: p.hosts.length ? `Allows: ${p.hosts.map((h) => h.host).join(', ')}` : undefined, id: p.id })),
-      { title: 'Caged Agent: which agent runs in the cage?', placeHolder: 'Remembered for this workspace; change it with the cagedAgent.agentPreset setting', ignoreFocusOut: true },
-    );
+    const pick = await pickPreset();
     if (!pick) return undefined;
     presetId = pick.id;
     if (pick.id === 'custom' && command === undefined && !settings.agentCommand) {
+      // "You give the image and the command": the image first (kept in the workspace settings).
+      if (!args.image && !settings.agentImage) {
+        const image = await vscode.window.showInputBox({
+          title: 'Image for the agent container',
+          prompt: 'A Docker image with the tools your agent needs (empty: the devcontainer image, else node:20-bookworm)',
+          placeHolder: 'e.g. python:3.12-bookworm',
+          ignoreFocusOut: true,
+        });
+        if (image === undefined) return undefined;
+        if (image.trim()) {
+          await vscode.workspace.getConfiguration('cagedAgent', folder.uri).update('agentImage', image.trim(), vscode.ConfigurationTarget.Workspace);
+          args = { ...args, image: image.trim() };
+        }
+      }
       command = await vscode.window.showInputBox({ title: 'Command to run in the agent terminal', placeHolder: 'e.g. npx -y my-agent (empty: a plain shell)', ignoreFocusOut: true });
       if (command === undefined) return undefined;
       await ctl.context.workspaceState.update('cagedAgent.command', command);
@@ -75,8 +111,13 @@ async function start(cx: CommandContext, args: StartArgs = {}): Promise<string |
   } catch (e) {
     const msg = errorText(e);
     cx.log.error(`start failed: ${msg}`);
-    const picked = await vscode.window.showErrorMessage(`Caged Agent could not start: ${msg}`, 'Show Log');
-    if (picked) cx.log.show();
+    const step = (e as { step?: string }).step;
+    const actions = startErrorActions(step);
+    const picked = args.quiet ? undefined : await vscode.window.showErrorMessage(`Caged Agent could not start: ${msg}`, ...actions);
+    if (picked === 'Show Log') cx.log.show();
+    else if (picked === 'Run Doctor') void vscode.commands.executeCommand('cagedAgent.doctor');
+    else if (picked === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', step === 'proxy-image' ? 'cagedAgent.proxyBaseImage' : 'cagedAgent.agent');
+    else if (picked === 'Retry') void vscode.commands.executeCommand('cagedAgent.start', args);
     if (args.quiet) throw e;
     return undefined;
   }

@@ -121,3 +121,27 @@ export function blockMessage(g: BlockGroup): string {
   const times = g.count === 1 ? 'once' : `${g.count} times`;
   return `Caged agent blocked ${g.host}:${g.port} — ${seen ? seen + ', ' : ''}${times}, last at ${hhmm(g.lastSeen)} (${g.reason})`;
 }
+
+/** A reason code in words, for messages and screen readers (the code itself goes in details). */
+export const REASON_WORDS: Record<string, string> = {
+  allowed: 'allowed',
+  'no-matching-rule': 'no rule allows it',
+  'denied-by-rule': 'a deny rule matches it',
+  'method-not-allowed': 'its rule does not allow this method',
+  'path-not-allowed': 'its rule does not allow this path',
+  'ip-literal': 'an IP address instead of a name',
+  'bad-path': 'a malformed path',
+  'policy-invalid': 'the policy file is invalid',
+  'private-address': 'it resolves to a private address',
+  'secret-detected': 'a secret was in the request',
+  'secret-missing': 'the credential it needs is not set',
+  'insecure-auth': 'a credential would go over plain HTTP',
+  'method-refused': 'a method the proxy never forwards',
+  'sni-mismatch': 'the TLS name differs from the requested host',
+  'bad-request': 'a malformed request',
+  'upstream-error': 'the upstream failed',
+};
+
+export function reasonWords(code: string): string {
+  return REASON_WORDS[code] ?? code;
+}

@@ -9,6 +9,14 @@ export type FixChoice =
   | { title: string; scope: string; action: 'add'; spec: AllowSpec }
   | { title: string; scope: 'private'; action: 'update'; list: RuleList; index: number; spec: AllowSpec };
 
+/** A fix as offered, with the block it was offered for: enough to decide again when it is picked. */
+export interface FixPayload {
+  fix: FixChoice;
+  block: BlockedLike;
+  /** The user said the host is internal: the new entry opts into private addresses. */
+  optInPrivate?: boolean;
+}
+
 export interface BlockedLike {
   host: string;
   port: number;

@@ -9,6 +9,8 @@ export interface AgentPreset {
   image: string;
   /** Shell command run in the agent terminal; empty means a plain shell. */
   command: string;
+  /** Programs the command needs on the image's PATH (checked before the start). */
+  requires: string[];
   hosts: { host: string; comment: string }[];
 }
 
@@ -19,6 +21,7 @@ export const PRESETS: AgentPreset[] = [
     description: 'Anthropic\'s coding agent (installed from npm on first run)',
     image: 'node:20-bookworm',
     command: 'npx -y @anthropic-ai/claude-code',
+    requires: ['npx'],
     hosts: [
       { host: 'api.anthropic.com', comment: 'Claude API' },
       { host: 'registry.npmjs.org', comment: 'npm registry (installs the CLI)' },
@@ -30,6 +33,7 @@ export const PRESETS: AgentPreset[] = [
     description: 'OpenAI\'s coding agent (installed from npm on first run)',
     image: 'node:20-bookworm',
     command: 'npx -y @openai/codex',
+    requires: ['npx'],
     hosts: [
       { host: 'api.openai.com', comment: 'OpenAI API' },
       { host: 'auth.openai.com', comment: 'sign-in' },
@@ -42,6 +46,7 @@ export const PRESETS: AgentPreset[] = [
     description: 'AI pair programming in your terminal (installed from PyPI on first run)',
     image: 'python:3.12-bookworm',
     command: 'pip install --user --quiet aider-chat && ~/.local/bin/aider',
+    requires: ['pip'],
     hosts: [
       { host: 'pypi.org', comment: 'Python package index' },
       { host: 'files.pythonhosted.org', comment: 'Python package downloads' },
@@ -55,6 +60,7 @@ export const PRESETS: AgentPreset[] = [
     description: 'Any CLI: you give the image and the command',
     image: 'node:20-bookworm',
     command: '',
+    requires: [],
     hosts: [],
   },
 ];

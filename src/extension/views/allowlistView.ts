@@ -16,6 +16,8 @@ export class RuleItem extends vscode.TreeItem {
     if (rule.disabled) bits.push('disabled');
     this.description = bits.join(' · ');
     this.tooltip = `${rule.list}[${rule.index}] at line ${rule.pos.line}`;
+    // What a screen reader says: the host and what the entry does, not only "allow[0] at line 20".
+    this.accessibilityInformation = { label: `${rule.list === 'allow' ? 'Allowed' : 'Denied'} ${this.label}${this.description ? `, ${bits.join(', ')}` : ''}, line ${rule.pos.line}` };
     this.iconPath = new vscode.ThemeIcon(rule.disabled ? 'circle-outline' : rule.list === 'allow' ? 'check' : 'circle-slash');
     this.contextValue = `rule.${rule.list}${rule.disabled ? '.disabled' : ''}`;
     this.id = `${rule.list}:${rule.index}:${rule.hostText}`;

@@ -4,7 +4,7 @@
 import * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { TemporaryEntry } from '../../policy';
-import type { BlockGroup } from '../logic/blocks';
+import { reasonWords, type BlockGroup } from '../logic/blocks';
 import { heldDescription, temporaryDescription, type HeldGroup } from '../logic/pending';
 import { RefreshingTree } from './common';
 
@@ -13,7 +13,8 @@ export class BlockItem extends vscode.TreeItem {
     super(group.port === 443 || group.port === 80 ? group.host : `${group.host}:${group.port}`, vscode.TreeItemCollapsibleState.Collapsed);
     const last = new Date(group.lastSeen).toLocaleTimeString();
     this.description = `${group.count}× · ${group.reason} · ${last}`;
-    this.tooltip = `Blocked ${group.count} time(s), last at ${last}: ${group.reason}\nClick to choose what to allow.`;
+    this.tooltip = `Blocked ${group.count === 1 ? 'once' : `${group.count} times`}, last at ${last}: ${reasonWords(group.reason)} (${group.reason})\nClick to choose what to allow.`;
+    this.accessibilityInformation = { label: `Blocked ${this.label}, ${group.count === 1 ? 'once' : `${group.count} times`}, last at ${last}: ${reasonWords(group.reason)}` };
     this.iconPath = new vscode.ThemeIcon('circle-slash', new vscode.ThemeColor('problemsWarningIcon.foreground'));
     this.contextValue = 'blocked';
     this.id = `blocked:${group.key}`;

@@ -7,10 +7,12 @@ import { MessageItem, RefreshingTree } from './common';
 
 export class CageItem extends vscode.TreeItem {
   constructor(readonly cage: CageInfo, ctl: Controller) {
-    super(cage.id, cage.protection ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    // Named by its workspace folder (the id is in the description and tooltip).
+    super(path.basename(cage.workspace) || cage.id, cage.protection ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
     const s = ctl.session.stats.get(cage.id);
     const counts = s ? ` · ${s.allowed} allowed, ${s.blocked} blocked` : '';
-    this.description = `${cage.state} · ${path.basename(cage.workspace)}${counts}`;
+    this.description = `${cage.state} · ${cage.id}${counts}`;
+    this.accessibilityInformation = { label: `Cage of ${this.label}, ${cage.state}${counts.replace(' · ', ', ')}` };
     this.tooltip = new vscode.MarkdownString(
       `**${cage.id}** — ${cage.state}\n\nWorkspace: \`${cage.workspace}\`\n\nImage: \`${cage.agentImage}\`\n\nNetwork: \`${cage.networkName}\`${s ? `\n\n${s.allowed} allowed, ${s.blocked} blocked` : ''}`,
     );
@@ -49,6 +51,17 @@ export class ProtectedPathItem extends vscode.TreeItem {
   }
 }
 
+/** The cages of other windows' workspaces, under one collapsed node. */
+class OtherWorkspacesItem extends vscode.TreeItem {
+  constructor(readonly cages: CageInfo[]) {
+    super('Other workspaces', vscode.TreeItemCollapsibleState.Collapsed);
+    this.description = String(cages.length);
+    this.tooltip = 'Cages of other workspaces on this Docker engine (other windows, the CLI)';
+    this.contextValue = 'otherWorkspaces';
+    this.id = 'cages:other';
+  }
+}
+
 export class CagesView extends RefreshingTree {
   constructor(private readonly ctl: Controller) {
     super(ctl.changes, 'cages', ['cages', 'stats']);
@@ -57,13 +70,17 @@ export class CagesView extends RefreshingTree {
   getChildren(el?: vscode.TreeItem): vscode.TreeItem[] {
     if (el instanceof CageItem) return el.cage.protection ? [new ProtectionItem(el.cage)] : [];
     if (el instanceof ProtectionItem) return el.cage.protection!.enabled ? el.cage.protection!.protected.map((p) => new ProtectedPathItem(el.cage, p)) : [];
+    if (el instanceof OtherWorkspacesItem) return el.cages.map((c) => new CageItem(c, this.ctl));
     if (el) return [];
     const ctl = this.ctl;
     const s = ctl.session;
     if (s.dockerError) return [new MessageItem('Docker engine not reachable', s.dockerError, 'error')];
-    // Running cages only; this workspace's cage first.
-    const cages = ctl.cages.filter((c) => c.state !== 'stopped').sort((a, b) => Number(b.id === ctl.activeCageId) - Number(a.id === ctl.activeCageId));
-    const items: vscode.TreeItem[] = cages.map((c) => new CageItem(c, ctl));
+    // Running cages only: this workspace's first, the others under "Other workspaces".
+    const running = ctl.cages.filter((c) => c.state !== 'stopped');
+    const mine = running.filter((c) => c.id === ctl.activeCageId);
+    const others = running.filter((c) => c.id !== ctl.activeCageId).sort((a, b) => path.basename(a.workspace).localeCompare(path.basename(b.workspace)));
+    const items: vscode.TreeItem[] = mine.map((c) => new CageItem(c, ctl));
+    if (others.length) items.push(new OtherWorkspacesItem(others));
     if (s.starting && !ctl.cages.some((c) => c.id === ctl.activeCageId)) items.unshift(new MessageItem('Starting…', 'The cage is being started', 'loading~spin'));
     return items;
   }
