@@ -10,6 +10,7 @@ import { PHASES, runBench, type BenchOptions, type Phase } from './run';
 import { checkTargets, renderTables } from './report';
 import { killAllSync, stopAll } from './procs';
 import { runProfile } from './profile';
+import { runAskBench } from './ask';
 
 const HELP = `Usage: npm run bench -- [--quick] [--only PHASE[,PHASE...]] [--docker] [--profile] [--json FILE]
 
@@ -32,7 +33,11 @@ Options:
                     intercepting load and print its hottest functions
   --json FILE       where to write the JSON (default test-results/bench.json)
 
-Prints a table, then one line "BENCH_JSON {...}" with the machine-readable results.`;
+Prints a table, then one line "BENCH_JSON {...}" with the machine-readable results.
+
+  node dist/bench.js --role ask [--quick] [--docker]
+                    the numbers of held requests (issue 17): answer → completion, RSS with 1,000 held,
+                    allowed keep-alive req/s with 500 held vs none (see bench/ask.ts)`;
 
 function parseArgs(argv: string[], root: string) {
   const has = (f: string) => argv.includes(f);
@@ -130,6 +135,20 @@ function main(): void {
   }
   if (role === 'floor') {
     runFloor(argv);
+    return;
+  }
+  if (role === 'ask') {
+    runAskBench({ root: path.resolve(__dirname, '..'), quick: argv.includes('--quick'), docker: argv.includes('--docker'), log: (s) => process.stderr.write(s + '\n') }).then(
+      async (code) => {
+        await stopAll();
+        process.exit(code);
+      },
+      (e) => {
+        process.stderr.write(`[ask bench] ${(e as Error).stack ?? String(e)}\n`);
+        killAllSync();
+        process.exit(1);
+      },
+    );
     return;
   }
   orchestrate().then(

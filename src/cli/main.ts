@@ -9,13 +9,16 @@ import {
   DEFAULT_PROXY_BASE_IMAGE,
   defaultStateDir,
   isCageId,
+  type AskAnswer,
+  type AskState,
   type CageInfo,
+  type TemporaryEntry,
   type PolicyPushResult,
   type ProxyEvent,
   verifySummary,
 } from '../engine';
 import { rulesDiffer } from '../engine/protect';
-import { addAllow, DEFAULT_POLICY_PATH, parseWorkspaceRules, secretEnvName } from '../policy';
+import { addAllow, DEFAULT_POLICY_PATH, formatRemaining, parseDuration, parseWorkspaceRules, secretEnvName, uploadRisk } from '../policy';
 
 const HELP = `Usage: caged-agent <command> [options]
 
@@ -32,14 +35,26 @@ Commands:
   down [CAGE] [--images]
                       stop the cage and remove its containers, network and volume (idempotent);
                       --images: also its agent image (it embeds the cage's CA; a restart rebuilds it)
-  status [--json]     list cages and their health
+  status [--json]     list cages, their health and their temporary allows and denies
   verify [CAGE] [--allowed-url URL] [--blocked-url URL] [--external-name NAME] [--tcp HOST:PORT] [--json]
                       run the isolation checks from inside the agent; exits 0 only if all pass
-  allow HOST [--policy FILE] [--private] [--path GLOB]... [--method M]... [--cage CAGE]
-                      add HOST to the policy's allow list (comments kept) and reload the proxy
+  allow HOST [--once | --for DURATION | --session] [--private] [--path GLOB]... [--method M]...
+     [--policy FILE] [--cage CAGE]
+                      answer the requests waiting for HOST and allow it: --once (only those waiting,
+                      nothing added), --for 30s/15m/1h or --session (until the cage stops): a
+                      temporary allow, kept out of the policy file. Without one of them: add HOST to
+                      the policy's allow list (comments kept) and reload the proxy
+  deny HOST [CAGE] [--once]
+                      refuse the requests waiting for HOST with 403 and deny it until the cage stops
+                      (--once: only the waiting ones)
+  revoke HOST|ID [CAGE]
+                      end a temporary allow or deny
+  pending [CAGE] [--json]
+                      list the requests waiting for an answer (policy onUnknown: ask) and the
+                      temporary allows and denies in force
   reload [CAGE]       push the cage's policy file to its proxy again
   events [CAGE] [--json] [--since SECONDS]
-                      follow the proxy's allow/block events, one line each (Ctrl-C stops)
+                      follow the proxy's allow/block/pending events, one line each (Ctrl-C stops)
   shell [CAGE] [-- CMD...]
                       open an interactive shell (or run CMD) in the agent container
   gc [--images]       remove leftovers: proxies without an agent, empty cage networks, unused
@@ -60,7 +75,7 @@ interface Args {
   rest: string[];
 }
 
-const BOOLEAN = new Set(['--json', '--private', '--images', '--help', '-h', '--version']);
+const BOOLEAN = new Set(['--json', '--private', '--images', '--help', '-h', '--version', '--once', '--session']);
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { positional: [], flags: new Map(), rest: [] };
@@ -128,6 +143,10 @@ function formatEvent(e: ProxyEvent): string {
     case 'allow':
     case 'block':
       return `${t} ${e.type.toUpperCase().padEnd(5)} ${e.method} ${e.host}:${e.port}${e.path ?? ''} ${e.reason}${e.rule ? ` ${e.rule}` : ''}${e.detail ? ` (${e.detail})` : ''}${e.status ? ` -> ${e.status}` : ''}`;
+    case 'pending':
+      return `${t} PENDING ${e.method} ${e.host}:${e.port}${e.path} waiting: ${e.count} (gives up at ${e.until.replace(/^.*T/, '').replace(/\.\d+Z$/, '')})`;
+    case 'resolved':
+      return `${t} ${e.outcome.toUpperCase().padEnd(7)} ${e.host}:${e.port} held requests answered: ${e.count}`;
     case 'policy-loaded':
       return `${t} POLICY loaded: ${e.allow} allow, ${e.deny} deny (${e.hash.slice(0, 12)})`;
     case 'policy-error':
@@ -205,10 +224,84 @@ async function cmdDown(a: Args): Promise<number> {
 
 async function cmdStatus(a: Args): Promise<number> {
   checkFlags(a, ['--json']);
-  const cages = await makeEngine().list();
-  if (flag(a, '--json')) process.stdout.write(JSON.stringify(cages, null, 2) + '\n');
-  else printCages(cages);
+  const engine = makeEngine();
+  const cages = await engine.list();
+  const ask = new Map<string, AskState>();
+  for (const c of cages) {
+    if (c.state !== 'healthy' && c.state !== 'paused') continue;
+    try { ask.set(c.id, await engine.pending(c.id)); } catch {}
+  }
+  if (flag(a, '--json')) process.stdout.write(JSON.stringify(cages.map((c) => ({ ...c, ...(ask.get(c.id) ?? {}) })), null, 2) + '\n');
+  else {
+    printCages(cages);
+    for (const c of cages) {
+      const s = ask.get(c.id);
+      if (!s) continue;
+      if (s.temporary.length) process.stdout.write(`    temporary (${c.id}):\n${s.temporary.map((e) => `      ${formatTemporary(e)}`).join('\n')}\n`);
+      if (s.pending.length) process.stdout.write(`    waiting for an answer: ${s.pending.map((g) => `${g.host}:${g.port} (${g.count})`).join(', ')}\n`);
+    }
+  }
   return 0;
+}
+
+function formatTemporary(e: TemporaryEntry, now = Date.now()): string {
+  const what = [e.methods?.join(','), e.paths?.join(' ')].filter(Boolean).join(' ');
+  return `${e.kind.toUpperCase().padEnd(5)} ${e.host}${what ? ` ${what}` : ''}${e.private ? ' (private)' : ''}  ${e.expires ? `${formatRemaining(e.expires - now)} left` : 'until the cage stops'}  [${e.id}]`;
+}
+
+async function cmdPending(a: Args): Promise<number> {
+  checkFlags(a, ['--json']);
+  const engine = makeEngine();
+  const id = await resolveCage(engine, a.positional[0]);
+  const s = await engine.pending(id);
+  if (flag(a, '--json')) {
+    process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+    return 0;
+  }
+  const now = Date.now();
+  if (!s.pending.length) process.stdout.write('no request is waiting for an answer\n');
+  for (const g of s.pending) process.stdout.write(`${g.host}:${g.port}  ${g.count} waiting, first ${g.method} ${g.path}, gives up in ${formatRemaining(g.until - now)}\n`);
+  for (const e of s.temporary) process.stdout.write(`temporary ${formatTemporary(e, now)}\n`);
+  return 0;
+}
+
+/** allow --once / --for / --session, and deny: an answer through the proxy's control channel. */
+async function answerHeld(a: Args, answer: AskAnswer, cageArg: string | undefined): Promise<number> {
+  const engine = makeEngine();
+  const id = await resolveCage(engine, cageArg);
+  const r = await engine.answer(id, answer);
+  err(r.ok ? r.message : `the proxy did not take it: ${r.message}`);
+  return r.ok ? 0 : 1;
+}
+
+function scopeOf(a: Args): { scope: 'once' | 'session' | 'for'; forMs?: number } | undefined {
+  const once = !!flag(a, '--once');
+  const session = !!flag(a, '--session');
+  const dur = flag(a, '--for');
+  if (Number(once) + Number(session) + Number(dur !== undefined) > 1) throw new UsageError('give one of --once, --for DURATION and --session');
+  if (once) return { scope: 'once' };
+  if (session) return { scope: 'session' };
+  if (dur === undefined) return undefined;
+  const forMs = parseDuration(dur);
+  if (!forMs) throw new UsageError(`--for needs a duration like 30s, 15m or 1h, not "${dur}"`);
+  return { scope: 'for', forMs };
+}
+
+async function cmdDeny(a: Args): Promise<number> {
+  checkFlags(a, ['--once']);
+  const host = a.positional[0];
+  if (!host) throw new UsageError('deny needs a HOST');
+  return answerHeld(a, { host, decision: 'deny', scope: flag(a, '--once') ? 'once' : 'session' }, a.positional[1]);
+}
+
+async function cmdRevoke(a: Args): Promise<number> {
+  checkFlags(a, []);
+  const what = a.positional[0];
+  if (!what) throw new UsageError('revoke needs a HOST or an entry id');
+  const engine = makeEngine();
+  const r = await engine.revoke(await resolveCage(engine, a.positional[1]), what);
+  err(r.message);
+  return r.ok ? 0 : 1;
 }
 
 async function cmdVerify(a: Args): Promise<number> {
@@ -244,9 +337,14 @@ function reportPush(r: PolicyPushResult): number {
 }
 
 async function cmdAllow(a: Args): Promise<number> {
-  checkFlags(a, ['--policy', '--private', '--path', '--method', '--cage']);
+  checkFlags(a, ['--policy', '--private', '--path', '--method', '--cage', '--once', '--for', '--session']);
   const host = a.positional[0];
   if (!host) throw new UsageError('allow needs a HOST');
+  const scope = scopeOf(a);
+  if (scope) {
+    if (flag(a, '--policy')) throw new UsageError('--policy is for a permanent allow; a temporary one never touches the policy file');
+    return answerHeld(a, { host, decision: 'allow', ...scope, private: !!flag(a, '--private'), paths: a.flags.get('--path'), methods: a.flags.get('--method') }, flag(a, '--cage'));
+  }
   const engine = makeEngine();
   const id = await resolveCage(engine, flag(a, '--cage'));
   let info: CageInfo | undefined;
@@ -256,6 +354,8 @@ async function cmdAllow(a: Args): Promise<number> {
   try { text = fs.readFileSync(policyPath, 'utf8'); } catch {}
   const paths = a.flags.get('--path');
   const methods = a.flags.get('--method')?.map((m) => m.toUpperCase());
+  const risk = uploadRisk(host);
+  if (risk) err(`warning: ${risk}; "caged-agent allow ${host} --once" or "--for 15m" answer without a standing rule`);
   const edited = addAllow(text, { host, ...(flag(a, '--private') ? { private: true } : {}), ...(paths ? { paths } : {}), ...(methods ? { methods } : {}) });
   if (edited.text === text) err(`${host} is already allowed in ${policyPath}`);
   else {
@@ -351,6 +451,9 @@ const COMMANDS: Record<string, (a: Args) => Promise<number>> = {
   status: cmdStatus,
   verify: cmdVerify,
   allow: cmdAllow,
+  deny: cmdDeny,
+  revoke: cmdRevoke,
+  pending: cmdPending,
   reload: cmdReload,
   events: cmdEvents,
   shell: cmdShell,

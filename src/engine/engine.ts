@@ -6,6 +6,7 @@
 // gc), exec.ts (exec, shell), doctor.ts, verify.ts.
 import Docker from 'dockerode';
 import * as fs from 'node:fs';
+import type { ControlRequest } from '../policy';
 import type { ProxyEvent } from '../policy/events';
 import type {
   CageInfo,
@@ -24,6 +25,7 @@ import type {
   VerifyCheck,
   VerifyOptions,
 } from './api';
+import { CageAsk, ControlSession, controlProxy, TemporaryStore, type AnswerResult, type AskAnswer, type AskState } from './ask';
 import { collectGarbage, downCage } from './cleanup';
 import { describeCage, labelledContainers, listCages, runningContainer } from './discover';
 import { devcontainerImage } from './devcontainer';
@@ -230,6 +232,48 @@ export class CageEngine {
   async down(cageId: string, opts: { images?: boolean } = {}): Promise<void> {
     await this.ping();
     await downCage(this.docker, cageId, opts);
+    // Temporary allows and denies last as long as the cage (the session).
+    new TemporaryStore(this.state.cageDir(cageId)).clear();
+  }
+
+  // ------------------------------------------------------------------ held requests (onUnknown: ask)
+
+  /** One control session per proxy container (a long-lived exec; a restarted proxy is a new container id or a new session). */
+  private readonly controls = new Map<string, ControlSession>();
+
+  private async ask(cageId: string): Promise<CageAsk> {
+    const proxy = await runningContainer(this.docker, cageId, 'proxy');
+    let session = this.controls.get(proxy.id);
+    if (!session) this.controls.set(proxy.id, (session = new ControlSession(proxy)));
+    const s = session;
+    // The session first; a one-off exec when it cannot be opened or broke (the proxy restarted under it).
+    const control = (req: ControlRequest) => s.send(req).catch(() => controlProxy(proxy, req));
+    return new CageAsk(control, new TemporaryStore(this.state.cageDir(cageId)), proxy.id);
+  }
+
+  /** Ends the control sessions (their execs); a later answer opens one again. */
+  closeControl(): void {
+    for (const s of this.controls.values()) s.close();
+    this.controls.clear();
+  }
+
+  /** The requests waiting for an answer, by host:port, and the temporary allows and denies in force. */
+  async pending(cageId: string): Promise<AskState> {
+    return (await this.ask(cageId)).state();
+  }
+
+  /**
+   * Answers the requests waiting for a host (allow once, for a time, for the session; deny once or for the
+   * session) through the proxy's control channel. The result says whether the proxy took it. "Always" is a
+   * policy edit and a push (pushPolicy): the reload releases the waiting requests.
+   */
+  async answer(cageId: string, a: AskAnswer): Promise<AnswerResult> {
+    return (await this.ask(cageId)).answer(a);
+  }
+
+  /** Ends a temporary allow or deny (by id, or every one for a host). */
+  async revoke(cageId: string, idOrHost: string): Promise<AnswerResult> {
+    return (await this.ask(cageId)).revoke(idOrHost);
   }
 
   /**

@@ -26,3 +26,5 @@ export { AGENT_ENV_CA, CA_BUNDLE_PATHS } from './images';
 export { TERMINAL_ENV, type TerminalSelector } from './terminals';
 export { DEFAULT_BLOCKED_URL, DEFAULT_EXTERNAL_NAME, verifySummary } from './verify';
 export type { ProxyEvent } from '../policy/events';
+export type { AskAnswer, AnswerResult, AskState } from './ask';
+export type { PendingGroup, TemporaryEntry } from '../policy';

@@ -44,6 +44,9 @@ export const PROXY_ENV: Record<string, string> = {
 
 /** The proxy's own health check, run by Docker's HEALTHCHECK and by the engine when it cannot wait for Docker. */
 export const PROXY_HEALTH_CMD = ['node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`];
+/** The proxy's control socket (inside its container; src/proxy/control.ts), and the client mode that talks to it (+ the JSON request). */
+export const PROXY_CONTROL_SOCKET = '/tmp/caged-control.sock';
+export const PROXY_CONTROL_CMD = ['node', '/app/proxy.js', '--control-socket', PROXY_CONTROL_SOCKET, '--control'];
 
 export function envList(env: Record<string, string>): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
@@ -113,6 +116,7 @@ export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOpt
     '--ca-cert', `${PROXY_CONFIG_DIR}/ca.crt`,
     '--ca-key', `${PROXY_CONFIG_DIR}/ca.key`,
     '--listen', `0.0.0.0:${PROXY_PORT}`,
+    '--control-socket', PROXY_CONTROL_SOCKET,
     // Clients that ignore the proxy variables: the cage's DNS, TLS on 443 by SNI, HTTP on 80 by Host.
     '--transparent',
   ];

@@ -10,6 +10,8 @@ import type { DecisionEvent, ProxyEvent } from '../policy/events';
 import type { Policy } from '../policy/types';
 import type { Changes } from './changes';
 import { BlockStore } from './logic/blocks';
+import { PendingStore, type HeldGroup } from './logic/pending';
+import type { TemporaryEntry } from '../policy';
 import { errorText } from './logic/errors';
 import { stillBlocked } from './logic/fixes';
 
@@ -36,6 +38,10 @@ export interface PinnedSettings {
 
 export class CageSession implements vscode.Disposable {
   readonly blocks = new BlockStore();
+  /** Requests the proxy holds for an answer (onUnknown: ask), by host:port. */
+  readonly pending = new PendingStore();
+  /** The temporary allows and denies of the active cage, as last read from its proxy or given here. */
+  temporaries: TemporaryEntry[] = [];
   readonly stats = new Map<string, CageStats>();
   cages: CageInfo[] = [];
   /** The cage of this workspace, when one runs. */
@@ -49,6 +55,9 @@ export class CageSession implements vscode.Disposable {
 
   private readonly blockEmitter = new vscode.EventEmitter<{ event: DecisionEvent; isNew: boolean }>();
   readonly onDidBlock = this.blockEmitter.event;
+  private readonly holdEmitter = new vscode.EventEmitter<HeldGroup>();
+  /** A host:port got its first held request (the notification asks). */
+  readonly onDidHold = this.holdEmitter.event;
   private readonly attachEmitter = new vscode.EventEmitter<{ cageId: string; started: boolean }>();
   /** A cage of this workspace became active: started here, or found again (after a reload, or started elsewhere). */
   readonly onDidAttach = this.attachEmitter.event;
@@ -101,7 +110,10 @@ export class CageSession implements vscode.Disposable {
       // Found again (a window reload, or started elsewhere): the blocks and counts since the cage started come
       // back from the proxy's log.
       this.subscribe(mine.id, attached ? createdSeconds(mine) : undefined);
-      if (attached) this.attachEmitter.fire({ cageId: mine.id, started: false });
+      if (attached) {
+        this.attachEmitter.fire({ cageId: mine.id, started: false });
+        void this.refreshAsk();
+      }
     } else if (!mine && !this.starting) {
       this.detach();
       this.unsubscribe();
@@ -113,7 +125,23 @@ export class CageSession implements vscode.Disposable {
     if (!this.activeCageId) return;
     this.activeCageId = undefined;
     this.pinned = undefined;
+    this.pending.clear();
+    this.temporaries = [];
     this.detachEmitter.fire();
+  }
+
+  /** Reads the held requests and the temporary entries from the active cage's proxy (after an attach, an answer). */
+  async refreshAsk(): Promise<void> {
+    const id = this.activeCageId;
+    if (!id) return;
+    try {
+      const s = await this.engine.pending(id);
+      if (this.activeCageId !== id) return;
+      this.temporaries = s.temporary;
+      this.changes.mark('blocks');
+    } catch (e) {
+      this.log.warn(`cannot read the held requests of cage ${id}: ${errorText(e)}`);
+    }
   }
 
   /** Starts the workspace's cage through the engine and attaches to it. */
@@ -208,8 +236,22 @@ export class CageSession implements vscode.Disposable {
         this.log.error(`proxy policy error: ${e.message}${e.line ? ` (line ${e.line})` : ''}${e.keptPrevious ? ' — previous policy kept' : ' — denying everything'}`);
         this.policyEmitter.fire(verdictOf(e));
         break;
+      case 'pending': {
+        const { group, isNew } = this.pending.apply(e);
+        if (isNew) this.log.info(`waiting for an answer: ${e.count} request${e.count === 1 ? '' : 's'} to ${e.host}:${e.port} (first ${e.method} ${e.path})`);
+        this.changes.mark('stats', 'blocks');
+        if (isNew && group) this.holdEmitter.fire(group);
+        break;
+      }
+      case 'resolved':
+        this.pending.apply(e);
+        this.log.info(`held requests to ${e.host}:${e.port}: ${e.outcome} (${e.count})`);
+        this.changes.mark('stats', 'blocks');
+        break;
       default:
         this.log.info(`proxy ${e.type}${e.message ? `: ${e.message}` : ''}`);
+        // A proxy that (re)started has no temporary entries in memory: reading its state gives them back.
+        if (e.type === 'listening' && cageId === this.activeCageId) void this.refreshAsk();
     }
   }
 
@@ -229,6 +271,7 @@ export class CageSession implements vscode.Disposable {
     if (this.recheck) clearTimeout(this.recheck);
     this.unsubscribe();
     this.blockEmitter.dispose();
+    this.holdEmitter.dispose();
     this.attachEmitter.dispose();
     this.detachEmitter.dispose();
     this.policyEmitter.dispose();

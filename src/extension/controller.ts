@@ -12,6 +12,7 @@ import type { AllowSpec, ParseResult } from '../policy/types';
 import { CageSession, type PinnedSettings, type StartArgs } from './cageSession';
 import { Changes } from './changes';
 import type { BlockGroup } from './logic/blocks';
+import { narrowestSpec, type HeldAction, type HeldGroup } from './logic/pending';
 import { errorText } from './logic/errors';
 import { fixChoices, stillBlocked, type BlockedLike, type FixChoice, type FixPayload } from './logic/fixes';
 import { presetById } from './logic/presets';
@@ -98,6 +99,46 @@ export class Controller implements vscode.Disposable {
   async applyFix(fix: FixChoice): Promise<boolean> {
     if (fix.action === 'add') return this.allow(fix.spec);
     return this.policy.edit((text) => updateEntry(text, fix.list, fix.index, fix.spec).text, `${fix.list}[${fix.index}] ${fix.spec.host}: private: true`);
+  }
+
+  /**
+   * Answers the requests held for a host (the notification, the Blocked Requests view, "More…"): once, for an
+   * hour, for the session or deny go to the proxy through the engine (acknowledged); always writes the narrowest
+   * rule (or `spec`) into the policy file, and the push releases the waiting requests.
+   */
+  async answerHeld(g: Pick<HeldGroup, 'host' | 'port' | 'method' | 'path'>, action: HeldAction, spec?: AllowSpec): Promise<{ ok: boolean; message: string }> {
+    if (action === 'always') {
+      const s = spec ?? narrowestSpec({ ...g, key: '', count: 0, since: 0, until: 0 });
+      if (!s) return { ok: false, message: `${g.host} is not a host a rule can name` };
+      const ok = await this.allow(s);
+      return { ok, message: ok ? `allowed ${s.host}${s.methods ? ` ${s.methods.join(',')}` : ''}${s.paths ? ` ${s.paths.join(' ')}` : ''} in the policy file` : 'the policy file was not changed' };
+    }
+    const cageId = this.activeCageId;
+    if (!cageId) return { ok: false, message: 'no cage runs for this workspace' };
+    const scope = action === 'hour' ? { scope: 'for' as const, forMs: 3600_000 } : action === 'session' || action === 'deny' ? { scope: 'session' as const } : { scope: 'once' as const };
+    const r = await this.engine.answer(cageId, {
+      host: spec?.host ?? g.host,
+      port: g.port,
+      decision: action === 'deny' ? 'deny' : 'allow',
+      ...scope,
+      methods: spec?.methods,
+      paths: spec?.paths,
+      private: spec?.private,
+    });
+    if (r.entry) this.session.temporaries = [...this.session.temporaries.filter((e) => e.id !== r.entry!.id), r.entry];
+    if (r.ok && r.answered) this.session.pending.delete(`${g.host}:${g.port}`);
+    this.changes.mark('blocks', 'stats');
+    return r;
+  }
+
+  /** Ends a temporary allow or deny of the active cage. */
+  async revokeTemporary(id: string): Promise<{ ok: boolean; message: string }> {
+    const cageId = this.activeCageId;
+    if (!cageId) return { ok: false, message: 'no cage runs for this workspace' };
+    const r = await this.engine.revoke(cageId, id);
+    if (r.ok) this.session.temporaries = this.session.temporaries.filter((e) => e.id !== id);
+    this.changes.mark('blocks');
+    return r;
   }
 
   /**

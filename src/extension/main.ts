@@ -10,6 +10,7 @@ import { setRuleSelection } from './commands/rules';
 import { Controller } from './controller';
 import { PolicyDiagnostics } from './diagnostics';
 import { BlockNotifier } from './notifications';
+import { HoldNotifier } from './askNotifier';
 import { ProtectionWatch } from './protectWatch';
 import { SettingsGuard } from './settingsGuard';
 import { CageStatusBar } from './statusBar';
@@ -29,6 +30,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
   const guard = new SettingsGuard(ctl);
   const protection = new ProtectionWatch(ctl);
   const cx = { ctl, diagnostics, log, protection };
+  const blocksView = new BlocksView(ctl);
   const quickFixes = new AllowQuickFixes(ctl, diagnostics);
   // A tree view (not only a data provider): F2 / Delete act on its focused entry.
   const allowlist = vscode.window.createTreeView('cagedAgent.allowlist', { treeDataProvider: new AllowlistView(ctl) });
@@ -46,7 +48,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
     ...registerCommands(cx),
     vscode.window.registerTreeDataProvider('cagedAgent.cages', new CagesView(ctl)),
     allowlist,
-    vscode.window.registerTreeDataProvider('cagedAgent.blocks', new BlocksView(ctl)),
+    vscode.window.registerTreeDataProvider('cagedAgent.blocks', blocksView),
+    blocksView,
     quickFixes,
     vscode.languages.registerCodeActionsProvider([{ pattern: '**/*.{yaml,yml}' }, { scheme: BLOCKED_SCHEME }], quickFixes, { providedCodeActionKinds: AllowQuickFixes.kinds }),
     vscode.workspace.registerFileSystemProvider(BLOCKED_SCHEME, diagnostics.blockedDocument, { isCaseSensitive: true }),
@@ -54,6 +57,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ cont
       await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(BLOCKED_URI), { preview: false });
     }),
     new BlockNotifier(ctl),
+    new HoldNotifier(ctl),
     new CageStatusBar(ctl),
     vscode.workspace.onDidSaveTextDocument((doc) => {
       if (ctl.policy.isDocument(doc)) void ctl.policy.refresh();

@@ -26,7 +26,8 @@ export class CageStatusBar implements vscode.Disposable {
       this.healthy = healthy;
       void vscode.commands.executeCommand('setContext', 'cagedAgent.cageHealthy', healthy);
     }
-    const badge = blocked ? ` $(circle-slash) ${blocked}` : '';
+    const waiting = ctl.pending.waiting(Date.now());
+    const badge = (waiting ? ` $(watch) ${waiting} waiting` : '') + (blocked ? ` $(circle-slash) ${blocked}` : '');
     if (ctl.starting) {
       this.item.text = '$(loading~spin) Caged: starting';
       this.item.tooltip = 'Caged Agent is starting the cage';
@@ -37,7 +38,7 @@ export class CageStatusBar implements vscode.Disposable {
       const ok = cage.state === 'healthy' && !policy;
       this.item.text = `$(shield) Caged: ${cage.state}${policy ? ` $(warning) ${policy.text}` : ''}${badge}`;
       const s = ctl.stats.get(cage.id);
-      this.item.tooltip = `Cage ${cage.id} — ${cage.state}${policy ? `\n${policy.tooltip}` : ''}\n${s?.allowed ?? 0} allowed, ${s?.blocked ?? 0} blocked requests\n${blocked} blocked host(s)`;
+      this.item.tooltip = `Cage ${cage.id} — ${cage.state}${policy ? `\n${policy.tooltip}` : ''}\n${s?.allowed ?? 0} allowed, ${s?.blocked ?? 0} blocked requests\n${blocked} blocked host(s)${waiting ? `\n${waiting} request(s) waiting for your answer` : ''}`;
       this.item.backgroundColor = ok ? undefined : new vscode.ThemeColor('statusBarItem.warningBackground');
     } else if (ctl.dockerError) {
       this.item.text = '$(shield) Caged: no Docker';

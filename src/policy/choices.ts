@@ -1,7 +1,10 @@
-// "Allow ..." quick-fix choices for a blocked request, from the narrowest useful scopes to the widest.
+// "Allow ..." quick-fix choices for a blocked request, narrowest first (issue 17): the exact host with the
+// method and a path prefix, the path prefix for any method, the exact host, then "*.parent". A choice carries a
+// one-line risk note where one applies (risk.ts: upload and paste hosts).
 import { canonicalHost, hostForDisplay, isPublicSuffix, type CanonicalHost } from './host';
 import { HTTP_METHODS } from './entry';
 import { normalizePath } from './path';
+import { uploadRisk } from './risk';
 import type { AllowSpec } from './types';
 
 export interface AllowChoice {
@@ -9,6 +12,8 @@ export interface AllowChoice {
   title: string;
   spec: AllowSpec;
   scope: 'exact' | 'parent' | 'path' | 'method-path' | 'tcp';
+  /** What an allow here risks, in one line (upload/paste hosts), when it applies. */
+  risk?: string;
 }
 
 export interface BlockedRequest {
@@ -20,6 +25,8 @@ export interface BlockedRequest {
 
 /** The method of a raw TCP connection's events (no HTTP inside). */
 export const TCP_METHOD = 'TCP';
+
+const NARROWEST: Record<AllowChoice['scope'], number> = { 'method-path': 0, path: 1, exact: 2, tcp: 2, parent: 3 };
 
 /** The quick-fix choices for one blocked request (empty when the host is not valid). */
 export function allowChoices(block: BlockedRequest): AllowChoice[] {
@@ -46,6 +53,12 @@ export function allowChoices(block: BlockedRequest): AllowChoice[] {
     out.push({ title: `Allow ${glob} on ${shown} (any method)`, spec: { ...base(hostText), paths: [glob] }, scope: 'path' });
     // Only a method a rule may name (the request's method is whatever the agent sent).
     if (HTTP_METHODS.has(method)) out.push({ title: `Allow ${method} ${glob} on ${shown}`, spec: { ...base(hostText), methods: [method], paths: [glob] }, scope: 'method-path' });
+  }
+  // Offered narrowest first (a stable sort keeps equal scopes in order).
+  out.sort((a, b) => NARROWEST[a.scope] - NARROWEST[b.scope]);
+  for (const c of out) {
+    const risk = uploadRisk(c.spec.host);
+    if (risk) c.risk = risk;
   }
   return out;
 }

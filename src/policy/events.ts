@@ -69,9 +69,41 @@ export interface LifecycleEvent {
   address?: string;
 }
 
-export type ProxyEvent = DecisionEvent | PolicyLoadedEvent | PolicyErrorEvent | LifecycleEvent;
+/**
+ * Requests to host:port are held for an answer (onUnknown: ask). Written once when the first one is held, then
+ * at most once a second while more arrive (`count` grows); `resolved` ends it. Each held request still gets its
+ * own decision event when it is released or refused.
+ */
+export interface PendingEvent {
+  time: string;
+  type: 'pending';
+  host: string;
+  port: number;
+  /** The first held request's method and normalised path (what the narrowest rule is built from). */
+  method: string;
+  path: string;
+  /** Requests waiting now. */
+  count: number;
+  /** ISO time when the first request was held. */
+  since: string;
+  /** ISO time when the oldest waiting request gives up (403 "no-decision"). */
+  until: string;
+}
 
-const TYPES = new Set(['allow', 'block', 'policy-loaded', 'policy-error', 'listening', 'shutdown', 'error']);
+export interface ResolvedEvent {
+  time: string;
+  type: 'resolved';
+  host: string;
+  port: number;
+  /** allowed: released under a rule; denied: refused by an answer or a temporary deny; timeout: nobody answered; gone: the clients left. */
+  outcome: 'allowed' | 'denied' | 'timeout' | 'gone';
+  /** Requests this outcome answered. */
+  count: number;
+}
+
+export type ProxyEvent = DecisionEvent | PolicyLoadedEvent | PolicyErrorEvent | LifecycleEvent | PendingEvent | ResolvedEvent;
+
+const TYPES = new Set(['allow', 'block', 'policy-loaded', 'policy-error', 'listening', 'shutdown', 'error', 'pending', 'resolved']);
 
 /** Parses one log line; returns undefined for anything that is not a proxy event. Never throws. */
 export function parseEventLine(line: string): ProxyEvent | undefined {

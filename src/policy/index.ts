@@ -19,3 +19,6 @@ export { allowChoices, TCP_METHOD } from './choices';
 export type { AllowChoice, BlockedRequest } from './choices';
 export { ruleLabel, entryKey } from './ruleId';
 export { DEFAULT_POLICY_PATH, SECRET_ENV_PREFIX, secretEnvName } from './names';
+export { asks, askTimeoutOf, isAskable, temporaryRule, liveEntries, nextExpiry, withTemporaryAllows, parseDuration, formatRemaining, DEFAULT_ASK_TIMEOUT, MAX_ASK_TIMEOUT } from './ask';
+export type { TemporaryEntry, AskSettings, PendingGroup, ControlRequest, ControlReply } from './ask';
+export { uploadKind, uploadRisk, mixedScript, idnNote, UPLOAD_HOST_LIST } from './risk';

@@ -9,10 +9,11 @@ import { parseEntry } from './entry';
 import { crossChecks } from './lint';
 import { unknownFieldMessage } from './suggest';
 import type { ParseResult, Policy, PolicyIssue, Rule, RuleList, SourcePos, WorkspacePath, WorkspaceRules } from './types';
+import { parseAskSetting, type AskSettings } from './ask';
 import { parseWorkspacePath, WORKSPACE_FIELDS, writableWarning } from './workspace';
 import { byPosition, Ctx, describe, EMPTY, rangeOf, scalarText, type Range } from './yamlNodes';
 
-export const TOP_FIELDS = ['version', 'allow', 'deny', 'workspace'] as const;
+export const TOP_FIELDS = ['version', 'onUnknown', 'askTimeout', 'allow', 'deny', 'workspace'] as const;
 
 function parseWorkspaceList(ctx: Ctx, list: 'protect' | 'writable', node: any): WorkspacePath[] {
   const where = `workspace.${list}`;
@@ -106,6 +107,7 @@ function parseInner(text: string): Parsed {
   }
   let version: number | undefined;
   let workspace: WorkspaceRules | undefined;
+  const ask: AskSettings = {};
   const lists: Record<RuleList, Rule[]> = { allow: [], deny: [] };
   const keys: Record<string, SourcePos> = {};
   for (const pair of root.items) {
@@ -123,6 +125,10 @@ function parseInner(text: string): Parsed {
     const value = ctx.resolve(pair.value);
     if (name === 'workspace') {
       workspace = parseWorkspaceSection(ctx, value, rangeOf(key));
+      continue;
+    }
+    if (name === 'onUnknown' || name === 'askTimeout') {
+      parseAskSetting(ctx, ask, name, value, rangeOf(key));
       continue;
     }
     if (name === 'version') {
@@ -146,7 +152,7 @@ function parseInner(text: string): Parsed {
   if (version === undefined) ctx.error('missing "version: 1" at the top of the policy', [0, 0]);
   const ws = { workspace, workspaceErrors: byPosition(ctx.workspaceErrors) };
   if (ctx.errors.length > 0) return { result: { errors: byPosition(ctx.errors), warnings: byPosition(ctx.warnings), keys }, ...ws };
-  const policy: Policy = { version: 1, allow: lists.allow, deny: lists.deny };
+  const policy: Policy = { version: 1, allow: lists.allow, deny: lists.deny, ...ask };
   if (workspace) policy.workspace = workspace;
   crossChecks(ctx, policy);
   compilePolicy(policy);

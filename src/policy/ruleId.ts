@@ -5,7 +5,9 @@
 import type { Rule } from './types';
 
 /** "allow[3]" / "deny[0]": how events, diagnostics and messages name a rule for people. */
-export function ruleLabel(rule: Pick<Rule, 'list' | 'index'>): string {
+export function ruleLabel(rule: Pick<Rule, 'list' | 'index' | 'temporary'>): string {
+  // A temporary allow is not in the file: it is named by its id ("temporary t-3f2a").
+  if (rule.temporary) return `temporary ${rule.temporary.id}`;
   return `${rule.list}[${rule.index}]`;
 }
 

@@ -43,6 +43,8 @@ export interface Rule {
   private: boolean;
   /** true: the entry is kept in the file but ignored ("disabled: true"). */
   disabled: boolean;
+  /** Set on a temporary allow (never from the file): its id, and when it ends (epoch ms; absent: with the session). */
+  temporary?: { id: string; expires?: number };
   /**
    * Raw TCP ports (`tcp: [22]`, allow entries only): the entry lets connections to these ports of the host
    * through, uninspected (host-level decision only), and allows no HTTP. Undefined for an HTTP entry.
@@ -54,6 +56,13 @@ export interface Rule {
 
 export interface Policy {
   version: 1;
+  /**
+   * What happens to a request no rule matches: "deny" (the default) answers 403 at once; "ask" holds it for
+   * up to askTimeout seconds while the user is asked (the proxy's hold.ts).
+   */
+  onUnknown?: 'ask' | 'deny';
+  /** Seconds a held request waits for an answer (1-600, default 60); then 403 "no-decision". */
+  askTimeout?: number;
   allow: Rule[];
   deny: Rule[];
   /** The `workspace:` section, when the file has one: paths the agent may or may not change. */
@@ -122,7 +131,9 @@ export type ReasonCode =
   | 'method-refused'
   | 'sni-mismatch'
   | 'bad-request'
-  | 'upstream-error';
+  | 'upstream-error'
+  // A held request (onUnknown: ask) nobody answered within askTimeout, or that could not be held:
+  | 'no-decision';
 
 export interface Decision {
   action: 'allow' | 'deny';

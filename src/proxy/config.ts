@@ -1,5 +1,6 @@
 // Command-line and environment configuration of the proxy program.
 import { DEFAULT_POLICY_PATH, secretEnvName, splitHostPort } from '../policy';
+import { DEFAULT_CONTROL_SOCKET } from './control';
 
 export interface ListenAddress {
   host: string;
@@ -14,6 +15,10 @@ export interface CliConfig {
   upstreamCaFile?: string;
   upstreamProxy?: string;
   secretsFile?: string;
+  /** The control channel's unix socket (control.ts). */
+  controlSocket?: string;
+  /** Client mode: send this JSON request to the control socket and print the reply. */
+  control?: string;
   /** Busy-polling window in microseconds (0: off; unset: the default, see busypoll.ts). */
   busyPollUs?: number;
   /** Transparent capture: TLS on 443 (by SNI), HTTP on 80 (by Host), DNS on 53 of every own address. */
@@ -30,6 +35,7 @@ export const HELP = `Usage: node dist/proxy.js --policy FILE --ca-cert FILE --ca
                           [--upstream-ca FILE] [--upstream-proxy URL] [--secrets-file FILE]
                           [--busy-poll-us N] [--transparent]
        node dist/proxy.js --health [--listen HOST:PORT]
+       node dist/proxy.js --control JSON [--control-socket FILE]
 
 Caged Agent egress proxy: an explicit HTTP/HTTPS forward proxy that enforces a default-deny policy,
 intercepts TLS with the cage CA, and prints one JSON event per decision on stdout.
@@ -52,6 +58,11 @@ Options (each may also come from the environment variable in brackets):
                          N µs after each before sleeping: saves a sleep and a wake-up per request under
                          dense traffic (costly on VMs); sparse traffic never starts a poll. 0-1000,
                          default 100; 0 turns it off [CAGED_BUSY_POLL_US].
+  --control-socket FILE  listen for the engine's decisions (answers to held requests, temporary allows)
+                         on this unix socket, mode 600 [CAGED_CONTROL_SOCKET]. Not a network port: the
+                         agent cannot reach it.
+  --control JSON         client mode: send one request to --control-socket (default
+                         ${DEFAULT_CONTROL_SOCKET}), print the proxy's JSON reply, exit 0 if it took it
   --transparent          also catch clients that ignore proxy settings: answer DNS (UDP and TCP 53) on
                          every address of the proxy with that address (nothing is forwarded), accept TLS
                          on 443 routed by its server name (SNI) and plain HTTP on 80 routed by Host,
@@ -89,6 +100,8 @@ const FLAGS: Record<string, keyof CliConfig> = {
   '--upstream-proxy': 'upstreamProxy',
   '--secrets-file': 'secretsFile',
   '--busy-poll-us': 'busyPollUs',
+  '--control-socket': 'controlSocket',
+  '--control': 'control',
   '--transparent-at': 'transparentAt',
 };
 
@@ -100,6 +113,7 @@ const ENV: Array<[string, keyof CliConfig]> = [
   ['CAGED_UPSTREAM_PROXY', 'upstreamProxy'],
   ['CAGED_SECRETS_FILE', 'secretsFile'],
   ['CAGED_BUSY_POLL_US', 'busyPollUs'],
+  ['CAGED_CONTROL_SOCKET', 'controlSocket'],
 ];
 
 /**
@@ -154,6 +168,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): { config: CliC
     if (!/^\d+$/.test(raw) || us > 1000) return { error: `--busy-poll-us must be a whole number of microseconds from 0 to 1000, got "${raw}"` };
     out.busyPollUs = us;
   }
+  if (out.control !== undefined) return { config: out as unknown as CliConfig };
   if (!out.help && !out.health) {
     for (const [flag, key] of [['--ca-cert', 'caCertFile'], ['--ca-key', 'caKeyFile']] as const) {
       if (!out[key]) return { error: `${flag} is required (or ${flag === '--ca-cert' ? 'CAGED_CA_CERT' : 'CAGED_CA_KEY'})` };

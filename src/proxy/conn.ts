@@ -11,10 +11,12 @@
 // the decision memo (policyState.ts), the event (record.ts), local answers (respond.ts), CONNECT (connect.ts).
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { ReasonCode, Rule } from '../policy/types';
+import { isAskable } from '../policy';
+import type { Policy, ReasonCode, Rule } from '../policy/types';
 import type { ConnCtx, Core } from './core';
 import { findSecretInBuffer, redact } from './dlp';
-import { gateRequest, newHostMemo, privateAddressBlock, secretBlock, targetMismatchBlock, type Block, type Forward } from './gate';
+import { gateRequest, newHostMemo, privateAddressBlock, secretBlock, targetMismatchBlock, type Block, type Forward, type Refused } from './gate';
+import type { HeldRequest, RetryOutcome } from './hold';
 import { ChunkedScanner, findHeadEnd, HeadError, MAX_HEAD, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from './http1';
 import { endSoon } from './linger';
 import { DecisionMemo } from './policyState';
@@ -92,6 +94,9 @@ export class ClientConn implements UpOwner, Pending {
   private waitingUpDrain = false;
   private waitingClientDrain = false;
   private readonly memo = new DecisionMemo();
+  /** The current request waits in the hold queue (hold.ts), with the block it would otherwise get. */
+  private held: HeldRequest | undefined;
+  private heldBlock: Block | undefined;
   /** The last Host header this connection checked (gate.ts). */
   private readonly seen = newHostMemo();
   private lastActive: number;
@@ -149,6 +154,9 @@ export class ClientConn implements UpOwner, Pending {
     // The client half-closed: finish what is in flight, then close.
     this.keepAlive = false;
     if (this.mode === Mode.Idle) this.close(true);
+    // A client that stops sending while its request waits for an answer has given up (curl's --max-time, a
+    // killed tool): it leaves the queue now rather than at the deadline.
+    else if (this.held) this.close(false);
     else if (this.mode === Mode.Pipe) this.up?.sock.end();
   };
 
@@ -173,6 +181,9 @@ export class ClientConn implements UpOwner, Pending {
   shutdown(): void {
     this.keepAlive = false;
     if (this.mode === Mode.Idle) this.close(true);
+    // A client that stops sending while its request waits for an answer has given up (curl's --max-time, a
+    // killed tool): it leaves the queue now rather than at the deadline.
+    else if (this.held) this.close(false);
   }
 
   /**
@@ -183,6 +194,7 @@ export class ClientConn implements UpOwner, Pending {
     this.core.conns.delete(this);
     if (this.mode === Mode.Closed) return;
     const wasExchange = this.mode === Mode.Exchange || this.mode === Mode.Pipe;
+    this.dropHeld();
     this.mode = Mode.Closed;
     this.dropUp(); // only an exchange or a pipe has one
     if (wasExchange) this.logPending(why);
@@ -216,6 +228,7 @@ export class ClientConn implements UpOwner, Pending {
       this.core.error(`a client connection failed and was closed: ${redact(e instanceof Error ? e.message : String(e)).slice(0, 300)}`);
     } catch {}
     try {
+      this.dropHeld();
       if (this.mode === Mode.Exchange || this.mode === Mode.Pipe) this.logPending('proxy-error');
     } catch {}
     this.mode = Mode.Closed;
@@ -392,7 +405,9 @@ export class ClientConn implements UpOwner, Pending {
         target = abs.path;
       }
       // Answered inside the session so the agent can read why; one event per request, with its path.
-      if (ctx.blocked) return this.block(ctx.blocked, safePath(target));
+      // A CONNECT no rule matched: each request inside is decided itself (a temporary allow or a reload may have
+      // come since), and may be held for an answer.
+      if (ctx.blocked && !isAskable(ctx.blocked.reason)) return this.block(ctx.blocked, safePath(target));
     } else {
       const abs = parseAbsolute(url) ?? (ctx ? targetFromHost(req.host, url, ctx.port) : undefined);
       if (!abs) {
@@ -413,16 +428,86 @@ export class ClientConn implements UpOwner, Pending {
       target = abs.path;
     }
 
-    const d = this.memo.decide(this.core.policy, this.host, this.port, req.method, target);
+    this.go(target);
+  }
+
+  /**
+   * Decides the current request (under the policy in force, or `once` on top of it) and carries it out: upstream,
+   * a 403, or held for an answer (hold.ts) when no rule matches and the policy asks.
+   */
+  private go(target: string, once?: Policy): RetryOutcome {
+    const req = this.req!;
+    const d = once ? this.core.policy.decide(this.host, this.port, req.method, target, once) : this.memo.decide(this.core.policy, this.host, this.port, req.method, target);
     const p = gateRequest(d, req, this.host, this.port, this.secure, target, this.core.env, this.seen);
-    if (!('head' in p)) return this.block(p, p.path);
+    if (!('head' in p)) {
+      const b = isAskable(p.reason) ? (this.core.temporaries.deniedFor(this.host, this.port) ?? this.holdFor(p, target)) : p;
+      if (!b) return 'held';
+      this.block(b, p.path);
+      return 'denied';
+    }
     this.prep = p;
     if (p.secret) this.redactor = new SecretRedactor(p.secret);
     if (req.expectContinue && !this.reqDone) this.sock.write(CONTINUE);
-    // Hold the first bytes of a body for the data-loss guard.
-    this.holding = !this.reqDone && this.core.dlpBytes > 0;
+    // Hold the first bytes of a body for the data-loss guard (some of it may have arrived while the request was held).
+    this.holding = this.core.dlpBytes > 0 && (!this.reqDone || this.pendingSize > 0);
     this.replay = [];
+    if (this.holding && (this.reqDone || this.pendingSize >= this.core.dlpBytes)) {
+      this.releaseHold();
+      if (this.mode !== Mode.Exchange || this.prep !== p) return 'denied';
+    }
     this.acquire();
+    return 'allowed';
+  }
+
+  /** Holds the current request for an answer when the policy asks; otherwise (or when the queue is full) the block to answer. */
+  private holdFor(b: Refused, target: string): Block | undefined {
+    const hold = this.core.hold;
+    if (!hold.asking) return b;
+    const h: HeldRequest = {
+      host: this.host,
+      port: this.port,
+      method: this.req!.method,
+      path: b.path,
+      due: Date.now() + hold.timeoutSeconds * 1000,
+      retry: (once) => {
+        if (this.held !== h || this.mode !== Mode.Exchange) return 'denied';
+        this.held = undefined;
+        if (this.sock.isPaused()) this.sock.resume();
+        try {
+          return this.go(target, once);
+        } catch (e) {
+          this.failClosed(e);
+          return 'denied';
+        }
+      },
+      refuse: (why) => {
+        if (this.held !== h || this.mode !== Mode.Exchange) return;
+        this.held = undefined;
+        try {
+          this.block(why, h.path);
+        } catch (e) {
+          this.failClosed(e);
+        }
+      },
+    };
+    const full = hold.hold(h);
+    if (full) return full;
+    this.held = h;
+    this.heldBlock = b;
+    // A body waits in the client (nobody knows yet whether it may go anywhere). Without one the socket is
+    // read on (pipelined bytes stop it at MAX_HEAD), so a client that gives up leaves the queue at once.
+    if (!this.reqDone) this.sock.pause();
+    return undefined;
+  }
+
+  /** The client left (or the connection failed) while its request was held: out of the queue, and its event. */
+  private dropHeld(): void {
+    const h = this.held;
+    if (!h) return;
+    this.held = undefined;
+    this.core.hold.drop(h);
+    const b = this.heldBlock;
+    if (b) this.record('block', h.path, b.reason, b.rule, undefined, 'client-left-while-held');
   }
 
   private acquire(): void {

@@ -6,14 +6,19 @@ import type { Rule } from '../policy/types';
 import type { CertCache } from './certs';
 import type { ClientConn } from './conn';
 import type { Block } from './gate';
+import type { HoldQueue } from './hold';
 import type { PolicyState } from './policyState';
 import type { DecisionRecorder, Pending } from './record';
+import type { Temporaries } from './temporary';
 import type { UpstreamPool } from './upstream';
 
 export interface Core {
   readonly policy: PolicyState;
   /** The one writer of decision events (record.ts). */
   readonly decisions: DecisionRecorder;
+  /** Requests waiting for an answer (onUnknown: ask), and the temporary allows and denies (hold.ts, temporary.ts). */
+  readonly hold: HoldQueue;
+  readonly temporaries: Temporaries;
   /** A lifecycle 'error' event (never request data). */
   error(message: string): void;
   /** Where CAGED_SECRET_<NAME> values are read from. */

@@ -3,6 +3,7 @@
 // exchanges inside are ClientConn's (conn.ts).
 import type * as net from 'node:net';
 import * as tls from 'node:tls';
+import { isAskable } from '../policy';
 import { STREAM_HWM } from './certs';
 import { ClientConn } from './conn';
 import type { ConnCtx, Core } from './core';
@@ -31,7 +32,11 @@ function startTls(core: Core, socket: net.Socket, first: Buffer, ctx: ConnCtx, s
   tlsSock.once('secure', () => {
     clearTimeout(timer);
     // Requests inside are answered with this block (a 403 the agent can read), like any blocked CONNECT.
-    if (!ctx.blocked) ctx.blocked = sniBlock(ctx.host, (tlsSock as unknown as { servername?: string | false }).servername || undefined, ctx.rule);
+    // A CONNECT no rule matched (it may yet be allowed: held, or a temporary allow) is checked too.
+    if (!ctx.blocked || isAskable(ctx.blocked.reason)) {
+      const sni = sniBlock(ctx.host, (tlsSock as unknown as { servername?: string | false }).servername || undefined, ctx.rule);
+      if (sni) ctx.blocked = sni;
+    }
   });
   tlsSock.once('close', () => {
     clearTimeout(timer);

@@ -6,6 +6,7 @@ import * as v8 from 'node:v8';
 import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
 import { HELP, parseCli, parseSecretsFile, type ListenAddress } from './config';
 import { startProxy } from './server';
+import { controlClient, DEFAULT_CONTROL_SOCKET } from './control';
 import type { TransparentOptions } from './transparent';
 
 function fail(message: string, code = 2): never {
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
     return;
   }
   if (cfg.health) return healthCheck(cfg.listen);
+  if (cfg.control !== undefined) return controlClient(cfg.controlSocket ?? DEFAULT_CONTROL_SOCKET, cfg.control);
   tuneHeap();
   setBusyPoll(cfg.busyPollUs ?? DEFAULT_BUSY_POLL_US);
 
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
       env,
+      controlSocket: cfg.controlSocket,
       transparent: cfg.transparent ? transparentOptions(cfg.transparentAt) : undefined,
     });
   } catch (e) {

@@ -2,8 +2,8 @@
 // for a request under it (with a message that says why everything is blocked while no valid policy is loaded),
 // and the per-connection memo of the last decision.
 import * as fs from 'node:fs';
-import { decide, decideTcp, parsePolicy } from '../policy';
-import type { Decision, Policy } from '../policy/types';
+import { decide, decideTcp, parsePolicy, withTemporaryAllows } from '../policy';
+import type { Decision, Policy, Rule } from '../policy/types';
 import { policyHash } from '../shared/policyHash';
 import type { EventLog } from './events';
 
@@ -19,7 +19,12 @@ export class PolicyState {
   gen = 0;
   /** policyHash() of the text in force; null while none is. */
   hash: string | null = null;
+  /** The file's policy with the temporary allows (temporary.ts) added: what decides. */
   private policy: Policy | undefined;
+  private filePolicy: Policy | undefined;
+  private temporary: Rule[] = [];
+  /** Called after every (re)load and every change of the temporary allows: held requests are decided again. */
+  onChange: (() => void) | undefined;
   private noPolicyWhy = 'no policy has been loaded yet';
   /** Hears every valid policy put in force (the raw TCP listeners follow its ports, tcp.ts). */
   onLoaded: ((p: Policy) => void) | undefined;
@@ -75,17 +80,27 @@ export class PolicyState {
       log.flush();
       return { ok: false, hash: this.hash, message };
     }
-    this.policy = r.policy;
+    this.filePolicy = r.policy;
+    this.policy = withTemporaryAllows(r.policy, this.temporary);
     this.hash = policyHash(text);
     log.emit({ time: log.now(), type: 'policy-loaded', hash: this.hash, allow: r.policy.allow.length, deny: r.policy.deny.length });
     log.flush();
     this.onLoaded?.(r.policy);
+    this.onChange?.();
     return { ok: true, hash: this.hash };
   }
 
+  /** Replaces the temporary allows (rules made by policy/ask.ts temporaryRule); decisions start over. */
+  setTemporary(rules: Rule[]): void {
+    this.temporary = rules;
+    this.gen++;
+    if (this.filePolicy) this.policy = withTemporaryAllows(this.filePolicy, rules);
+    this.onChange?.();
+  }
+
   /** The decision for a request (method and path) or, without them, for a CONNECT (host level). */
-  decide(host: string, port: number, method?: string, path?: string): Decision {
-    const d = decide({ host, port, method, path }, this.policy);
+  decide(host: string, port: number, method?: string, path?: string, policy: Policy | undefined = this.policy): Decision {
+    const d = decide({ host, port, method, path }, policy);
     if (!this.policy && d.reason === 'policy-invalid') {
       d.message = `No valid policy is in force, so everything is blocked: ${this.noPolicyWhy}.`;
     }
@@ -97,7 +112,7 @@ export class PolicyState {
     return this.policy ? decideTcp(host, port, this.policy) : this.decide(host, port);
   }
 
-  /** The policy in force, if any. */
+  /** The policy in force, if any (temporary allows included). */
   get current(): Policy | undefined {
     return this.policy;
   }

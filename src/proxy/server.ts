@@ -20,6 +20,10 @@ import { ClientConn } from './conn';
 import { handleConnect } from './connect';
 import type { Core } from './core';
 import { EventLog } from './events';
+import { handleControl, listenControl, type ControlReply, type ControlRequest } from './control';
+import { HoldQueue } from './hold';
+import { Temporaries } from './temporary';
+import * as crypto from 'node:crypto';
 import { PolicyState, type ReloadResult } from './policyState';
 import { DecisionRecorder } from './record';
 import { display } from './target';
@@ -58,6 +62,8 @@ export interface ProxyOptions {
   certCacheSize?: number;
   /** Client keep-alive idle timeout (ms). Default 75 s. */
   keepAliveTimeoutMs?: number;
+  /** A unix socket path for the control channel (control.ts); none by default. */
+  controlSocket?: string;
   /** Transparent capture (transparent.ts): TLS by SNI, HTTP by Host, and the cage's DNS. Default off. */
   transparent?: TransparentOptions;
 }
@@ -67,11 +73,13 @@ export interface RunningProxy {
   /** http://HOST:PORT, ready to use as a proxy URL. */
   url: string;
   reload(text?: string): ReloadResult;
+  /** The control channel in-process (what the socket carries). */
+  control(req: ControlRequest): ControlReply;
   close(graceMs?: number): Promise<void>;
   /** The transparent listeners, when started. */
   transparent?: { tlsPort: number; httpPort: number; dns: Array<{ address: string; port: number }>; tcpPorts(): number[] };
   /** connections: client connections being served; sockets: accepted sockets still open (any state). */
-  stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null };
+  stats(): { connections: number; sockets: number; certsMinted: number; certsCached: number; policyHash: string | null; held: number };
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
@@ -83,6 +91,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     upstreamProxy: opts.upstreamProxy ? parseProxyUrl(opts.upstreamProxy) : undefined,
   });
   const policy = new PolicyState(log, opts.policyFile, opts.policyText);
+  const hold = new HoldQueue(log, () => policy.current);
+  const temporaries = new Temporaries(policy);
+  const controlDeps = { policy, hold, temporaries, boot: crypto.randomBytes(6).toString('hex') };
   const started = Date.now();
   const error = (message: string) => log.emit({ time: log.now(), type: 'error', message });
 
@@ -101,6 +112,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const core: Core = {
     policy,
     decisions: new DecisionRecorder(log),
+    hold,
+    temporaries,
     error,
     env: opts.env ?? process.env,
     dlpBytes: opts.dlpBodyBytes ?? 64 * 1024,
@@ -127,6 +140,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   server.maxConnections = 20000;
 
   policy.reload();
+  policy.onChange = () => hold.reevaluate();
+  const controlServer = opts.controlSocket ? await listenControl(opts.controlSocket, controlDeps, error) : undefined;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -153,6 +168,9 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   function close(graceMs = 5000): Promise<void> {
     closing ??= new Promise<void>((resolve) => {
       server.close();
+      controlServer?.close();
+      temporaries.close();
+      hold.close();
       void captured?.close();
       for (const c of [...conns]) c.shutdown();
       const timers: { poll?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
@@ -183,7 +201,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     url,
     transparent: captured && { tlsPort: captured.tlsPort, httpPort: captured.httpPort, dns: captured.dns, tcpPorts: () => captured.tcp.ports },
     reload: (text?: string) => policy.reload(text),
+    control: (req: ControlRequest) => handleControl(controlDeps, req),
     close,
-    stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash: policy.hash }),
+    stats: () => ({ connections: conns.size, sockets: sockets.size, certsMinted: certs.minted, certsCached: certs.size, policyHash: policy.hash, held: hold.size }),
   };
 }

@@ -7,6 +7,8 @@
 //      the notification's allow button edits the policy; the private-address guard asks a second time;
 //      the retry succeeds and the Problems entry is gone.
 //   3. Sidebar allowlist: add, edit, remove an entry; each shows in the file and takes effect in the proxy.
+//   4. Ask instead of fail (onUnknown: ask): a held request raises a notification at once; "Allow once" releases
+//      it and leaves the file alone; "Allow always" writes the narrowest rule and the reload releases it.
 //   Then Stop Caged Agent leaves no labelled object of the cage behind.
 // Screenshots: test-results/screenshots/flow-*.png; with CAGED_PUBLISH_SCREENSHOTS=1 the best are copied to
 // media/screenshots/ (what the README shows).
@@ -23,6 +25,12 @@ import { DEBIAN_IMAGE, NODE_IMAGE, leftovers, makeEngine } from '../engine/setup
 import { repoRoot, waitUntil, withCodeServer, type Workbench } from './lib';
 import { ensureVsix } from './lib/package';
 import { esc, startUpstream, type Upstream } from '../shared/upstream';
+import { policyHash } from '../../src/shared/policyHash';
+import { execIn } from '../../src/engine/exec';
+
+async function engineExecIn(c: Docker.Container, cmd: string[]): Promise<string> {
+  return (await execIn(c, cmd, { timeoutMs: 10_000 })).stdout;
+}
 
 const CLI = path.join(repoRoot, 'dist', 'cli.js');
 const MEDIA = path.join(repoRoot, 'media', 'screenshots');
@@ -33,6 +41,8 @@ const ALLOWED = 'docs.allowed.test';
 const BLOCKED = 'api.blocked.test';
 const ADDED = 'added.test';
 const EDITED = 'edited.test';
+const ASK_ONCE = 'once.i17-browser.test';
+const ASK_ALWAYS = 'always.i17-browser.test';
 const RELOAD_BLOCKED = 'i18-reload.blocked.test';
 const STALE_OTHER = 'i18-other.blocked.test';
 
@@ -93,6 +103,11 @@ async function expectProxy(url: string, status: string, bodyRe?: RegExp, timeout
   return last.body;
 }
 
+/** The entry for `host` in the policy file says `field` (other fields, e.g. methods and paths, may come between). */
+function entrySays(host: string, field: string): RegExp {
+  return new RegExp(`host: ${esc(host)}\\n(?:\\s+\\w+: .*\\n)*?\\s+${esc(field)}`);
+}
+
 function reasonOf(body: string): string | undefined {
   return /^Reason: (\S+)/m.exec(body)?.[1];
 }
@@ -130,7 +145,7 @@ before(async () => {
 
   stateDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'caged-browser-flows-')));
   engine = makeEngine(path.join(stateDir, 'engine-state'));
-  upstream = await startUpstream(docker, engine, { name: `caged-browser-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED, ADDED, EDITED], labels: { 'caged-agent.test-suite': 'browser' } });
+  upstream = await startUpstream(docker, engine, { name: `caged-browser-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED, ADDED, EDITED, ASK_ONCE, ASK_ALWAYS], labels: { 'caged-agent.test-suite': 'browser' } });
   fs.writeFileSync(path.join(stateDir, 'upstream-ca.pem'), upstream.caPem);
 
   // The workspace: a copy of demo/ with a policy that allows only ALLOWED.
@@ -277,7 +292,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.page.keyboard.press('Enter');
         await waitUntil('the policy file to allow the host', () => new RegExp(`- host: ${esc(BLOCKED)}`).test(policyText()), 15_000);
         assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'the edit keeps the comments');
-        assert.doesNotMatch(policyText(), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`), 'the first click does not opt into private addresses');
+        assert.doesNotMatch(policyText(), entrySays(BLOCKED, 'private: true'), 'the first click does not opt into private addresses');
         await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
 
         // The retry: the host is allowed now, but it sits on a private (Docker bridge) address — the SSRF guard
@@ -291,7 +306,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         await wb.waitForNotification(new RegExp(`Caged agent blocked ${esc(BLOCKED)}.*private-address`), 30_000);
         publish(await wb.screenshot('flow2-private-address-notification'), 'private-address-notification.png');
         await wb.clickNotificationButton(new RegExp(`blocked ${esc(BLOCKED)}.*private-address`), `Allow ${BLOCKED} to reach a private address`);
-        await waitUntil('the policy file to opt the host into private addresses', () => new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`).test(policyText()), 15_000);
+        await waitUntil('the policy file to opt the host into private addresses', () => entrySays(BLOCKED, 'private: true').test(policyText()), 15_000);
         await waitUntil('the Problems entry to go', async () => !(await wb.problems()).some((x) => x.message.includes(`blocked ${BLOCKED}:443`)), 15_000);
 
         // The same request now succeeds, in the same terminal, without restarting anything.
@@ -395,12 +410,13 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.equal(await input.inputValue(), BLOCKED, 'the edit box starts from the current host');
         await wb.answerInputBox(EDITED);
         await waitUntil('the file to show the edited host', () => policyText().includes(`- host: ${EDITED}`) && !policyText().includes(`host: ${BLOCKED}`), 15_000);
-        assert.match(policyText(), new RegExp(`host: ${esc(EDITED)}\\n\\s+private: true`), 'the edit keeps the entry’s other fields');
+        assert.match(policyText(), entrySays(EDITED, 'private: true'), 'the edit keeps the entry’s other fields');
         await waitUntil('the view to show the edited host', async () => {
           const r = await rules();
           return r.includes(EDITED) && !r.includes(BLOCKED);
         }, 15_000);
-        assert.match(await expectProxy(`https://${EDITED}/x`, '200'), new RegExp(`^hello from ${esc(EDITED)} GET /x`));
+        // (The rule the notification wrote may be the narrowest one, GET /v1/**: the edit keeps it.)
+        assert.match(await expectProxy(`https://${EDITED}/v1/x`, '200'), new RegExp(`^hello from ${esc(EDITED)} GET /v1/x`));
         await expectProxy(`https://${BLOCKED}/v1/items`, '403', /^Reason: no-matching-rule$/m);
         // The renamed-away host is newly blocked: it gets a notification of its own again.
         await wb.waitForNotification(new RegExp(`Caged agent blocked ${esc(BLOCKED)}.*no-matching-rule`), 15_000);
@@ -428,6 +444,51 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.ok(policyText().includes(`- host: ${ALLOWED}`) && policyText().includes(`- host: ${ADDED}`), 'the other entries stay');
         await expectProxy(`https://${ALLOWED}/`, '200');
         mark('flow 3: add → edit → remove', t3);
+      }));
+
+      await t.test('4. Ask instead of fail: a held request, its notification, Allow once, Allow always', { skip: !cageId && 'no cage' }, failShot(wb, '4', async () => {
+        const t5 = Date.now();
+        await wb.clearNotifications();
+        const file = path.join(workspace, '.caged', 'policy.yaml');
+        const asking = policyText().replace('version: 1\n', 'version: 1\nonUnknown: ask\naskTimeout: 120\n');
+        fs.writeFileSync(file, asking);
+        // Pushed as the editor does on a change (flows 2 and 3 cover the editor's own push); the proxy's health
+        // then names it.
+        const pushed = await engine.pushPolicy(cageId!, asking);
+        assert.equal(pushed.ok, true, pushed.message);
+        const proxy = docker.getContainer(`caged-agent-${cageId}-proxy`);
+        await waitUntil('the proxy to load the asking policy', async () => {
+          const r = await engineExecIn(proxy, ['node', '/app/proxy.js', '--health', '--listen', '127.0.0.1:3128']);
+          return r.includes(policyHash(asking));
+        }, 20_000, 300);
+
+        await wb.terminalText();
+        await wb.typeInTerminal('clear');
+        const t6 = Date.now();
+        await wb.typeInTerminal(`curl -sS https://${ASK_ONCE}/v1/items; echo "ask-1 done"`);
+        const note = await wb.waitForNotification(new RegExp(`waiting for your answer — GET ${esc(ASK_ONCE)}/v1/items`), 15_000);
+        mark('flow 4: unknown host → notification visible', t6);
+        assert.match(note, /A request is waiting/);
+        await waitUntil('status bar "1 waiting"', async () => (await wb.statusBarTexts()).some((x) => /1 waiting/.test(x)), 10_000);
+        await wb.openViewContainer('Caged Agent');
+        await wb.waitForTreeItems('Blocked Requests', (i) => i.some((x) => x.label === ASK_ONCE && /1 waiting · GET \/v1\/items · \d+ (s|min) left/.test(x.description)), 15_000);
+        publish(await wb.screenshot('flow4-held-notification'), 'held-notification.png');
+        await wb.clickNotificationButton(new RegExp(`waiting for your answer — GET ${esc(ASK_ONCE)}`), 'Allow once');
+        let text = await wb.waitForTerminalText(/^ask-1 done$/m, 30_000);
+        // Released and decided again as if it had just arrived: the test host sits on a Docker bridge address,
+        // so the private-address guard answers now (the once-allow does not opt into private addresses).
+        assert.match(text, /^Reason: private-address$/m, 'the held request was released, then checked like any other');
+        assert.equal(policyText(), asking, 'Allow once leaves the policy file alone');
+
+        await wb.clearNotifications();
+        await wb.typeInTerminal('clear');
+        await wb.typeInTerminal(`curl -sS https://${ASK_ALWAYS}/v1/items; echo "ask-2 done"`);
+        await wb.clickNotificationButton(new RegExp(`waiting for your answer — GET ${esc(ASK_ALWAYS)}/v1/items`), 'Allow always');
+        await waitUntil('the narrowest rule in the policy file', () => new RegExp(`- host: ${esc(ASK_ALWAYS)}\\n\\s+methods: \\[ ?GET ?\\]\\n\\s+paths: \\[ ?"?/v1/\\*\\*"? ?\\]`).test(policyText()), 15_000);
+        assert.match(policyText(), /# The test "outside" lives on a Docker bridge network/, 'comments kept');
+        text = await wb.waitForTerminalText(/^ask-2 done$/m, 30_000);
+        assert.match(text, /^Reason: private-address$/m, 'the reload released the held request');
+        mark('flow 4: held → once → always', t5);
       }));
 
       await t.test('Stop Caged Agent from the palette leaves nothing of the cage behind', { skip: !cageId && 'no cage' }, failShot(wb, 'stop', async () => {

@@ -9,7 +9,7 @@ import Docker from 'dockerode';
 import * as vscode from 'vscode';
 import { doctorMark } from '../../src/extension/logic/errors';
 import { editNote, proxyPolicyWarning } from '../../src/extension/logic/pushReport';
-import { controller, quickFixes, waitFor } from './helpers';
+import { controller, quickFixes, useTestCageSettings, waitFor } from './helpers';
 import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
@@ -49,14 +49,7 @@ describe('Caged Agent on a real Docker engine', function () {
     upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-ext-test-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED] });
     caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
-    const cfg = vscode.workspace.getConfiguration('cagedAgent');
-    const T = vscode.ConfigurationTarget.Workspace;
-    await cfg.update('agentImage', DEBIAN_IMAGE, T);
-    await cfg.update('proxyBaseImage', NODE_IMAGE, T);
-    await cfg.update('upstreamCaFile', caFile, T);
-    await cfg.update('agentPreset', 'custom', T);
-    await cfg.update('openTerminalOnStart', false, T);
-    await cfg.update('notifications', 'off', T);
+    await useTestCageSettings({ agent: DEBIAN_IMAGE, proxyBase: NODE_IMAGE }, caFile);
     const folder = vscode.workspace.workspaceFolders![0].uri;
     policyUri = vscode.Uri.joinPath(folder, '.caged', 'policy.yaml');
     await vscode.workspace.fs.writeFile(

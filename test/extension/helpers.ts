@@ -29,3 +29,15 @@ export async function quickFixes(uri: vscode.Uri, range: vscode.Range): Promise<
   await vscode.workspace.openTextDocument(uri);
   return (await vscode.commands.executeCommand('vscode.executeCodeActionProvider', uri, range, vscode.CodeActionKind.QuickFix.value)) as vscode.CodeAction[];
 }
+
+/** The workspace settings a real-cage test runs with: the local test images, the test upstream's CA, no terminal, no toasts. */
+export async function useTestCageSettings(images: { agent: string; proxyBase: string }, upstreamCaFile: string): Promise<void> {
+  const cfg = vscode.workspace.getConfiguration('cagedAgent');
+  const T = vscode.ConfigurationTarget.Workspace;
+  await cfg.update('agentImage', images.agent, T);
+  await cfg.update('proxyBaseImage', images.proxyBase, T);
+  await cfg.update('upstreamCaFile', upstreamCaFile, T);
+  await cfg.update('agentPreset', 'custom', T);
+  await cfg.update('openTerminalOnStart', false, T);
+  await cfg.update('notifications', 'off', T);
+}

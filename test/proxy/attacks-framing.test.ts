@@ -206,7 +206,7 @@ describe('F8: quick fixes built from a request are never wider than they read', 
     const c = fixChoices(proxy.lastDecision()!, undefined);
     assert.deepEqual(
       c.filter((x) => x.spec.paths).map((x) => x.title),
-      [`Allow /v1/** on files.test:${up.port} (any method)`, `Allow GET /v1/** on files.test:${up.port}`],
+      [`Allow GET /v1/** on files.test:${up.port}`, `Allow /v1/** on files.test:${up.port} (any method)`],
     );
   });
 });

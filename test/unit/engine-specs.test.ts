@@ -69,9 +69,9 @@ describe('container specs', () => {
   });
 
   it('the proxy reads secrets and upstream settings from its config volume, never from its environment', () => {
-    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128', '--transparent']);
+    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128', '--control-socket', '/tmp/caged-control.sock', '--transparent']);
     const s = proxySpec({ secrets: true, upstreamCa: true, upstreamProxy: 'http://corp:8080' });
-    assert.deepEqual(s.Cmd!.slice(9), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
+    assert.deepEqual(s.Cmd!.slice(11), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
     assert.equal(s.Env, undefined, 'the proxy container has no environment of its own');
   });
 

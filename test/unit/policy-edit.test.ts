@@ -196,12 +196,12 @@ test('edits keep schema-invalid files editable (structure only)', () => {
   assert.equal(removeEntry(out, 'allow', 0).text, 'version: 1\nallow:\n  - host: a.example.com\n');
 });
 
-test('allowChoices: exact, parent, path, method+path', () => {
+test('allowChoices: narrowest first — method+path, path, exact, parent', () => {
   assert.deepEqual(allowChoices({ host: 'API.Example.com.', port: 443, method: 'get', path: '/v1/messages/123?x=1' }), [
+    { title: 'Allow GET /v1/** on api.example.com', spec: { host: 'api.example.com', methods: ['GET'], paths: ['/v1/**'] }, scope: 'method-path' },
+    { title: 'Allow /v1/** on api.example.com (any method)', spec: { host: 'api.example.com', paths: ['/v1/**'] }, scope: 'path' },
     { title: 'Allow api.example.com', spec: { host: 'api.example.com' }, scope: 'exact' },
     { title: 'Allow *.example.com', spec: { host: '*.example.com' }, scope: 'parent' },
-    { title: 'Allow /v1/** on api.example.com (any method)', spec: { host: 'api.example.com', paths: ['/v1/**'] }, scope: 'path' },
-    { title: 'Allow GET /v1/** on api.example.com', spec: { host: 'api.example.com', methods: ['GET'], paths: ['/v1/**'] }, scope: 'method-path' },
   ]);
   assert.deepEqual(
     allowChoices({ host: 'example.com', port: 8443 }).map((c) => [c.title, c.spec]),
@@ -223,9 +223,9 @@ test('allowChoices: exact, parent, path, method+path', () => {
   assert.deepEqual(
     allowChoices({ host: '::1', port: 8080, method: 'POST', path: '/favicon.ico' }).map((c) => [c.title, c.spec]),
     [
-      ['Allow [::1]:8080', { host: '[::1]', port: 8080 }],
-      ['Allow /favicon.ico on [::1]:8080 (any method)', { host: '[::1]', port: 8080, paths: ['/favicon.ico'] }],
       ['Allow POST /favicon.ico on [::1]:8080', { host: '[::1]', port: 8080, methods: ['POST'], paths: ['/favicon.ico'] }],
+      ['Allow /favicon.ico on [::1]:8080 (any method)', { host: '[::1]', port: 8080, paths: ['/favicon.ico'] }],
+      ['Allow [::1]:8080', { host: '[::1]', port: 8080 }],
     ],
   );
   assert.deepEqual(allowChoices({ host: '127.1', port: 80, method: 'CONNECT', path: '/x' }).map((c) => c.title), ['Allow 127.0.0.1']);

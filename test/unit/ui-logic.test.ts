@@ -81,12 +81,13 @@ test('presets name the hosts their agent needs', () => {
 test('fix choices follow the block reason', () => {
   const policy = parsePolicy('version: 1\nallow:\n  - host: a.example.com\n  - host: up.test\n    paths: ["/v1/**"]\n').policy!;
   const add = fixChoices({ host: 'api.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'no-matching-rule' }, policy);
-  assert.deepEqual(add.map((c) => c.title), ['Allow api.example.com', 'Allow *.example.com', 'Allow /v1/** on api.example.com (any method)', 'Allow GET /v1/** on api.example.com']);
+  assert.deepEqual(add.map((c) => c.title), ['Allow GET /v1/** on api.example.com', 'Allow /v1/** on api.example.com (any method)', 'Allow api.example.com', 'Allow *.example.com'], 'narrowest first');
   const priv = fixChoices({ host: 'up.test', port: 443, method: 'GET', path: '/v1/x', reason: 'private-address', rule: 'allow[1]' }, policy);
   assert.equal(priv.length, 1);
   assert.equal(priv[0].title, 'Allow up.test to reach a private address');
   assert.deepEqual(priv[0], { title: priv[0].title, scope: 'private', action: 'update', list: 'allow', index: 1, spec: { host: 'up.test', paths: ['/v1/**'], private: true } });
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'secret-detected' }, policy), [], 'allowing does not cure a leaked secret');
+  assert.equal(fixChoices({ host: 'late.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'no-decision' }, policy)[0]?.title, 'Allow GET /v1/** on late.example.com', 'a held request nobody answered can still be allowed');
   assert.deepEqual(fixChoices({ host: 'x.test', port: 443, reason: 'private-address', rule: null }, policy), []);
 });
 

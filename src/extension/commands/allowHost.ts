@@ -2,6 +2,7 @@
 // Accepts a host string ("api.example.com", "*.example.com", "host:8443") or an AllowSpec instead of prompting.
 import * as vscode from 'vscode';
 import { addAllow, parsePolicy, splitHostPort } from '../../policy';
+import { confirmStandingAllow } from '../confirmRisk';
 import { looksInternal } from '../logic/fixes';
 import type { AllowSpec } from '../../policy/types';
 import type { FixChoice, FixPayload } from '../logic/fixes';
@@ -68,6 +69,7 @@ export const allowHostCommand: CommandDef = {
       void vscode.window.showErrorMessage(`Caged Agent: cannot allow "${spec.host}": ${problem}`);
       return false;
     }
+    if (!(await confirmStandingAllow(spec.host))) return false;
     const ok = await cx.ctl.allow(spec);
     if (ok) sayEdited(cx, `allowed ${spec.host}`);
     return ok;
@@ -82,6 +84,7 @@ export const applyFixCommand: CommandDef = {
     const payload: FixPayload | undefined = 'fix' in arg && 'block' in arg ? arg : undefined;
     const fix = payload ? payload.fix : (arg as FixChoice);
     if (!fix || !('action' in fix)) return false;
+    if (fix.action === 'add' && !(await confirmStandingAllow(fix.spec.host))) return false;
     if (!payload) {
       const ok = await cx.ctl.applyFix(fix);
       if (ok) sayEdited(cx, fix.title.replace(/^Allow/, 'allowed'));

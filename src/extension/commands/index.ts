@@ -1,6 +1,7 @@
 // Every command, registered in one place.
 import * as vscode from 'vscode';
 import { allowHostCommand, applyFixCommand } from './allowHost';
+import { answerHeldCommand, revokeTemporaryCommand } from './answerHeld';
 import { cleanUpCommand } from './cleanUp';
 import { debugStateCommand, doctorCommand, injectEventCommand, refreshCommand, setSecretCommand } from './misc';
 import { openPolicyCommand } from './openPolicy';
@@ -19,6 +20,8 @@ export const COMMANDS: CommandDef[] = [
   openTerminalCommand,
   allowHostCommand,
   applyFixCommand,
+  answerHeldCommand,
+  revokeTemporaryCommand,
   openPolicyCommand,
   verifyCommand,
   showLogCommand,

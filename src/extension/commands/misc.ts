@@ -50,6 +50,10 @@ export const debugStateCommand: CommandDef = {
     cages: cx.ctl.cages,
     dockerError: cx.ctl.session.dockerError,
     blocks: cx.ctl.session.blocks.list().map((g) => ({ key: g.key, count: g.count, reason: g.reason, paths: g.paths })),
+    /** Requests held for an answer (what the status bar's "N waiting" counts), and the temporary entries. */
+    waiting: cx.ctl.session.pending.waiting(Date.now()),
+    pending: cx.ctl.session.pending.list(Date.now()),
+    temporaries: cx.ctl.session.temporaries,
     policyErrors: cx.ctl.policyParse?.errors.map((e) => e.message) ?? null,
     policyPath: cx.ctl.policyUri()?.fsPath,
     protectionAlerts: cx.protection.alerts,

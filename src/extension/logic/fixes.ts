@@ -30,7 +30,7 @@ export interface BlockedLike {
 }
 
 /** The reasons the policy itself gave: an edit of the policy cures them. */
-export const POLICY_REASONS: ReadonlySet<string> = new Set(['no-matching-rule', 'denied-by-rule', 'method-not-allowed', 'path-not-allowed', 'ip-literal', 'policy-invalid']);
+export const POLICY_REASONS: ReadonlySet<string> = new Set(['no-matching-rule', 'denied-by-rule', 'method-not-allowed', 'path-not-allowed', 'ip-literal', 'policy-invalid', 'no-decision']);
 
 export function specOfRule(r: Rule): AllowSpec {
   const s: AllowSpec = { host: r.hostText };
