@@ -33,6 +33,10 @@ for (const c of await docker.listContainers({ all: true, filters: { label: ['cag
   await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
   removed.push(`container ${c.Names[0]}`);
 }
+// A network or volume left without its containers (a run interrupted between steps) names its workspace too.
+const staleLabel = (l) => l && l['caged-agent.cage'] && l['caged-agent.workspace']?.startsWith(tmp + '/') && !fs.existsSync(l['caged-agent.workspace']);
+for (const n of await docker.listNetworks({ filters: { label: ['caged-agent=1'] } })) if (staleLabel(n.Labels)) staleCages.add(n.Labels['caged-agent.cage']);
+for (const v of (await docker.listVolumes({ filters: { label: ['caged-agent=1'] } })).Volumes ?? []) if (staleLabel(v.Labels)) staleCages.add(v.Labels['caged-agent.cage']);
 for (const cage of staleCages) {
   const filters = { label: [`caged-agent.cage=${cage}`] };
   for (const n of await docker.listNetworks({ filters })) {
