@@ -17,6 +17,7 @@
 // when every test passed. On failure/timeout: a screenshot and the workbench logs go to test-results/.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { format } from 'node:util';
 import { transpile } from './lib/transpile.mjs';
@@ -24,6 +25,7 @@ import {
   elapsed, ensureCodeServer, killGroupSync, launchChromium, makeWorkspace, root, startCodeServer, tempDir, workbenchUrl,
 } from './lib/codeserver.mjs';
 
+const runStartedAt = Date.now();
 const RESULT_PREFIX = '[caged-agent-tests] RESULT ';
 
 function parseArgs(argv) {
@@ -255,6 +257,18 @@ async function main() {
   say(`done in ${((Date.now() - tStart) / 1000).toFixed(1)} s (extension host exit code ${outcome.code})`);
 }
 
+/** The tests' own temp folders (their upstream CA files, kept in the settings across test files until the end). */
+function removeTestTempDirs() {
+  const tmp = os.tmpdir();
+  for (const name of fs.readdirSync(tmp)) {
+    if (!/^caged-ext-(engine|i17)-/.test(name)) continue;
+    const p = path.join(tmp, name);
+    try {
+      if (fs.statSync(p).mtimeMs >= runStartedAt - 1000) fs.rmSync(p, { recursive: true, force: true });
+    } catch {}
+  }
+}
+
 function walkFiles(dir, out = []) {
   if (!fs.existsSync(dir)) return out;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -283,6 +297,7 @@ try {
   exitCode = 1;
 } finally {
   await cleanup();
+  removeTestTempDirs();
 }
 if (!summary) summary = { passed: 0, failed: 1, skipped: 0, failures: [{ name: 'the extension-host test payload reported no results', error: `exit ${exitCode}` }], skips: [] };
 else if (exitCode !== 0 && summary.failed === 0) {

@@ -24,10 +24,8 @@ describe('held requests in the editor (onUnknown: ask)', function () {
   let policyUri: vscode.Uri;
   const policyText = async () => new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri));
 
-  let stateDir: string | undefined;
-
   before(async () => {
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-i17-'));
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-i17-'));
     upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-agent-test-i17-ext-${process.pid}`, hosts: [ONCE, ALWAYS] });
     const caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
@@ -39,7 +37,6 @@ describe('held requests in the editor (onUnknown: ask)', function () {
   after(async () => {
     if (cageId) await vscode.commands.executeCommand('cagedAgent.stop', cageId);
     await upstream?.stop();
-    if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
   const curl = (url: string) =>

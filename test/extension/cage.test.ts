@@ -44,10 +44,8 @@ describe('Caged Agent on a real Docker engine', function () {
   let policyUri: vscode.Uri;
   let caFile: string;
 
-  let stateDir: string | undefined;
-
   before(async () => {
-    stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-engine-'));
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-engine-'));
     upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-ext-test-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED] });
     caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
@@ -63,7 +61,6 @@ describe('Caged Agent on a real Docker engine', function () {
   after(async () => {
     if (cageId) await vscode.commands.executeCommand('cagedAgent.stop', cageId);
     await upstream?.stop();
-    if (stateDir) fs.rmSync(stateDir, { recursive: true, force: true });
     if (cageId) assert.deepEqual(await leftovers(docker, [cageId]), [], 'Stop leaves no labelled object of the cage behind');
   });
 
