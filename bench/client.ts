@@ -106,8 +106,8 @@ async function tunnel(t: Target, timings: OpenTimings): Promise<net.Socket> {
   return raw;
 }
 
-/** Opens a TLS connection to the target (full handshake, no session reuse). */
-export async function openTls(t: Target): Promise<{ socket: tls.TLSSocket; timings: OpenTimings }> {
+/** Opens a TLS connection to the target (full handshake, no session reuse), offering `alpn`. */
+export async function openTls(t: Target, alpn: string[] = ['http/1.1']): Promise<{ socket: tls.TLSSocket; timings: OpenTimings }> {
   const timings: OpenTimings = { tcpMs: 0, connectMs: 0, tlsMs: 0 };
   const secureContext = secureContextFor(t.caPem);
   const servername = net.isIP(t.servername) ? undefined : t.servername;
@@ -115,12 +115,12 @@ export async function openTls(t: Target): Promise<{ socket: tls.TLSSocket; timin
   if (t.proxy) {
     const raw = await tunnel(t, timings);
     const t0 = nowMs();
-    socket = tls.connect({ socket: raw, servername, secureContext, ALPNProtocols: ['http/1.1'], checkServerIdentity: identityCheck(t.servername) });
+    socket = tls.connect({ socket: raw, servername, secureContext, ALPNProtocols: alpn, checkServerIdentity: identityCheck(t.servername) });
     await onceConnected(socket, 'secureConnect');
     timings.tlsMs = nowMs() - t0;
   } else {
     const t0 = nowMs();
-    socket = tls.connect({ host: t.host, port: t.port, servername, secureContext, ALPNProtocols: ['http/1.1'], checkServerIdentity: identityCheck(t.servername) });
+    socket = tls.connect({ host: t.host, port: t.port, servername, secureContext, ALPNProtocols: alpn, checkServerIdentity: identityCheck(t.servername) });
     socket.setNoDelay(true);
     await onceConnected(socket, 'secureConnect');
     // TCP and TLS are not separated for direct connections; report all as TLS.

@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import type { Target } from './common';
 import { nowMs, percentiles } from './common';
 import { Conn, openTls, requestBytes, ProxyRefused, type OpenTimings } from './client';
+import { h2Multiplexed } from './h2load';
 
 export type LoadCommand =
   | { cmd: 'keepalive.start'; target: Target; conns: number; path: string }
@@ -14,6 +15,7 @@ export type LoadCommand =
   | { cmd: 'bulk'; target: Target; dir: 'down' | 'up'; bytes: number }
   | { cmd: 'idle.open'; target: Target; path: string; n: number; concurrency: number }
   | { cmd: 'idle.close' }
+  | { cmd: 'h2'; target: Target; path: string; streams: number; warmMs: number; ms: number }
   | { cmd: 'cpu' };
 
 export interface KeepAliveSnap {
@@ -272,6 +274,8 @@ export function runLoadgen(): void {
         idle = [];
         return { closed: n };
       }
+      case 'h2':
+        return h2Multiplexed(m.target, m.path, m.streams, m.warmMs, m.ms);
       case 'cpu':
         return { cpuUs: cpuUs() };
     }

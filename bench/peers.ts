@@ -63,6 +63,8 @@ if (eldFile) {
 
 export interface OurPolicyInput {
   upstreamPort: number;
+  /** The upstream's HTTP/2 port (the h2 rows): localhost intercepted, tunnel.test tunnelled, as on upstreamPort. */
+  h2Port?: number;
   /** Extra exact hosts (host:port) allowed, e.g. for the reload phase. */
   extra?: Array<{ host: string; port: number; intercept?: boolean }>;
 }
@@ -80,6 +82,9 @@ export function ourPolicy(p: OurPolicyInput): string {
     '    private: true',
     '    intercept: false',
   ];
+  if (p.h2Port !== undefined) {
+    lines.push(`  - host: "localhost:${p.h2Port}"`, '    private: true', `  - host: "${TUNNEL_HOST}:${p.h2Port}"`, '    private: true', '    intercept: false');
+  }
   for (const e of p.extra ?? []) {
     lines.push(`  - host: "${e.host}:${e.port}"`, '    private: true');
     if (e.intercept === false) lines.push('    intercept: false');

@@ -133,6 +133,35 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
       parts.push(`WARNING: other processes on this machine used up to ${busiest.toFixed(0)}% of a core during the keep-alive phases; the figures are unreliable. Rerun on a quiet machine.`);
     }
   }
+  const h2 = r.h2;
+  if (h2 && Object.keys(h2).length) {
+    const hd = h2.direct;
+    const rows = [[`h2 multiplexed (1 connection × ${hd?.streams ?? ''} concurrent streams, tiny body)`, 'ALPN', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'proxy µs/req', 'proxy %core']];
+    const names: Array<[keyof typeof h2, string]> = [
+      ['direct', 'direct (no proxy)'],
+      ['intercept', 'caged proxy, intercepting'],
+      ['tunnel', 'caged proxy, tunnel (intercept: false)'],
+      ['mitmproxy', 'mitmproxy (mitmdump, regular)'],
+    ];
+    const notH2: string[] = [];
+    for (const [k, label] of names) {
+      const x = h2[k];
+      if (!x) continue;
+      if (x.protocol !== 'h2') notH2.push(`${label}: the client's ALPN offer (h2, http/1.1) was answered with ${x.protocol}, so this row has no h2 figures`);
+      const ok = x.protocol === 'h2';
+      rows.push([label, x.protocol, ok ? fmt(x.rps, 0) : '-', ok ? fmt(ratio(x.rps, hd?.rps)) : '-', ok ? fmt(x.latency.p50, 3) : '-', ok ? fmt(x.latency.p99, 3) : '-', fmt(x.proxyUsPerReq, 0), fmt(x.proxyCorePct, 0)]);
+    }
+    parts.push(table(rows));
+    const extra: string[] = [];
+    const both = h2.intercept?.rps !== undefined && h2.mitmproxy?.rps !== undefined;
+    if (both) extra.push(`h2 intercepting vs mitmproxy: ${fmt(ratio(h2.intercept!.rps, h2.mitmproxy!.rps), 1)}× req/s, p50 ${fmt(h2.intercept!.latency.p50, 3)} vs ${fmt(h2.mitmproxy!.latency.p50, 3)} ms`);
+    if (h2.tunnel?.rps !== undefined && h2.mitmproxy?.rps !== undefined) extra.push(`h2 tunnel vs mitmproxy: ${fmt(ratio(h2.tunnel.rps, h2.mitmproxy.rps), 1)}× req/s`);
+    if (hd?.runsRps) extra.push(`direct is the mean of a run before and after the others (${hd.runsRps.map((x) => fmt(x, 0)).join(' / ')} req/s); p50/p99 are per request with all streams in flight`);
+    if (extra.length) parts.push(extra.join('; '));
+    if (notH2.length) parts.push('NOT HTTP/2: ' + notH2.join('; ') + '.');
+    const failed = names.filter(([k]) => h2[k]?.errors).map(([k, label]) => `${label} ${h2[k]!.errors} (${h2[k]!.lastError})`);
+    if (failed.length) parts.push(`h2 requests failed: ${failed.join('; ')}`);
+  }
   const f = r.first;
   if (f) {
     const rows = [['first request (new TCP+TLS connection)', 'p50 ms', 'p90 ms', 'max ms', 'Δ p50 vs direct']];

@@ -13,6 +13,7 @@ import { makeCerts, type BenchCerts } from './certs';
 import { ResponseParser, type ResponseDone } from './http1';
 import { LoadGen } from './lgclient';
 import type { BatchItemResult, KeepAliveSnap } from './loadgen';
+import type { H2LoadResult } from './h2load';
 import { BENCH_DOMAIN, TUNNEL_HOST, ourPolicy, startFloorRelay, startHop, startMitmproxy, startOurProxy, startTinyproxy, type OurProxy, type OurProxyFiles, type RunningPeer } from './peers';
 import { Conn, openTls, requestBytes } from './client';
 import { fdCount, firstLine, machineBusyMs, registerTempDir, sample, spawnTracked, stop, type Started } from './procs';
@@ -20,7 +21,7 @@ import { runDockerPhase, type DockerResult } from './docker';
 import { LeafMinter } from '../src/pki/leaf';
 import { CertCache } from '../src/proxy/certs';
 
-export const PHASES = ['keepalive', 'first', 'bulk', 'memory', 'reload', 'docker'] as const;
+export const PHASES = ['keepalive', 'h2', 'first', 'bulk', 'memory', 'reload', 'docker'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface BenchOptions {
@@ -87,6 +88,19 @@ export interface EventLoopDelay {
   over5Fraction?: number;
 }
 
+/** One h2 row: 1 connection × `streams` concurrent streams (see h2load.ts). */
+export interface H2Result extends H2LoadResult {
+  streams: number;
+  /** Absent when the connection did not negotiate h2 (no load was sent). */
+  rps?: number;
+  proxyUsPerReq?: number;
+  proxyCorePct?: number;
+  /** req/s of each run when the row was measured more than once (rps is their mean). */
+  runsRps?: number[];
+}
+
+export const H2_STREAMS = 100;
+
 export interface BulkResult {
   mbPerS: number;
   ms: number;
@@ -98,6 +112,8 @@ export interface BulkResult {
 export interface Results {
   meta: { date: string; node: string; cpus: number; cpuModel: string; quick: boolean; mitmproxy?: string; tinyproxy?: string; phases: string[]; loadavgStart: number[]; loadavgEnd?: number[] };
   keepalive: Partial<Record<'direct' | 'intercept' | 'transparent' | 'noPoll' | 'floor' | 'hop' | 'tunnel' | 'mitmproxy' | 'tinyproxy', KeepAliveResult>>;
+  /** HTTP/2 multiplexed: direct, through our proxy intercepting and tunnelling, through mitmproxy. */
+  h2?: Partial<Record<'direct' | 'intercept' | 'tunnel' | 'mitmproxy', H2Result>>;
   first?: {
     hosts: number;
     direct: Percentiles;
@@ -159,6 +175,7 @@ interface Ctx {
   certs: BenchCerts;
   upstream: Started;
   httpsPort: number;
+  h2Port: number;
   httpPort: number;
   lg: LoadGen;
   files: OurProxyFiles;
@@ -171,13 +188,13 @@ const want = (o: BenchOptions, p: Phase) => (o.only ? o.only.has(p) : p !== 'doc
  * What every measurement starts from: certificates, the upstream server process, the load generator, and our
  * proxy's files (policy allowing the upstream, cage CA, upstream CA). Used by the bench and by --profile.
  */
-export async function startBenchBase(o: BenchOptions, dir: string): Promise<{ certs: BenchCerts; upstream: Started; ports: { httpsPort: number; httpPort: number }; lg: LoadGen; files: OurProxyFiles }> {
+export async function startBenchBase(o: BenchOptions, dir: string): Promise<{ certs: BenchCerts; upstream: Started; ports: { httpsPort: number; h2Port: number; httpPort: number }; lg: LoadGen; files: OurProxyFiles }> {
   const certs = makeCerts(dir);
   const upstream = spawnTracked('upstream', process.execPath, [o.benchJs, '--role', 'upstream', '--cert', certs.files.upstreamCert, '--key', certs.files.upstreamKey]);
-  const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; httpPort: number };
+  const ports = JSON.parse(await firstLine(upstream, 10000)) as { httpsPort: number; h2Port: number; httpPort: number };
   const lg = await LoadGen.start(o.benchJs, dir);
   const policyFile = path.join(dir, 'policy.yaml');
-  fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort }));
+  fs.writeFileSync(policyFile, ourPolicy({ upstreamPort: ports.httpsPort, h2Port: ports.h2Port }));
   const files: OurProxyFiles = {
     dir,
     policyFile,
@@ -208,7 +225,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   try {
     o.log(`[bench] temp dir ${dir}`);
     const { certs, upstream, ports, lg, files } = await startBenchBase(o, dir);
-    const c: Ctx = { o, dir, certs, upstream, httpsPort: ports.httpsPort, httpPort: ports.httpPort, lg, files, extraAllowed: [] };
+    const c: Ctx = { o, dir, certs, upstream, httpsPort: ports.httpsPort, h2Port: ports.h2Port, httpPort: ports.httpPort, lg, files, extraAllowed: [] };
     o.log(`[bench] upstream https://127.0.0.1:${c.httpsPort} (pid ${upstream.pid}), loadgen pid ${lg.proc.pid}`);
 
     const phase = async (name: string, fn: () => Promise<void>) => {
@@ -239,7 +256,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
 
     if (process.env.CAGED_BENCH_AB) await abRounds(c, process.env.CAGED_BENCH_AB);
 
-    const needOurs = want(o, 'keepalive') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
+    const needOurs = want(o, 'keepalive') || want(o, 'h2') || want(o, 'first') || want(o, 'bulk') || want(o, 'reload');
     // Also on 127.0.0.2, on the upstream's port: a client that ignores proxy settings (transparent capture).
     const ours = needOurs ? await startOurProxy('caged-proxy', { ...files, proxyArgs: ['--transparent', '--transparent-at', `${TRANSPARENT_ADDR}:${c.httpsPort},0,0`] }) : undefined;
     try {
@@ -289,6 +306,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         for (const [k, runs] of Object.entries(kaRuns) as Array<[KaKey, KeepAliveResult[]]>) res.keepalive[k] = meanOfRuns(runs);
       }
       if (ours) {
+        if (want(o, 'h2')) await phase('h2 multiplexed', async () => void (res.h2 = await h2Rows(c, ours)));
         if (want(o, 'first')) await phase('first request', async () => void (res.first = await firstRequests(c, ours)));
         if (want(o, 'bulk')) await phase('bulk', async () => void (res.bulk = await bulk(c, ours)));
         if (want(o, 'reload')) await phase('reload', async () => void (res.reload = await reloads(c, ours)));
@@ -427,6 +445,54 @@ async function keepAlive(c: Ctx, target: Target, proxy: Started | undefined, our
       (r.errors ? `  errors ${r.errors}` : ''),
   );
   return r;
+}
+
+// ---------------------------------------------------------------------------------------------- h2
+
+/**
+ * The h2 rows: one connection with H2_STREAMS requests in flight, direct, through our proxy (intercepting and
+ * tunnelling) and through mitmproxy, one after the other. A proxy that answers the client's ALPN with
+ * http/1.1 gets a row that says so instead of figures (not an error: it is what a build without HTTP/2 on
+ * intercepted sessions does).
+ */
+async function h2Rows(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['h2']>> {
+  const { o } = c;
+  const warmMs = o.kaWarmMs;
+  const ms = o.quick ? o.kaMs : 3000;
+  const at = (t: Target): Target => ({ ...t, port: c.h2Port });
+  const row = async (key: keyof NonNullable<Results['h2']>, t: Target, proc: Started | undefined): Promise<H2Result> => {
+    const p0 = proc ? sample(proc.pid) : undefined;
+    const r = await c.lg.call<H2LoadResult>({ cmd: 'h2', target: t, path: '/tiny', streams: H2_STREAMS, warmMs, ms }, 60000);
+    const p1 = proc ? sample(proc.pid) : undefined;
+    const out: H2Result = { ...r, streams: H2_STREAMS };
+    if (r.protocol !== 'h2') {
+      o.log(`[bench]   h2 ${key.padEnd(10)} the connection negotiated ${r.protocol}, not h2: no h2 figures for this row`);
+      return out;
+    }
+    out.rps = r.requests / r.seconds;
+    // Proxy CPU over the whole call, spread evenly over warm-up and window (the load is steady throughout).
+    if (p0 && p1) {
+      out.proxyUsPerReq = ((p1.cpuMs - p0.cpuMs) * 1000) / Math.max(1, r.requests) / ((warmMs + ms) / ms);
+      out.proxyCorePct = ((p1.cpuMs - p0.cpuMs) / ((p1.t - p0.t) / 1000) / 1000) * 100;
+    }
+    o.log(`[bench]   h2 ${key.padEnd(10)} ${out.rps.toFixed(0).padStart(6)} req/s  p50 ${r.latency.p50.toFixed(3)} ms  p99 ${r.latency.p99.toFixed(3)} ms` + (out.proxyUsPerReq !== undefined ? `  proxy ${out.proxyUsPerReq.toFixed(0)} µs/req` : '') + (r.errors ? `  errors ${r.errors} (${r.lastError})` : ''));
+    return out;
+  };
+  const out: NonNullable<Results['h2']> = {};
+  const direct = await row('direct', at(directTarget(c, 'localhost')), undefined);
+  if (direct.protocol !== 'h2') throw new Error(`the h2 upstream negotiated ${direct.protocol} with a direct client`);
+  out.intercept = await row('intercept', at(viaTarget(c, ours, 'localhost', c.certs.cageCaCert)), ours.proc);
+  out.tunnel = await row('tunnel', at(viaTarget(c, ours, TUNNEL_HOST, c.certs.upstreamCaCert)), ours.proc);
+  const mp = await startMitmproxy(c.dir, c.certs.files.upstreamCaCert);
+  try {
+    out.mitmproxy = await row('mitmproxy', at(viaTarget(c, mp, 'localhost', mp.caPem!)), mp.proc);
+  } finally {
+    await stop(mp.proc);
+  }
+  // Direct before and after the others (its req/s the mean, its latency the first run's), as in keep-alive.
+  const again = await row('direct', at(directTarget(c, 'localhost')), undefined);
+  out.direct = { ...direct, rps: (direct.rps! + again.rps!) / 2, runsRps: [direct.rps!, again.rps!] };
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------- first request
@@ -853,7 +919,7 @@ async function reloads(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['rel
       }
       c.extraAllowed.push({ host, port: c.httpPort });
       const tmp = `${c.files.policyFile}.tmp`;
-      fs.writeFileSync(tmp, ourPolicy({ upstreamPort: c.httpsPort, extra: c.extraAllowed }));
+      fs.writeFileSync(tmp, ourPolicy({ upstreamPort: c.httpsPort, h2Port: c.h2Port, extra: c.extraAllowed }));
       fs.renameSync(tmp, c.files.policyFile);
       const t0 = nowMs();
       process.kill(ours.proc.pid, 'SIGHUP');

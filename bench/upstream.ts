@@ -1,10 +1,12 @@
 // The upstream origin (its own process): a Node HTTPS server with keep-alive and a tiny fixed body, plus
-// a bulk download and an upload sink; and a plain-HTTP listener with the same routes (used to poll policy
-// reloads cheaply). Prints {"httpsPort","httpPort"} on stdout, exits when its stdin closes. On the plain
+// a bulk download and an upload sink; the same routes over HTTP/2 (node:http2, ALPN h2 and http/1.1) on a
+// port of their own; and a plain-HTTP listener with the same routes (used to poll policy reloads cheaply).
+// Prints {"httpsPort","h2Port","httpPort"} on stdout, exits when its stdin closes. On the plain
 // listener, GET /tls-stats answers how many TLS handshakes the TLS listener has seen and how many of them
 // resumed a session; GET /close-idle also closes its idle keep-alive connections (a proxy's pooled ones).
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { exitWhenStdinCloses, requiredArg } from './common';
@@ -12,11 +14,15 @@ import { exitWhenStdinCloses, requiredArg } from './common';
 const BULK_CHUNK = Buffer.alloc(256 * 1024, 0x61);
 const TINY = Buffer.from('ok');
 
-function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
+function handler(req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void {
   const url = req.url ?? '/';
   if (url === '/tiny') {
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': TINY.length });
     res.end(TINY);
+    return;
+  }
+  if (res instanceof http2.Http2ServerResponse) {
+    res.writeHead(404, { 'Content-Length': 0 }).end();
     return;
   }
   if (url.startsWith('/bulk?bytes=')) {
@@ -74,6 +80,9 @@ export async function runUpstream(argv: string[]): Promise<void> {
     seen.handshakes++;
     if (s.isSessionReused()) seen.resumed++;
   });
+  // HTTP/2 (the h2 rows): the compatibility API, so h2 streams and http/1.1 fallbacks share the handler.
+  const h2Server = http2.createSecureServer({ cert, key, allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } }, handler);
+  h2Server.on('sessionError', () => {});
   const plain = http.createServer((req, res) => {
     if (req.url !== '/close-idle' && req.url !== '/tls-stats') return handler(req, res);
     if (req.url === '/close-idle') tlsServer.closeIdleConnections();
@@ -85,7 +94,9 @@ export async function runUpstream(argv: string[]): Promise<void> {
   await Promise.all([
     new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r)),
     new Promise<void>((r) => plain.listen(0, '127.0.0.1', r)),
+    new Promise<void>((r) => h2Server.listen(0, '127.0.0.1', r)),
   ]);
-  process.stdout.write(JSON.stringify({ httpsPort: (tlsServer.address() as AddressInfo).port, httpPort: (plain.address() as AddressInfo).port }) + '\n');
+  const port = (s: { address(): unknown }) => (s.address() as AddressInfo).port;
+  process.stdout.write(JSON.stringify({ httpsPort: port(tlsServer), h2Port: port(h2Server), httpPort: port(plain) }) + '\n');
   exitWhenStdinCloses();
 }
