@@ -18,6 +18,8 @@ Measures on 127.0.0.1 (each phase a few seconds, the whole run a few minutes):
   keepalive  HTTPS keep-alive req/s (16 connections) and sequential p50/p99 for direct, caged proxy
              intercepting and tunnelling, a bare Node TLS relay (the floor), mitmproxy (mitmdump) and
              tinyproxy
+  h2         HTTP/2 multiplexed: 1 connection × 100 concurrent streams, req/s and p50, for direct, caged
+             proxy intercepting and tunnelling, and mitmproxy (a row whose ALPN answer was http/1.1 says so)
   first      first request to never-seen hosts (leaf minted) vs direct; concurrent burst to one host;
              leaf cache holding 1,000+ hosts
   bulk       large download and upload, direct vs intercepting vs tunnel (MB/s)
