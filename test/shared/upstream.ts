@@ -31,6 +31,33 @@ http.createServer(reply).listen(80);
 console.log('upstream listening');
 `;
 
+// The same over HTTP/2 on 443 (node:http2, ALPN h2 and http/1.1): the reply also names the protocol the request
+// arrived in ("over HTTP/2.0", or "over HTTP/1.1" when the proxy's leg to it fell back), and a request with
+// content-type application/grpc is a bidirectional echo: every DATA chunk is written back as it arrives (the
+// gRPC length-prefixed messages stay intact), then trailers grpc-status 0 and grpc-message "echoed N bytes".
+const H2_SERVER_SCRIPT = `
+const http2 = require('http2'), http = require('http'), tls = require('tls');
+const certs = JSON.parse(process.env.UP_CERTS);
+const names = Object.keys(certs);
+const ctx = {};
+for (const n of names) ctx[n] = tls.createSecureContext({ cert: certs[n].cert, key: certs[n].key });
+const reply = (req, res) => {
+  if (String(req.headers['content-type'] || '').startsWith('application/grpc')) {
+    res.writeHead(200, { 'content-type': 'application/grpc' });
+    let n = 0;
+    req.on('data', (d) => { n += d.length; res.write(d); });
+    req.on('end', () => { res.addTrailers({ 'grpc-status': '0', 'grpc-message': 'echoed ' + n + ' bytes' }); res.end(); });
+    return;
+  }
+  res.setHeader('content-type', 'text/plain');
+  const host = String(req.authority || req.headers.host || '').split(':')[0];
+  res.end('hello from ' + host + ' ' + req.method + ' ' + req.url + ' over HTTP/' + req.httpVersion + '\\n');
+};
+http2.createSecureServer({ SNICallback: (n, cb) => cb(null, ctx[n] || ctx[names[0]]), allowHTTP1: true }, reply).listen(443);
+http.createServer(reply).listen(80);
+console.log('upstream listening');
+`;
+
 export interface Upstream {
   caPem: string;
   containerId: string;
@@ -46,6 +73,8 @@ export interface UpstreamOptions {
   hosts: string[];
   /** Extra labels (e.g. which suite started it). */
   labels?: Record<string, string>;
+  /** Serve HTTP/2 (and http/1.1) on 443, with the gRPC-shaped echo (H2_SERVER_SCRIPT above). */
+  h2?: boolean;
 }
 
 export async function startUpstream(docker: Docker, engine: CageEngine, o: UpstreamOptions): Promise<Upstream> {
@@ -59,7 +88,7 @@ export async function startUpstream(docker: Docker, engine: CageEngine, o: Upstr
   const c = await docker.createContainer({
     name: o.name,
     Image: TEST_NODE_IMAGE,
-    Entrypoint: ['node', '-e', SERVER_SCRIPT],
+    Entrypoint: ['node', '-e', o.h2 ? H2_SERVER_SCRIPT : SERVER_SCRIPT],
     Cmd: [],
     Env: [`UP_CERTS=${JSON.stringify(certs)}`],
     Labels: { [TEST_LABEL]: '1', ...(o.labels ?? {}) },
