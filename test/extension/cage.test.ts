@@ -9,32 +9,12 @@ import Docker from 'dockerode';
 import * as vscode from 'vscode';
 import { doctorMark } from '../../src/extension/logic/errors';
 import { editNote, proxyPolicyWarning } from '../../src/extension/logic/pushReport';
-import { controller, quickFixes, useTestCageSettings, waitFor } from './helpers';
+import { applyFirstQuickFix, blockDiagnostic, controller, useTestCageSettings, waitFor } from './helpers';
 import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.ext-cage.test';
 const BLOCKED = 'blocked.ext-cage.test';
-
-/** The Blocked requests document (blocks no rule matches); a block a rule decided sits on that rule in the policy file. */
-const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
-
-function blockDiagnostic(uri: vscode.Uri, host: string): { uri: vscode.Uri; d: vscode.Diagnostic } | undefined {
-  for (const u of [uri, BLOCKED_DOC]) {
-    const d = vscode.languages.getDiagnostics(u).find((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`));
-    if (d) return { uri: u, d };
-  }
-  return undefined;
-}
-
-async function applyFirstQuickFix({ uri, d }: { uri: vscode.Uri; d: vscode.Diagnostic }, title: RegExp): Promise<string> {
-  const actions = await quickFixes(uri, d.range);
-  const a = actions.find((x) => title.test(x.title));
-  assert.ok(a?.command, `a quick fix matching ${title} among: ${actions.map((x) => x.title).join(' | ')}`);
-  const ok = await vscode.commands.executeCommand(a.command.command, ...(a.command.arguments ?? []));
-  assert.equal(ok, true, `${a.title} applied`);
-  return a.title;
-}
 
 describe('Caged Agent on a real Docker engine', function () {
   this.timeout(240000);

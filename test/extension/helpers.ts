@@ -1,4 +1,5 @@
 // Shared by the extension-host tests.
+import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import type { Controller } from '../../src/extension/controller';
 
@@ -40,4 +41,26 @@ export async function useTestCageSettings(images: { agent: string; proxyBase: st
   await cfg.update('agentPreset', 'custom', T);
   await cfg.update('openTerminalOnStart', false, T);
   await cfg.update('notifications', 'off', T);
+}
+
+/** The Blocked requests document (blocks no rule matches); a block a rule decided sits on that rule in the policy file. */
+export const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
+
+/** The editor's diagnostic for a block of `host`, in the policy file (`uri`) or in Blocked requests. */
+export function blockDiagnostic(uri: vscode.Uri, host: string): { uri: vscode.Uri; d: vscode.Diagnostic } | undefined {
+  for (const u of [uri, BLOCKED_DOC]) {
+    const d = vscode.languages.getDiagnostics(u).find((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`));
+    if (d) return { uri: u, d };
+  }
+  return undefined;
+}
+
+/** Runs the quick fix at the diagnostic whose title matches; returns its title. */
+export async function applyFirstQuickFix({ uri, d }: { uri: vscode.Uri; d: vscode.Diagnostic }, title: RegExp): Promise<string> {
+  const actions = await quickFixes(uri, d.range);
+  const a = actions.find((x) => title.test(x.title));
+  assert.ok(a?.command, `a quick fix matching ${title} among: ${actions.map((x) => x.title).join(' | ')}`);
+  const ok = await vscode.commands.executeCommand(a.command.command, ...(a.command.arguments ?? []));
+  assert.equal(ok, true, `${a.title} applied`);
+  return a.title;
 }

@@ -3,7 +3,7 @@
 import * as assert from 'node:assert/strict';
 import * as vscode from 'vscode';
 import { entryKey } from '../../src/policy';
-import { EXT_ID, controller, quickFixes, sleep, waitFor } from './helpers';
+import { BLOCKED_DOC, EXT_ID, controller, quickFixes, sleep, waitFor } from './helpers';
 
 interface DebugState {
   activeCageId?: string;
@@ -21,9 +21,7 @@ function policyDiagnostics(uri: vscode.Uri): vscode.Diagnostic[] {
   return vscode.languages.getDiagnostics(uri).filter((d) => d.source === 'Caged Agent');
 }
 
-/** The read-only Blocked requests document: one line per blocked host that no rule matches. */
-const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
-
+/** The diagnostics of the read-only Blocked requests document: one line per blocked host that no rule matches. */
 function blockedDiagnostics(): vscode.Diagnostic[] {
   return policyDiagnostics(BLOCKED_DOC);
 }
