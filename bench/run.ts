@@ -95,6 +95,10 @@ export interface H2Result extends H2LoadResult {
   rps?: number;
   proxyUsPerReq?: number;
   proxyCorePct?: number;
+  /** The upstream's CPU over the whole call (warm-up included), % of one core. */
+  upstreamCorePct: number;
+  /** The load generator's over the measuring window. */
+  loadgenCorePct?: number;
   /** req/s of each run when the row was measured more than once (rps is their mean). */
   runsRps?: number[];
 }
@@ -462,9 +466,12 @@ async function h2Rows(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['h2']
   const at = (t: Target): Target => ({ ...t, port: c.h2Port });
   const row = async (key: keyof NonNullable<Results['h2']>, t: Target, proc: Started | undefined): Promise<H2Result> => {
     const p0 = proc ? sample(proc.pid) : undefined;
+    const u0 = sample(c.upstream.pid);
     const r = await c.lg.call<H2LoadResult>({ cmd: 'h2', target: t, path: '/tiny', streams: H2_STREAMS, warmMs, ms }, 60000);
+    const u1 = sample(c.upstream.pid);
     const p1 = proc ? sample(proc.pid) : undefined;
-    const out: H2Result = { ...r, streams: H2_STREAMS };
+    const out: H2Result = { ...r, streams: H2_STREAMS, upstreamCorePct: ((u1.cpuMs - u0.cpuMs) / (u1.t - u0.t)) * 100 };
+    if (r.seconds > 0) out.loadgenCorePct = (r.loadgenCpuUs / 1000 / (r.seconds * 1000)) * 100;
     if (r.protocol !== 'h2') {
       o.log(`[bench]   h2 ${key.padEnd(10)} the connection negotiated ${r.protocol}, not h2: no h2 figures for this row`);
       return out;
@@ -473,7 +480,7 @@ async function h2Rows(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['h2']
     // Proxy CPU over the whole call, spread evenly over warm-up and window (the load is steady throughout).
     if (p0 && p1) {
       out.proxyUsPerReq = ((p1.cpuMs - p0.cpuMs) * 1000) / Math.max(1, r.requests) / ((warmMs + ms) / ms);
-      out.proxyCorePct = ((p1.cpuMs - p0.cpuMs) / ((p1.t - p0.t) / 1000) / 1000) * 100;
+      out.proxyCorePct = ((p1.cpuMs - p0.cpuMs) / (p1.t - p0.t)) * 100;
     }
     o.log(`[bench]   h2 ${key.padEnd(10)} ${out.rps.toFixed(0).padStart(6)} req/s  p50 ${r.latency.p50.toFixed(3)} ms  p99 ${r.latency.p99.toFixed(3)} ms` + (out.proxyUsPerReq !== undefined ? `  proxy ${out.proxyUsPerReq.toFixed(0)} µs/req` : '') + (r.errors ? `  errors ${r.errors} (${r.lastError})` : ''));
     return out;
