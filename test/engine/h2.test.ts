@@ -155,6 +155,28 @@ describe('HTTP/2 in a real cage', { timeout: 240_000 }, () => {
     });
   }
 
+  it('curl --http2 --parallel: concurrent streams on one connection, each decided on its own', async () => {
+    const paths = [0, 1, 2, 3, 4, 5].map((i) => (i % 2 ? `/secret/par${i}` : `/ok/par${i}`));
+    const r = await exec([
+      'curl', '--http2', '--parallel', '--parallel-max', '10', '-sS', '-w', '%{http_version} %{http_code} %{num_connects} %{url_effective}\\n',
+      ...paths.flatMap((p) => ['-o', '/dev/null', `https://${H2}${p}`]),
+    ]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => l.split(' '));
+    assert.equal(lines.length, paths.length, r.stdout);
+    for (const p of paths) {
+      const l = lines.find((x) => x[3] === `https://${H2}${p}`);
+      assert.ok(l, `${p} in ${r.stdout}`);
+      assert.deepEqual(l.slice(0, 2), ['2', p.startsWith('/ok/') ? '200' : '403'], p);
+    }
+    assert.equal(lines.reduce((n, l) => n + Number(l[2]), 0), 1, `one connection for all streams: ${r.stdout}`);
+    for (const p of paths) {
+      const e = await waitForEvent(events, (x) => (x.type === 'allow' || x.type === 'block') && x.host === H2 && x.path === p);
+      assert.equal(e.type, p.startsWith('/ok/') ? 'allow' : 'block', p);
+      assert.equal(e.type !== 'allow' && e.type !== 'block' ? '' : e.method, 'GET');
+    }
+  });
+
   it('curl --http2 to a host no rule names: 403 with the reason on an HTTP/2 stream, and a block event', async () => {
     const r = await exec(['curl', '--http2', '-sS', '-X', 'PUT', '-w', '\n%{http_version} %{http_code}', `https://${OTHER}/v1/thing`]);
     assert.match(r.stdout, /^Reason: no-matching-rule$/m);
