@@ -136,7 +136,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
   const h2 = r.h2;
   if (h2 && Object.keys(h2).length) {
     const hd = h2.direct;
-    const rows = [[`h2 multiplexed (1 connection × ${hd?.streams ?? ''} concurrent streams, tiny body)`, 'ALPN', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'proxy µs/req', 'proxy %core', 'upstream %core', 'loadgen %core']];
+    const rows = [[`h2 multiplexed (1 connection × ${hd?.streams ?? ''} concurrent streams, tiny body)`, 'agent leg', 'upstream leg', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'proxy µs/req', 'proxy %core', 'upstream %core', 'loadgen %core']];
     const names: Array<[keyof typeof h2, string]> = [
       ['direct', 'direct (no proxy)'],
       ['intercept', 'caged proxy, intercepting'],
@@ -149,7 +149,7 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
       if (!x) continue;
       if (x.protocol !== 'h2') notH2.push(`${label}: the client's ALPN offer (h2, http/1.1) was answered with ${x.protocol}, so this row has no h2 figures`);
       const ok = x.protocol === 'h2';
-      rows.push([label, x.protocol, ok ? fmt(x.rps, 0) : '-', ok ? fmt(ratio(x.rps, hd?.rps)) : '-', ok ? fmt(x.latency.p50, 3) : '-', ok ? fmt(x.latency.p99, 3) : '-', fmt(x.proxyUsPerReq, 0), fmt(x.proxyCorePct, 0), ok ? fmt(x.upstreamCorePct, 0) : '-', fmt(x.loadgenCorePct, 0)]);
+      rows.push([label, x.protocol, x.upstreamProtocol, ok ? fmt(x.rps, 0) : '-', ok ? fmt(ratio(x.rps, hd?.rps)) : '-', ok ? fmt(x.latency.p50, 3) : '-', ok ? fmt(x.latency.p99, 3) : '-', fmt(x.proxyUsPerReq, 0), fmt(x.proxyCorePct, 0), ok ? fmt(x.upstreamCorePct, 0) : '-', fmt(x.loadgenCorePct, 0)]);
     }
     parts.push(table(rows));
     const extra: string[] = [];

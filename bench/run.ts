@@ -95,6 +95,8 @@ export interface H2Result extends H2LoadResult {
   rps?: number;
   proxyUsPerReq?: number;
   proxyCorePct?: number;
+  /** What the upstream got the requests in meanwhile ('h2', 'http/1.1', 'h2+http/1.1', 'none'): a proxy's leg to it. */
+  upstreamProtocol: string;
   /** The upstream's CPU over the whole call (warm-up included), % of one core. */
   upstreamCorePct: number;
   /** The load generator's over the measuring window. */
@@ -465,12 +467,15 @@ async function h2Rows(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['h2']
   const ms = o.quick ? o.kaMs : 3000;
   const at = (t: Target): Target => ({ ...t, port: c.h2Port });
   const row = async (key: keyof NonNullable<Results['h2']>, t: Target, proc: Started | undefined): Promise<H2Result> => {
+    const seen0 = await upstreamStats<{ h2: number; http1: number }>(c, '/h2-stats');
     const p0 = proc ? sample(proc.pid) : undefined;
     const u0 = sample(c.upstream.pid);
     const r = await c.lg.call<H2LoadResult>({ cmd: 'h2', target: t, path: '/tiny', streams: H2_STREAMS, warmMs, ms }, 60000);
     const u1 = sample(c.upstream.pid);
     const p1 = proc ? sample(proc.pid) : undefined;
-    const out: H2Result = { ...r, streams: H2_STREAMS, upstreamCorePct: ((u1.cpuMs - u0.cpuMs) / (u1.t - u0.t)) * 100 };
+    const seen1 = await upstreamStats<{ h2: number; http1: number }>(c, '/h2-stats');
+    const legs = [seen1.h2 > seen0.h2 ? 'h2' : '', seen1.http1 > seen0.http1 ? 'http/1.1' : ''].filter(Boolean);
+    const out: H2Result = { ...r, streams: H2_STREAMS, upstreamProtocol: legs.join('+') || 'none', upstreamCorePct: ((u1.cpuMs - u0.cpuMs) / (u1.t - u0.t)) * 100 };
     if (r.seconds > 0) out.loadgenCorePct = (r.loadgenCpuUs / 1000 / (r.seconds * 1000)) * 100;
     if (r.protocol !== 'h2') {
       o.log(`[bench]   h2 ${key.padEnd(10)} the connection negotiated ${r.protocol}, not h2: no h2 figures for this row`);
@@ -729,6 +734,11 @@ async function firstRequests(c: Ctx, ours: OurProxy): Promise<NonNullable<Result
 
 /** The upstream's TLS handshake counters (`/tls-stats`), or after closing its idle connections (`/close-idle`). */
 function upstreamTls(c: Ctx, path: '/tls-stats' | '/close-idle'): Promise<{ handshakes: number; resumed: number }> {
+  return upstreamStats(c, path);
+}
+
+/** A JSON answer of the upstream's plain listener (its counters). */
+function upstreamStats<T>(c: Ctx, path: string): Promise<T> {
   return new Promise((resolve, reject) => {
     http
       .get({ host: '127.0.0.1', port: c.httpPort, path, agent: false }, (res) => {
@@ -737,7 +747,7 @@ function upstreamTls(c: Ctx, path: '/tls-stats' | '/close-idle'): Promise<{ hand
         res.on('data', (d: string) => (body += d));
         res.on('end', () => {
           try {
-            resolve(JSON.parse(body) as { handshakes: number; resumed: number });
+            resolve(JSON.parse(body) as T);
           } catch (e) {
             reject(e as Error);
           }

@@ -3,7 +3,8 @@
 // port of their own; and a plain-HTTP listener with the same routes (used to poll policy reloads cheaply).
 // Prints {"httpsPort","h2Port","httpPort"} on stdout, exits when its stdin closes. On the plain
 // listener, GET /tls-stats answers how many TLS handshakes the TLS listener has seen and how many of them
-// resumed a session; GET /close-idle also closes its idle keep-alive connections (a proxy's pooled ones).
+// resumed a session; GET /close-idle also closes its idle keep-alive connections (a proxy's pooled ones);
+// GET /h2-stats answers how many requests the HTTP/2 listener got over h2 and over http/1.1.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as http2 from 'node:http2';
@@ -81,12 +82,18 @@ export async function runUpstream(argv: string[]): Promise<void> {
     if (s.isSessionReused()) seen.resumed++;
   });
   // HTTP/2 (the h2 rows): the compatibility API, so h2 streams and http/1.1 fallbacks share the handler.
-  const h2Server = http2.createSecureServer({ cert, key, allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } }, handler);
+  // It counts the requests it got in each protocol (what a proxy's leg to it spoke).
+  const h2Seen = { h2: 0, http1: 0 };
+  const h2Server = http2.createSecureServer({ cert, key, allowHTTP1: true, settings: { maxConcurrentStreams: 1000 } }, (req, res) => {
+    if (req.httpVersionMajor === 2) h2Seen.h2++;
+    else h2Seen.http1++;
+    handler(req, res);
+  });
   h2Server.on('sessionError', () => {});
   const plain = http.createServer((req, res) => {
-    if (req.url !== '/close-idle' && req.url !== '/tls-stats') return handler(req, res);
+    if (req.url !== '/close-idle' && req.url !== '/tls-stats' && req.url !== '/h2-stats') return handler(req, res);
     if (req.url === '/close-idle') tlsServer.closeIdleConnections();
-    const body = JSON.stringify(seen);
+    const body = JSON.stringify(req.url === '/h2-stats' ? h2Seen : seen);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   });
   tune(tlsServer);

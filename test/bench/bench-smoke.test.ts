@@ -52,6 +52,7 @@ test('npm run bench -- --quick measures every row against its baselines and clea
         continue;
       }
       assert.equal(h.protocol, 'h2', `h2 row ${row}`);
+      assert.equal(h.upstreamProtocol, 'h2', `h2 row ${row}: the upstream got HTTP/2 too`);
       assert.ok(h.rps > 0 && h.latency.p50 > 0, `h2 row ${row}: figures`);
       assert.equal(h.errors, 0, `h2 row ${row}: no failed requests`);
     }
