@@ -17,6 +17,8 @@ export interface H2LoadResult {
   /** Per request, from sending its HEADERS to the end of its response, with `streams` in flight. */
   latency: Percentiles;
   loadgenCpuUs: number;
+  /** Streams still waiting for their response when the window closed. */
+  inFlight: number;
 }
 
 const cpuUs = () => {
@@ -27,7 +29,7 @@ const cpuUs = () => {
 export async function h2Multiplexed(t: Target, path: string, streams: number, warmMs: number, ms: number): Promise<H2LoadResult> {
   const { socket } = await openTls(t, ['h2', 'http/1.1']);
   const protocol = socket.alpnProtocol || 'none';
-  const none: H2LoadResult = { protocol, requests: 0, seconds: 0, errors: 0, lastError: '', latency: percentiles([]), loadgenCpuUs: 0 };
+  const none: H2LoadResult = { protocol, requests: 0, seconds: 0, errors: 0, lastError: '', latency: percentiles([]), loadgenCpuUs: 0, inFlight: 0 };
   if (protocol !== 'h2') {
     socket.destroy();
     return none;
@@ -75,8 +77,9 @@ export async function h2Multiplexed(t: Target, path: string, streams: number, wa
   const seconds = (nowMs() - t0) / 1000;
   const loadgenCpuUs = cpuUs() - c0;
   running = false;
+  const stillInFlight = inFlight;
   if (inFlight > 0) await new Promise<void>((r) => ((drained = r), setTimeout(r, 5000)));
   session.destroy();
   if (failed && !lastError) lastError = failed.message;
-  return { protocol, requests: samples.length, seconds, errors: errors - e0, lastError, latency: percentiles(samples), loadgenCpuUs };
+  return { protocol, requests: samples.length, seconds, errors: errors - e0, lastError, latency: percentiles(samples), loadgenCpuUs, inFlight: stillInFlight };
 }

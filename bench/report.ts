@@ -161,6 +161,8 @@ export function renderTables(r: Results, checks: TargetCheck[]): string {
     if (notH2.length) parts.push('NOT HTTP/2: ' + notH2.join('; ') + '.');
     const failed = names.filter(([k]) => h2[k]?.errors).map(([k, label]) => `${label} ${h2[k]!.errors} (${h2[k]!.lastError})`);
     if (failed.length) parts.push(`h2 requests failed: ${failed.join('; ')}`);
+    const stuck = names.filter(([k]) => h2[k]?.protocol === 'h2' && h2[k]!.requests === 0).map(([k, label]) => `${label} (${h2[k]!.inFlight} streams still waiting)`);
+    if (stuck.length) parts.push(`NO h2 STREAM COMPLETED in the window: ${stuck.join('; ')}`);
   }
   const f = r.first;
   if (f) {

@@ -483,11 +483,18 @@ async function h2Rows(c: Ctx, ours: OurProxy): Promise<NonNullable<Results['h2']
     }
     out.rps = r.requests / r.seconds;
     // Proxy CPU over the whole call, spread evenly over warm-up and window (the load is steady throughout).
-    if (p0 && p1) {
+    if (p0 && p1 && r.requests > 0) {
       out.proxyUsPerReq = ((p1.cpuMs - p0.cpuMs) * 1000) / Math.max(1, r.requests) / ((warmMs + ms) / ms);
       out.proxyCorePct = ((p1.cpuMs - p0.cpuMs) / (p1.t - p0.t)) * 100;
     }
-    o.log(`[bench]   h2 ${key.padEnd(10)} ${out.rps.toFixed(0).padStart(6)} req/s  p50 ${r.latency.p50.toFixed(3)} ms  p99 ${r.latency.p99.toFixed(3)} ms` + (out.proxyUsPerReq !== undefined ? `  proxy ${out.proxyUsPerReq.toFixed(0)} µs/req` : '') + (r.errors ? `  errors ${r.errors} (${r.lastError})` : ''));
+    // Percentiles of no samples are NaN here and null after the IPC hop (all streams failed).
+    const ms3 = (x: number | null) => (typeof x === 'number' && Number.isFinite(x) ? x.toFixed(3) : '-');
+    o.log(
+      `[bench]   h2 ${key.padEnd(10)} ${out.rps.toFixed(0).padStart(6)} req/s  p50 ${ms3(r.latency.p50)} ms  p99 ${ms3(r.latency.p99)} ms  upstream got ${out.upstreamProtocol}` +
+        (out.proxyUsPerReq !== undefined ? `  proxy ${out.proxyUsPerReq.toFixed(0)} µs/req` : '') +
+        (r.errors ? `  errors ${r.errors} (${r.lastError})` : '') +
+        (r.requests === 0 ? `  NO STREAM COMPLETED (${r.inFlight} still waiting at the end of the window)` : ''),
+    );
     return out;
   };
   const out: NonNullable<Results['h2']> = {};
