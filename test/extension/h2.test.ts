@@ -43,7 +43,7 @@ describe('an HTTP/2 block in the editor', function () {
 
   /** `curl --http2` to each URL on one connection: "<HTTP version> <status>" per URL. */
   const curl = async (...urls: string[]) => {
-    const r = await controller().engine.exec(cageId!, ['curl', '--http2', '-sS', '--max-time', '10', '-w', '%{http_version} %{http_code}\\n', ...urls.flatMap((u) => ['-o', '/dev/null', u])]);
+    const r = await controller().engine.exec(cageId!, ['curl', '--http2', '-sS', '--max-time', '15', '-w', '%{http_version} %{http_code}\\n', ...urls.flatMap((u) => ['-o', '/dev/null', u])]);
     return r.stdout.trim().split('\n');
   };
 
