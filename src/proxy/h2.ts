@@ -100,6 +100,18 @@ function noteReset(st: SessionState, session: http2.ServerHttp2Session): void {
   }
 }
 
+/** The size of a header list as HTTP/2 counts it (RFC 9113 6.5.2: name, value and 32 octets per field). */
+function headerListSize(h: http2.IncomingHttpHeaders): number {
+  let n = 0;
+  for (const k of Object.keys(h)) {
+    const v = h[k];
+    if (v === undefined) continue;
+    if (typeof v === 'string') n += k.length + v.length + 32;
+    else for (const x of v) n += k.length + x.length + 32;
+  }
+  return n;
+}
+
 function pseudo(h: http2.IncomingHttpHeaders, name: string): string {
   const v = h[name];
   return typeof v === 'string' ? v : '';
@@ -153,6 +165,15 @@ class H2Stream implements Pending {
   }
 
   start(): void {
+    // The header list bound of HTTP/1.1's heads (MAX_HEAD), checked here too: the advertised setting binds a peer
+    // only once it acknowledged our SETTINGS, and an attacker need not. As HTTP/1.1 answers 431 and closes, the
+    // stream gets 431 and the session takes no new streams.
+    if (headerListSize(this.headers) > MAX_HEAD) {
+      this.done = true;
+      this.answer(431, [], 'Caged Agent: request headers too large.\n');
+      this.session.close();
+      return;
+    }
     const ctx = this.st.ctx;
     const bad = streamHeadersBlock(this.headers, ctx.secure, ctx.rule);
     if (bad) return this.block(bad, this.path.slice(0, 200));

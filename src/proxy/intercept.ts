@@ -21,14 +21,18 @@ const H2_FIRST = ['h2', 'http/1.1'];
 export function intercept(core: Core, socket: net.Socket, first: Buffer, ctx: ConnCtx): void {
   const rule = ctx.blocked ? undefined : ctx.rule;
   if (!rule) return withCert(core, socket, first, ctx, 'http/1.1');
-  // Only a client that offers h2 makes the proxy ask what the upstream speaks.
+  const { host, port } = ctx;
+  const allowPrivate = allowsPrivate(rule);
+  // Only a client that offers h2 makes the proxy ask what the upstream speaks. Either way the upstream connection
+  // is opened (or found) while the client does its TLS handshake with us.
   readClientHello(socket, first, (buf, hello) => {
     if (socket.destroyed) return;
-    if (hello.state !== 'ok' || !hello.alpn?.includes('h2')) return withCert(core, socket, buf, ctx, 'http/1.1');
-    const allowPrivate = allowsPrivate(rule);
-    const known = core.h2.known(ctx.host, ctx.port, allowPrivate);
+    const known = hello.state === 'ok' && hello.alpn?.includes('h2') ? core.h2.known(host, port, allowPrivate) : 'http/1.1';
+    if (known === 'http/1.1') core.pool.preconnect(true, host, port, allowPrivate);
+    else if (known === 'h2') core.h2.session(host, port, allowPrivate).catch(() => {});
     if (known) return withCert(core, socket, buf, ctx, known);
-    core.h2.probe(ctx.host, ctx.port, allowPrivate).then((proto) => {
+    // Not known yet: one connect offering [h2, http/1.1] tells, and is kept (h2upstream.ts).
+    core.h2.probe(host, port, allowPrivate).then((proto) => {
       if (!socket.destroyed) withCert(core, socket, buf, ctx, proto);
     });
   });
