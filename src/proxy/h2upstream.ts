@@ -39,7 +39,7 @@ export class H2Upstreams {
 
   /**
    * Learns what host:port speaks by connecting (offering h2 and http/1.1), keeping the connection: an h2 session
-   * here, an HTTP/1.1 connection in the pool. Resolves false (offer the agent http/1.1 only) on any failure: the
+   * here, an HTTP/1.1 connection in the pool. Resolves 'http/1.1' (offer the agent http/1.1 only) on any failure: the
    * request that follows gets the failure in its own answer.
    */
   async probe(host: string, port: number, allowPrivate: boolean): Promise<UpstreamProto> {
