@@ -20,7 +20,7 @@ askTimeout: 30
 allow:
   - host: h2.test:${P}
     private: true
-    paths: ["/echo/**", "/grpc/**", "/hang", "/ok/**"]
+    paths: ["/echo/**", "/grpc/**", "/hang", "/download/**"]
   - host: h2b.test:${P}
     private: true
     auth: { scheme: Bearer, secret: test_token }
@@ -161,7 +161,7 @@ describe('streams', () => {
     // changed under an open session: the host's rule is gone (a reload), the session stays.
     const s = await h2Via(proxy.address.port, 'h2.test', P);
     assert.equal((await h2Request(s, { ':path': '/echo/before' })).status, 200);
-    assert.equal(proxy.reload(policy().replace(`  - host: h2.test:${P}\n    private: true\n    paths: ["/echo/**", "/grpc/**", "/hang", "/ok/**"]\n`, '')).ok, true);
+    assert.equal(proxy.reload(policy().replace(`  - host: h2.test:${P}\n    private: true\n    paths: ["/echo/**", "/grpc/**", "/hang", "/download/**"]\n`, '')).ok, true);
     try {
       const held = h2Request(s, { ':path': '/new/thing' });
       for (let i = 0; i < 300 && proxy.stats().held !== 1; i++) await new Promise((r) => setTimeout(r, 10));
@@ -230,6 +230,38 @@ describe('gRPC', () => {
     assert.deepEqual(got, ['msg-0', 'msg-1', 'msg-2', 'msg-3', 'msg-4']);
     assert.equal(trailers['grpc-status'], '0');
     assert.equal(trailers['grpc-message'], 'bidi-done');
+    s.close();
+  });
+
+  test('flow control: 32 MB up and 32 MB down on one stream each, while a slow reader holds the upstream back', async () => {
+    const s = await h2Via(proxy.address.port, 'h2.test', P);
+    const big = Buffer.alloc(32 * 1024 * 1024, 0x62);
+    const upR = await h2Request(s, { ':path': '/echo/upload', ':method': 'POST' }, big);
+    assert.equal(upR.status, 200, upR.body.toString());
+    assert.equal(JSON.parse(upR.body.toString()).bytes, big.length);
+    // A reader that pauses: the proxy stops reading the upstream (its window fills) instead of buffering it all.
+    const req = s.request({ ':method': 'GET', ':path': '/download/33554432' });
+    let got = 0;
+    req.on('data', (d: Buffer) => (got += d.length));
+    await new Promise<void>((r) => req.once('response', () => r()));
+    req.pause();
+    await new Promise((r) => setTimeout(r, 300));
+    const held = got;
+    assert.ok(held < 8 * 1024 * 1024, `a paused reader holds the transfer back (${held} bytes arrived)`);
+    const ended = new Promise<void>((r) => req.on('end', () => r()));
+    req.resume();
+    await ended;
+    assert.equal(got, 32 * 1024 * 1024);
+    s.close();
+  });
+
+  test('an upstream GOAWAY: the streams after it go on a new upstream session', async () => {
+    const s = await h2Via(proxy.address.port, 'h2.test', P);
+    assert.equal((await h2Request(s, { ':path': '/echo/before-goaway' })).status, 200);
+    h2up.goawayAll();
+    await new Promise((r) => setTimeout(r, 100));
+    const all = await Promise.all([1, 2, 3].map((i) => h2Request(s, { ':path': `/echo/after-goaway/${i}` })));
+    assert.deepEqual(all.map((r) => r.status), [200, 200, 200]);
     s.close();
   });
 

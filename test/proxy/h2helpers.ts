@@ -23,12 +23,14 @@ export interface H2Upstream {
   /** Streams the upstream saw reset by the proxy. */
   resets: number;
   close(): Promise<void>;
+  /** Sends GOAWAY on every open session (a server restarting or rotating connections). */
+  goawayAll(): void;
 }
 
 /**
  * /echo: JSON of the method, path, headers and the body's length and SHA-256; /grpc/unary: a gRPC-style answer
  * with grpc-status trailers; /grpc/bidi: every chunk echoed back as it comes, trailers at the end; /reflect: the
- * Authorization header in a response header and the body; /hang: headers, then nothing until reset.
+ * Authorization header in a response header and the body; /hang: headers, then nothing until reset; /download/N.
  */
 export async function startH2Upstream(): Promise<H2Upstream> {
   const minter = new LeafMinter(web().certPem, web().keyPem);
@@ -44,8 +46,8 @@ export async function startH2Upstream(): Promise<H2Upstream> {
     allowHTTP1: false,
     settings: { maxConcurrentStreams: 1000 },
   });
-  const up: H2Upstream = { port: 0, seen: [], resets: 0, close: () => new Promise<void>((r) => server.close(() => r())) };
   const sessions = new Set<http2.ServerHttp2Session>();
+  const up: H2Upstream = { port: 0, seen: [], resets: 0, close: () => new Promise<void>((r) => server.close(() => r())), goawayAll: () => sessions.forEach((s) => s.close()) };
   server.on('session', (s) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
@@ -66,6 +68,21 @@ export async function startH2Upstream(): Promise<H2Upstream> {
       stream.on('data', (d: Buffer) => stream.write(d));
       stream.on('end', () => stream.end());
       return;
+    }
+    if (path.startsWith('/download/')) {
+      // /download/<bytes>: that many bytes, written as the reader takes them (flow control end to end).
+      let left = Number(path.split('/')[2]);
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      stream.respond({ ':status': 200, 'content-type': 'application/octet-stream' });
+      const pump = () => {
+        while (left > 0) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!stream.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void stream.once('drain', pump);
+        }
+        stream.end();
+      };
+      return pump();
     }
     if (path.startsWith('/hang')) {
       stream.respond({ ':status': 200 });
