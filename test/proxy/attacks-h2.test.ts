@@ -168,6 +168,23 @@ describe('refused with a 403 on the stream (node:http2 lets these through)', () 
   });
 });
 
+describe('the session is for the CONNECT host only', () => {
+  test('a TLS server name other than the CONNECT host: every stream answers 403 sni-mismatch, nothing goes upstream', async () => {
+    const before = up.seen.length;
+    const sock = await tlsVia(proxy.address.port, 'h2.test', P, ['h2', 'http/1.1'], 'h2b.test');
+    assert.equal(sock.alpnProtocol, 'h2');
+    const http2 = await import('node:http2');
+    const s = http2.connect(`https://h2.test:${P}`, { createConnection: () => sock });
+    s.on('error', () => {});
+    const r = await h2Request(s, { ':path': '/echo/sni' });
+    assert.equal(r.status, 403);
+    assert.equal(r.headers['x-caged-agent-block'], 'sni-mismatch');
+    s.close();
+    assert.equal(up.seen.length, before);
+    assert.equal(proxy.decisions().find((e) => e.path === '/echo/sni')?.reason, 'sni-mismatch');
+  });
+});
+
 describe('floods tear the session down, with bounded memory', () => {
   test('a CONTINUATION flood (a header block that never ends) ends the session', async () => {
     const before = up.seen.length;
