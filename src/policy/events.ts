@@ -31,6 +31,8 @@ export interface DecisionEvent {
    * work. The editor shows no notification, Problem or Blocked entry for it.
    */
   probe?: true;
+  /** The request was a stream of an HTTP/2 session ("h2"); absent for HTTP/1.x. */
+  proto?: 'h2';
 }
 
 /** Names under this reserved suffix (RFC 6761 .invalid: never resolvable) are the cage's self-check probes. */

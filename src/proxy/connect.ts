@@ -9,7 +9,7 @@ import type * as net from 'node:net';
 import type { Decision, Rule } from '../policy/types';
 import { ClientConn } from './conn';
 import type { ConnCtx, Core } from './core';
-import { allowsPrivate, badConnectTarget, notTlsBlock, privateLiteralBlock, secretBlock, secretInHost, type Block } from './gate';
+import { badConnectTarget, notTlsBlock, privateLiteralBlock, secretBlock, secretInHost, type Block } from './gate';
 import { answerPlain, ESTABLISHED, firstBytes } from './handshake';
 import { intercept } from './intercept';
 import { redact } from './dlp';
@@ -79,8 +79,6 @@ export function handleConnect(core: Core, socket: net.Socket, head: Buffer, auth
     if (b) core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, 403, b.detail);
   });
   if (!transparent) socket.write(ESTABLISHED);
-  // Open (or find) the upstream connection while the client does its TLS handshake with us.
-  if (plan.action === 'intercept') core.pool.preconnect(true, host, port, allowsPrivate(plan.rule));
   firstBytes(socket, head, (first) => {
     if (!first) return socket.destroy();
     if (first[0] === 0x16) return intercept(core, socket, first, ctx);

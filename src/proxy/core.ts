@@ -1,11 +1,13 @@
 // What the paths of a proxy share (the listener builds it once, server.ts): the policy in force, the decision
 // recorder, the upstream pool and the certificate cache, the live connections, the settings. And the state of
 // one CONNECT, which the paths hand each other.
+import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import type { Rule } from '../policy/types';
 import type { CertCache } from './certs';
 import type { ClientConn } from './conn';
 import type { Block } from './gate';
+import type { H2Upstreams } from './h2upstream';
 import type { HoldQueue } from './hold';
 import type { PolicyState } from './policyState';
 import type { DecisionRecorder, Pending } from './record';
@@ -26,6 +28,10 @@ export interface Core {
   /** How many leading bytes of a request body the data-loss guard scans. */
   readonly dlpBytes: number;
   readonly pool: UpstreamPool;
+  /** Upstream HTTP/2 sessions and what each upstream speaks (h2upstream.ts, alpn.ts). */
+  readonly h2: H2Upstreams;
+  /** Agent-side HTTP/2 sessions (h2.ts; graceful shutdown closes them). */
+  readonly h2Sessions: Set<http2.ServerHttp2Session>;
   readonly certs: CertCache;
   readonly keepAliveMs: number;
   /**

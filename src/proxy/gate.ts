@@ -153,23 +153,44 @@ export function targetMismatchBlock(): Block {
  * (`env` holds the secrets) and the complete upstream head. `seen` is the connection's Host memo.
  */
 export function gateRequest(d: Decision, req: RequestHead, host: string, port: number, secure: boolean, target: string, env: NodeJS.ProcessEnv, seen: HostMemo): Forward | Refused {
+  const a = admitRequest(d, req.method, req.host, host, port, secure, target, seen);
+  if ('reason' in a) return a;
+  const up = upstreamHead(req, a.fwd, host, port, secure, a.rule.auth !== undefined);
+  const c = credentialFor(a, up.scan, host, env);
+  if ('reason' in c) return c;
+  if (c.secret === undefined) return { rule: a.rule, path: a.path, head: up.head + '\r\n', allowPrivate: c.allowPrivate };
+  return { rule: a.rule, path: a.path, head: `${up.head}Authorization: ${a.rule.auth!.scheme} ${c.secret}\r\n\r\n`, allowPrivate: c.allowPrivate, secret: Buffer.from(c.secret, 'latin1') };
+}
+
+/** A request the policy allowed and the proxy's own checks passed so far: its rule, shown path and forwarded target. */
+interface Admitted {
+  rule: Rule;
+  path: string;
+  fwd: string;
+}
+
+/**
+ * The checks of a request before its headers are rewritten, for HTTP/1.1 and HTTP/2 alike: the decision, the
+ * IP-literal check, the Host header (or :authority) against host:port, refused methods, no credential over plain HTTP.
+ */
+function admitRequest(d: Decision, method: string, hostHeader: string | undefined, host: string, port: number, secure: boolean, target: string, seen: HostMemo): Admitted | Refused {
   const path = d.normalizedPath ?? safePath(target);
   if (d.action !== 'allow' || !d.rule) return { reason: d.reason, message: d.message, rule: d.rule, path };
   const rule = d.rule;
 
   const priv = privateLiteralBlock(host, rule);
   if (priv) return { ...priv, path };
-  if (req.host !== undefined && !(req.host === seen.header && host === seen.host && port === seen.port)) {
-    const h = parseAuthority(req.host, port); // a Host header may leave the port out
+  if (hostHeader !== undefined && !(hostHeader === seen.header && host === seen.host && port === seen.port)) {
+    const h = parseAuthority(hostHeader, port); // a Host header may leave the port out
     if (!h || h.host !== host || h.port !== port) {
-      return { reason: 'bad-request', message: `The Host header (${req.host.slice(0, 100)}) does not match the host and port the request is sent to (${display(host)}:${port}).`, rule, path, detail: 'host-mismatch' };
+      return { reason: 'bad-request', message: `The Host header (${hostHeader.slice(0, 100)}) does not match the host and port the request is sent to (${display(host)}:${port}).`, rule, path, detail: 'host-mismatch' };
     }
-    seen.header = req.host;
+    seen.header = hostHeader;
     seen.host = host;
     seen.port = port;
   }
-  if (ECHO_METHODS.has(req.method)) {
-    return { reason: 'method-refused', message: `${req.method} makes the server echo the request back, headers and credentials included, so the cage never forwards it; use another method.`, rule, path, detail: req.method };
+  if (ECHO_METHODS.has(method)) {
+    return { reason: 'method-refused', message: `${method} makes the server echo the request back, headers and credentials included, so the cage never forwards it; use another method.`, rule, path, detail: method };
   }
   if (rule.auth && !secure) {
     return {
@@ -180,22 +201,100 @@ export function gateRequest(d: Decision, req: RequestHead, host: string, port: n
       detail: rule.auth.secret,
     };
   }
+  return { rule, path, fwd: d.forwardPath ?? d.normalizedPath ?? target };
+}
 
-  const fwd = d.forwardPath ?? d.normalizedPath ?? target;
-  const up = upstreamHead(req, fwd, host, port, secure, rule.auth !== undefined);
-  // The data-loss guard runs before injection: the injected credential must not trip it.
-  // What a server URL-decodes: %XX anywhere, "+" in the query (a header such as
-  // "Accept: application/vnd.github+json" is not decoded, and need not cost a decoding pass).
-  const scan = up.scan;
+/**
+ * The data-loss guard over what is forwarded (`scan`: the target and header lines; the host), then the
+ * credential to inject, if the rule has one. The guard runs before injection: the injected credential must not
+ * trip it. What a server URL-decodes: %XX anywhere, "+" in the query (a header such as
+ * "Accept: application/vnd.github+json" is not decoded, and need not cost a decoding pass).
+ */
+function credentialFor(a: Admitted, scan: string, host: string, env: NodeJS.ProcessEnv): { allowPrivate: boolean; secret?: string } | Refused {
+  const { rule, path, fwd } = a;
   const q = fwd.indexOf('?');
   const hit = secretInHost(host) ?? findSecret(scan) ?? (scan.includes('%') || (q >= 0 && fwd.includes('+', q)) ? findSecret(urlDecodeForScan(scan)) : undefined);
   if (hit) return { ...secretBlock('request', hit, rule), path };
   const allowPrivate = allowsPrivate(rule);
-  if (!rule.auth) return { rule, path, head: up.head + '\r\n', allowPrivate };
+  if (!rule.auth) return { allowPrivate };
   const envName = secretEnvName(rule.auth.secret);
   const secret = env[envName];
   if (!secret) {
     return { reason: 'secret-missing', message: `${ruleLabel(rule)} injects the secret "${rule.auth.secret}", but it is not set (${envName} is empty in the proxy); set it in the editor's Caged Agent secrets.`, rule, path, detail: rule.auth.secret };
   }
-  return { rule, path, head: `${up.head}Authorization: ${rule.auth.scheme} ${secret}\r\n\r\n`, allowPrivate, secret: Buffer.from(secret, 'latin1') };
+  return { allowPrivate, secret };
+}
+
+// ------------------------------------------------------------------ HTTP/2 streams
+
+/** An allowed HTTP/2 stream, ready to go upstream: the headers to send (pseudo-headers included). */
+export interface StreamForward {
+  rule: Rule;
+  path: string;
+  headers: Record<string, string | string[]>;
+  allowPrivate: boolean;
+  secret?: Buffer;
+}
+
+/** The HTTP/2 request of one stream, as node:http2 delivers it (names lower-case, pseudo-headers first). */
+export type StreamHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * Request headers never forwarded from an HTTP/2 stream: connection-specific ones (RFC 9113 8.2.2; nghttp2
+ * already refuses most), proxy credentials, Host (the :authority checked is sent), and the length (restated by
+ * the upstream session from the body).
+ */
+const H2_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'transfer-encoding', 'upgrade', 'http2-settings', 'host', 'expect']);
+const PSEUDO = new Set([':method', ':path', ':scheme', ':authority']);
+
+/** A stream the proxy refuses for its framing before any policy decision (pseudo-header abuse, CONNECT). */
+export function streamFramingBlock(detail: string, message: string, rule: Rule | undefined): Block {
+  return { reason: 'bad-request', message, rule, detail };
+}
+
+/**
+ * What is wrong with the framing of an HTTP/2 request, before the policy: CONNECT (plain or extended: the cage
+ * carries no tunnels inside a session), a missing or unknown pseudo-header, a :path that is not origin-form,
+ * a :scheme other than the session's, `te` other than "trailers". undefined when it is well formed.
+ */
+export function streamHeadersBlock(h: StreamHeaders, secure: boolean, rule: Rule | undefined): Block | undefined {
+  const method = h[':method'];
+  if (method === 'CONNECT') return streamFramingBlock('h2-connect', 'CONNECT (and extended CONNECT) inside an HTTP/2 session is not supported by the cage; open a new connection to the host instead.', rule);
+  for (const k of Object.keys(h)) {
+    if (k.charCodeAt(0) === 58 /* : */ && !PSEUDO.has(k)) return streamFramingBlock('h2-pseudo-header', `The HTTP/2 request carries the unknown pseudo-header ${k.slice(0, 40)}.`, rule);
+  }
+  const path = h[':path'];
+  if (typeof method !== 'string' || typeof path !== 'string' || method === '') return streamFramingBlock('h2-pseudo-header', 'The HTTP/2 request lacks :method or :path.', rule);
+  if (path.charCodeAt(0) !== 47 /* / */) return streamFramingBlock('h2-path', `The HTTP/2 :path (${path.slice(0, 100)}) is not a path starting with "/".`, rule);
+  const scheme = h[':scheme'];
+  if (scheme !== (secure ? 'https' : 'http')) return streamFramingBlock('h2-scheme', `The HTTP/2 :scheme (${String(scheme).slice(0, 20)}) is not the session's (${secure ? 'https' : 'http'}).`, rule);
+  const te = h.te;
+  if (te !== undefined && te !== 'trailers') return streamFramingBlock('h2-te', 'The HTTP/2 request carries a "te" header other than "trailers".', rule);
+  return undefined;
+}
+
+/**
+ * The verdict for one HTTP/2 stream to host:port, given the policy's decision `d` (made on its :method and
+ * :path): the same checks as gateRequest — :authority (or Host) must name host and port, refused methods, the
+ * data-loss guard over the forwarded path and headers, credential injection — and the headers for the upstream.
+ */
+export function gateStream(d: Decision, h: StreamHeaders, host: string, port: number, env: NodeJS.ProcessEnv, seen: HostMemo): StreamForward | Refused {
+  const method = h[':method'] as string;
+  const target = h[':path'] as string;
+  const authority = (h[':authority'] ?? h.host) as string | undefined;
+  const a = admitRequest(d, method, authority, host, port, true, target, seen);
+  if ('reason' in a) return a;
+  const dropAuth = a.rule.auth !== undefined;
+  const headers: Record<string, string | string[]> = { ':method': method, ':path': a.fwd, ':scheme': 'https', ':authority': hostPort(host, port, true) };
+  let scan = a.fwd;
+  for (const k of Object.keys(h)) {
+    const v = h[k];
+    if (v === undefined || k.charCodeAt(0) === 58 || H2_DROP.has(k) || (dropAuth && k === 'authorization')) continue;
+    headers[k] = v;
+    scan += '\n' + k + ': ' + (typeof v === 'string' ? v : v.join(', '));
+  }
+  const c = credentialFor(a, scan, host, env);
+  if ('reason' in c) return c;
+  if (c.secret !== undefined) headers.authorization = `${a.rule.auth!.scheme} ${c.secret}`;
+  return { rule: a.rule, path: a.path, headers, allowPrivate: c.allowPrivate, secret: c.secret === undefined ? undefined : Buffer.from(c.secret, 'latin1') };
 }

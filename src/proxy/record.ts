@@ -35,8 +35,9 @@ export class DecisionRecorder {
   /**
    * Writes the decision event of `p`, unless it has one. Allowed requests passed the data-loss guard (host,
    * path and query included); what a block shows of the request may hold a credential, so it is redacted.
+   * `proto` names a request that was a stream of an HTTP/2 session (h2.ts).
    */
-  recordDecision(p: Pending, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {
+  recordDecision(p: Pending, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string, proto?: 'h2'): void {
     if (p.recorded) return;
     p.recorded = true;
     let shown = display(host);
@@ -46,7 +47,7 @@ export class DecisionRecorder {
       if (detail !== undefined) detail = redact(detail);
     }
     const n = rule ? this.namesOf(rule) : undefined;
-    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key, isProbeHost(host));
+    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key, isProbeHost(host), proto);
   }
 
   /** The decision event of a CONNECT itself (method CONNECT, no path). */

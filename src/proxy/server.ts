@@ -9,6 +9,8 @@
 //   gate.ts         the final verdict of a request or a CONNECT (pure)
 //   policyState.ts  the policy in force, reloads, decisions and their memo
 //   record.ts       the one decision event per request
+//   h2.ts           the streams of an intercepted HTTP/2 session; h2upstream.ts its upstream sessions, alpn.ts
+//                   what each upstream speaks
 //   upstream.ts     checked resolution, the upstream pool, tunnels; certs.ts the leaf cache
 // startProxy() runs it in-process (tests, benchmarks); main.ts is the command-line wrapper.
 import * as net from 'node:net';
@@ -31,6 +33,9 @@ import { parseProxyUrl } from './chain';
 import { systemResolver, type Resolver } from './resolve';
 import { startTransparent, type TransparentListeners, type TransparentOptions } from './transparent';
 import { UpstreamPool } from './upstream';
+import { AlpnCache } from './alpn';
+import { H2Upstreams } from './h2upstream';
+import type * as http2 from 'node:http2';
 
 export type { ReloadResult } from './policyState';
 
@@ -98,6 +103,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   const error = (message: string) => log.emit({ time: log.now(), type: 'error', message });
 
   const conns = new Set<ClientConn>();
+  const h2Sessions = new Set<http2.ServerHttp2Session>();
+  const h2 = new H2Upstreams(pool, new AlpnCache());
   const tunnels = new Set<net.Socket>();
   const keepAliveMs = opts.keepAliveTimeoutMs ?? 75000;
   let coarse = Date.now();
@@ -118,6 +125,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
     env: opts.env ?? process.env,
     dlpBytes: opts.dlpBodyBytes ?? 64 * 1024,
     pool,
+    h2,
+    h2Sessions,
     certs,
     keepAliveMs,
     coarseNow: () => coarse,
@@ -173,19 +182,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       hold.close();
       void captured?.close();
       for (const c of [...conns]) c.shutdown();
+      for (const s of [...h2Sessions]) s.close(); // GOAWAY: streams in flight finish
       const timers: { poll?: NodeJS.Timeout; deadline?: NodeJS.Timeout } = {};
       const finish = () => {
         clearInterval(timers.poll);
         clearTimeout(timers.deadline);
         for (const c of [...conns]) c.close();
+        for (const s of [...h2Sessions]) s.destroy();
         for (const s of sockets) s.destroy();
         clearInterval(idleSweep);
         pool.destroy();
+        h2.destroy();
         log.emit({ time: log.now(), type: 'shutdown' });
         log.flush();
         resolve();
       };
-      const busy = () => tunnels.size > 0 || [...conns].some((c) => !c.idle);
+      const busy = () => tunnels.size > 0 || h2Sessions.size > 0 || [...conns].some((c) => !c.idle);
       if (!busy()) return finish();
       timers.deadline = setTimeout(finish, graceMs);
       timers.poll = setInterval(() => {

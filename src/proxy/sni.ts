@@ -1,10 +1,11 @@
-// Reads the server name (SNI) from a TLS ClientHello without terminating TLS, for tunnelled hosts.
+// Reads the server name (SNI) and the offered application protocols (ALPN) from a TLS ClientHello without
+// terminating TLS: tunnelled hosts are checked by the name, intercepted sessions offer h2 only to a client that asks.
 
 export type ClientHelloResult =
   | { state: 'partial' }
   | { state: 'not-tls' }
   | { state: 'invalid' }
-  | { state: 'ok'; sni?: string };
+  | { state: 'ok'; sni?: string; alpn?: string[] };
 
 const MAX_HELLO = 64 * 1024;
 
@@ -48,29 +49,55 @@ function readSni(b: Buffer): ClientHelloResult {
     const extEnd = p + 2 + b.readUInt16BE(p);
     p += 2;
     if (extEnd > b.length) return { state: 'invalid' };
+    const r: ClientHelloResult = { state: 'ok' };
     while (p + 4 <= extEnd) {
       const type = b.readUInt16BE(p);
       const len = b.readUInt16BE(p + 2);
       p += 4;
       if (p + len > extEnd) return { state: 'invalid' };
-      if (type === 0) {
-        let q = p + 2;
-        const listEnd = p + 2 + b.readUInt16BE(p);
-        if (listEnd > p + len) return { state: 'invalid' };
-        while (q + 3 <= listEnd) {
-          const nameType = b[q];
-          const nameLen = b.readUInt16BE(q + 1);
-          q += 3;
-          if (q + nameLen > listEnd) return { state: 'invalid' };
-          if (nameType === 0) return { state: 'ok', sni: b.toString('latin1', q, q + nameLen) };
-          q += nameLen;
-        }
-        return { state: 'ok' };
+      if (type === 0 && r.sni === undefined) {
+        const sni = readServerName(b, p, len);
+        if (sni === false) return { state: 'invalid' };
+        if (sni !== undefined) r.sni = sni;
+      } else if (type === 16 && r.alpn === undefined) {
+        const alpn = readProtocols(b, p, len);
+        if (!alpn) return { state: 'invalid' };
+        r.alpn = alpn;
       }
       p += len;
     }
-    return { state: 'ok' };
+    return r;
   } catch {
     return { state: 'invalid' };
   }
+}
+
+/** The host name of a server_name extension at b[p, p+len); false when it is malformed. */
+function readServerName(b: Buffer, p: number, len: number): string | undefined | false {
+  let q = p + 2;
+  const listEnd = p + 2 + b.readUInt16BE(p);
+  if (listEnd > p + len) return false;
+  while (q + 3 <= listEnd) {
+    const nameType = b[q];
+    const nameLen = b.readUInt16BE(q + 1);
+    q += 3;
+    if (q + nameLen > listEnd) return false;
+    if (nameType === 0) return b.toString('latin1', q, q + nameLen);
+    q += nameLen;
+  }
+  return undefined;
+}
+
+/** The protocol names of an application_layer_protocol_negotiation extension (RFC 7301); undefined when malformed. */
+function readProtocols(b: Buffer, p: number, len: number): string[] | undefined {
+  const listEnd = p + 2 + b.readUInt16BE(p);
+  if (listEnd > p + len) return undefined;
+  const out: string[] = [];
+  for (let q = p + 2; q < listEnd; ) {
+    const n = b[q];
+    if (n === 0 || q + 1 + n > listEnd) return undefined;
+    out.push(b.toString('latin1', q + 1, q + 1 + n));
+    q += 1 + n;
+  }
+  return out;
 }

@@ -88,6 +88,7 @@ export interface UpstreamOptions {
 }
 
 const MAX_IDLE_PER_KEY = 256;
+const HTTP1 = ['http/1.1'];
 /** Connections to one key being opened at once (see acquire). */
 const MAX_CONNECTING_PER_KEY = 6;
 /** A connect taking longer than this no longer counts toward MAX_CONNECTING_PER_KEY. */
@@ -301,7 +302,20 @@ export class UpstreamPool {
     if (list.length === 0) this.idle.delete(c.key);
   }
 
-  private async connect(secure: boolean, host: string, port: number, allowPrivate: boolean): Promise<net.Socket> {
+  /**
+   * A TLS connection to host:port (checked) offering `alpn` (e.g. [h2, http/1.1]), for h2upstream.ts: a plain
+   * socket (no shared read buffer), since node:http2 reads it itself. Its session ticket is kept as for the pool's.
+   */
+  connectTls(host: string, port: number, allowPrivate: boolean, alpn: string[]): Promise<tls.TLSSocket> {
+    return this.connect(true, host, port, allowPrivate, alpn) as Promise<tls.TLSSocket>;
+  }
+
+  /** Takes a TLS connection that settled on HTTP/1.1 (connectTls) into the pool, for the next request to its key. */
+  adopt(sock: net.Socket, host: string, port: number, allowPrivate: boolean): void {
+    this.release(new UpConn(sock, poolKey(true, host, port, allowPrivate), this));
+  }
+
+  private async connect(secure: boolean, host: string, port: number, allowPrivate: boolean, alpn: string[] = HTTP1): Promise<net.Socket> {
     const raw = this.o.upstreamProxy ? await this.viaProxy(host, port, allowPrivate) : undefined;
     const timeoutMs = this.o.connectTimeoutMs ?? 15000;
     return new Promise((resolve, reject) => {
@@ -312,12 +326,12 @@ export class UpstreamPool {
       if (secure) {
         const session = this.sessions.get(sessionKey);
         sock = raw
-          ? tls.connect({ socket: raw, servername, session, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM } as tls.ConnectionOptions)
-          : tls.connect({ host, port, servername, session, secureContext: this.secureContext, ALPNProtocols: ['http/1.1'], highWaterMark: STREAM_HWM, lookup: this.lookups[allowPrivate ? 1 : 0] as any } as tls.ConnectionOptions);
+          ? tls.connect({ socket: raw, servername, session, secureContext: this.secureContext, ALPNProtocols: alpn, highWaterMark: STREAM_HWM } as tls.ConnectionOptions)
+          : tls.connect({ host, port, servername, session, secureContext: this.secureContext, ALPNProtocols: alpn, highWaterMark: STREAM_HWM, lookup: this.lookups[allowPrivate ? 1 : 0] as any } as tls.ConnectionOptions);
         // Every ticket the server sends replaces the last one: the newest is the one most likely accepted.
         sock.on('session', (s: Buffer) => this.sessions.set(sessionKey, s));
         const slot: SinkSlot = {};
-        if (readInto(sock, (d) => (slot.fn ? slot.fn(d) : sock.destroy()))) (sock as unknown as Record<symbol, SinkSlot>)[SINK] = slot;
+        if (alpn.length === 1 && readInto(sock, (d) => (slot.fn ? slot.fn(d) : sock.destroy()))) (sock as unknown as Record<symbol, SinkSlot>)[SINK] = slot;
       } else sock = raw ?? net.connect({ host, port, lookup: this.lookups[allowPrivate ? 1 : 0] as any });
       const ready = secure ? 'secureConnect' : 'connect';
       const timer = setTimeout(() => fail(Object.assign(new Error(`connect to ${host}:${port} timed out`), { code: 'ETIMEDOUT' })), timeoutMs);

@@ -1,6 +1,6 @@
-// HTTP/2 today: an intercepted session offers http/1.1 only (an h2-capable client falls back), while a host with
-// `intercept: false` is tunnelled byte for byte, so HTTP/2 (and gRPC over it: trailers, many streams) works end to
-// end there, with the host-level decision and one CONNECT event. What the README's client table says.
+// HTTP/2 through a host with `intercept: false`: tunnelled byte for byte, so HTTP/2 (and gRPC over it: trailers,
+// many streams) works end to end there, with the host-level decision and one CONNECT event. An intercepted host
+// whose upstream speaks h2 is offered h2 too, and each stream is decided on its own: h2-intercept.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
@@ -70,13 +70,14 @@ test('intercept: false carries HTTP/2 end to end: 100 concurrent streams on one 
   assert.equal(events[0].method, 'CONNECT');
 });
 
-test('an intercepted session offers http/1.1 only: an h2-capable client gets http/1.1', async () => {
+test('an intercepted session whose upstream cannot be verified (its certificate names tunnel.test only) is offered http/1.1', async () => {
   const t = await connectTunnel(proxy.address.port, `api.test:${P}`);
   const sock = tls.connect({ socket: t.socket, servername: 'api.test', ca: cage().certPem, ALPNProtocols: ['h2', 'http/1.1'] });
   await new Promise<void>((resolve, reject) => {
     sock.once('secureConnect', () => resolve());
     sock.once('error', reject);
   });
+  // The ALPN probe's handshake failed: nothing says the upstream speaks h2 (its request then gets the 502).
   assert.equal(sock.alpnProtocol, 'http/1.1');
   sock.destroy();
 });
