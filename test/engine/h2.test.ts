@@ -152,6 +152,7 @@ describe('HTTP/2 in a real cage', { timeout: 240_000 }, () => {
       assert.equal(allow.type === 'allow' && allow.port, 443);
       assert.equal(block.type === 'block' && block.method, 'GET');
       assert.equal(block.type === 'block' && block.reason, 'path-not-allowed');
+      assert.deepEqual([allow, block].map((e) => e.type === 'allow' || e.type === 'block' ? e.proto : ''), ['h2', 'h2'], 'the events say the streams were HTTP/2');
       assert.equal(decisions(H2, secret).length, 1, 'one event for the blocked stream');
     });
   }
@@ -175,6 +176,7 @@ describe('HTTP/2 in a real cage', { timeout: 240_000 }, () => {
       const e = await waitForEvent(events, (x) => (x.type === 'allow' || x.type === 'block') && x.host === H2 && x.path === p);
       assert.equal(e.type, p.startsWith('/ok/') ? 'allow' : 'block', p);
       assert.equal(e.type !== 'allow' && e.type !== 'block' ? '' : e.method, 'GET');
+      assert.equal(e.type !== 'allow' && e.type !== 'block' ? '' : e.proto, 'h2');
     }
   });
 
@@ -203,6 +205,7 @@ describe('HTTP/2 in a real cage', { timeout: 240_000 }, () => {
       });
       const e = await waitForEvent(events, (x) => x.type === 'allow' && x.host === H2 && x.path === '/h2e.Echo/Chat' && decisions(H2, '/h2e.Echo/Chat').indexOf(x) >= before);
       assert.equal(e.type === 'allow' && e.method, 'POST');
+      assert.equal(e.type === 'allow' && e.proto, 'h2');
     });
   }
 });
