@@ -63,9 +63,17 @@ function ownAddresses(): string[] {
   return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
 }
 
-/** Every own address with DNS on 53, TLS on 443, HTTP on 80; or `HOST:TLS,HTTP,DNS` (--transparent-at). */
-function transparentOptions(at: string | undefined): TransparentOptions {
-  if (!at) return { dns: ownAddresses().map((host) => ({ host })) };
+/**
+ * Where the transparent listeners go: on the --listen address when that is one address (the engine gives the
+ * proxy's cage address, so nothing listens on the egress side), DNS on 53, TLS on 443, HTTP on 80; with
+ * --listen on every address, the same on every address (a DNS responder per own address); or
+ * `HOST:TLS,HTTP,DNS` (--transparent-at).
+ */
+function transparentOptions(at: string | undefined, listen: ListenAddress): TransparentOptions {
+  if (!at) {
+    if (listen.host === '0.0.0.0' || listen.host === '' || listen.host === '::') return { dns: ownAddresses().map((host) => ({ host })) };
+    return { host: listen.host, dns: [{ host: listen.host }] };
+  }
   const m = /^(.+):(\d+),(\d+),(\d+)$/.exec(at);
   if (!m) return fail(`--transparent-at must look like 127.0.0.2:443,80,53, got "${at}"`);
   return { host: m[1], tlsPort: Number(m[2]), httpPort: Number(m[3]), dns: [{ host: m[1], port: Number(m[4]) }] };
@@ -105,7 +113,7 @@ async function main(): Promise<void> {
       upstreamProxy: cfg.upstreamProxy,
       env,
       controlSocket: cfg.controlSocket,
-      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt) : undefined,
+      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt, cfg.listen) : undefined,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);

@@ -9,12 +9,12 @@ import { EGRESS_NETWORK, names, type CageEngine, type CageInfo, type ProxyEvent 
 import { esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
-const ALLOWED = 'allowed.i19-transparent.test';
-const BLOCKED = 'blocked.i19-transparent.test';
-const OUTSIDE = 'caged-agent-test-i19-outside';
+const ALLOWED = 'allowed.i19tp.test';
+const BLOCKED = 'blocked.i19tp.test';
+const OUTSIDE = 'caged-agent-test-i19tp-outside';
 // Names of the outside server: one a raw TCP rule allows, one no rule names.
-const ECHO = 'echo.i19-transparent.test';
-const DB = 'db.i19-transparent.test';
+const ECHO = 'echo.i19tp.test';
+const DB = 'db.i19tp.test';
 const ECHO_PORT = 7007;
 
 // A server of the agent's choosing on the egress network: it logs every UDP datagram it gets on 53 and 5353;
@@ -54,7 +54,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     engine = makeEngine(stateDir);
     docker = engine.docker;
     await engine.down(engine.cageIdFor(ws));
-    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-i19-upstream', hosts: [ALLOWED, BLOCKED] });
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-i19tp-upstream', hosts: [ALLOWED, BLOCKED] });
     await docker.getContainer(OUTSIDE).remove({ force: true }).catch(() => undefined);
     outside = await docker.createContainer({
       name: OUTSIDE,
@@ -160,6 +160,32 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     assert.doesNotMatch(log, /tcp (5432|7008) from/, `nothing without a rule reached the outside: ${log}`);
   });
 
+  it("the proxy's listeners are on its cage address only: from the egress network its 53, 80, 443, 3128 and raw TCP ports are closed", async () => {
+    const proxy = await docker.getContainer(cage.proxyContainerId!).inspect();
+    const egressIp = proxy.NetworkSettings.Networks[EGRESS_NETWORK].IPAddress;
+    assert.ok(egressIp && egressIp !== proxyIp);
+    // From a container of the test's own on the egress network (where other cages' proxies and the outside are).
+    const probe = `
+const net = require('net'), dgram = require('dgram');
+const tcp = (host, port) => new Promise((res) => { const s = net.connect(port, host); s.setTimeout(3000, () => { s.destroy(); res('timeout'); }); s.on('connect', () => { s.destroy(); res('open'); }); s.on('error', (e) => res(e.code)); });
+const udp = (host) => new Promise((res) => { const u = dgram.createSocket('udp4'); const t = setTimeout(() => { u.close(); res('no answer'); }, 1500);
+  u.on('message', () => { clearTimeout(t); u.close(); res('answered'); }); u.on('error', (e) => { clearTimeout(t); u.close(); res(e.code); });
+  u.send(Buffer.from('12340100000100000000000004746573740000010001', 'hex'), 53, host); });
+(async () => { const out = {}; for (const host of process.argv.slice(1)) { out[host] = { udp53: await udp(host) };
+  for (const p of [53, 80, 443, 3128, ${ECHO_PORT}, 22]) out[host][p] = await tcp(host, p); } console.log(JSON.stringify(out)); })();`;
+    const exec = await outside!.exec({ Cmd: ['node', '-e', probe, egressIp], AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({});
+    const chunks: Buffer[] = [];
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    await new Promise((r) => stream.on('end', r));
+    const text = Buffer.concat(chunks).toString('latin1');
+    const result = JSON.parse(text.slice(text.indexOf('{'), text.lastIndexOf('}') + 1))[egressIp];
+    assert.deepEqual(result, { udp53: 'no answer', 53: 'ECONNREFUSED', 80: 'ECONNREFUSED', 443: 'ECONNREFUSED', 3128: 'ECONNREFUSED', [ECHO_PORT]: 'ECONNREFUSED', 22: 'ECONNREFUSED' }, `from the egress side: ${text}`);
+    // The agent's side still has all of them (the explicit proxy, DNS, 443 and the raw TCP rule were used above).
+    const agentSide = await sh(`for p in 53 80 443 3128 ${ECHO_PORT} 22; do (exec 3<>/dev/tcp/${proxyIp}/$p) 2>/dev/null && echo "$p open"; done`);
+    assert.deepEqual(agentSide.stdout.trim().split('\n'), ['53 open', '80 open', '443 open', '3128 open', `${ECHO_PORT} open`, '22 open']);
+  });
+
   it('verify: the no-proxy checks pass (allowed succeeds, blocked is refused), lookups are answered by the proxy, the TCP rule connects, an unlisted port does not', async () => {
     const checks = await engine.verify(cage.id, { allowedUrl: `https://${ALLOWED}/`, blockedUrl: `https://${BLOCKED}/`, externalName: 'verify.example.org' });
     for (const c of checks) console.log(`# ${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
@@ -175,5 +201,35 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     // The lookup check sends no request: nothing shows up as blocked in the editor for it.
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(!events.some((e) => e.type === 'block' && e.host === 'verify.example.org'), 'no block event for the lookup check');
+  });
+
+  it("the proxy keeps its cage address across a restart: the agent's lookups and no-proxy fetches work right after", async () => {
+    const proxy = docker.getContainer(cage.proxyContainerId!);
+    // While the proxy is down, another container on the cage network takes the next free address; the proxy's stays its own.
+    await proxy.stop({ t: 1 });
+    const squatter = await docker.createContainer({
+      name: 'caged-agent-test-i19tp-squatter', Image: NODE_IMAGE, Entrypoint: ['node', '-e', 'setTimeout(() => {}, 60000)'], Cmd: [], Labels: { [TEST_LABEL]: '1' },
+      HostConfig: { NetworkMode: names.network(cage.id) },
+    } as Docker.ContainerCreateOptions);
+    try {
+      await squatter.start();
+      const squatterIp = (await squatter.inspect()).NetworkSettings.Networks[names.network(cage.id)].IPAddress;
+      assert.notEqual(squatterIp, proxyIp);
+      await proxy.start();
+      assert.equal((await proxy.inspect()).NetworkSettings.Networks[names.network(cage.id)].IPAddress, proxyIp, `the proxy came back at its address (another container got ${squatterIp})`);
+      await proxy.restart({ t: 1 });
+      assert.equal((await proxy.inspect()).NetworkSettings.Networks[names.network(cage.id)].IPAddress, proxyIp);
+      // The listeners come up within moments; the agent's resolver (pointed at the proxy at create time) still answers.
+      let r = { exitCode: -1, stdout: '', stderr: '' };
+      for (let i = 0; i < 40 && r.exitCode !== 0; i++) {
+        r = await engine.exec(cage.id, ['curl', '--noproxy', '*', '-sS', '--max-time', '3', `https://${ALLOWED}/after-restart`]);
+        if (r.exitCode !== 0) await new Promise((res) => setTimeout(res, 250));
+      }
+      assert.equal(r.stdout, `hello from ${ALLOWED} GET /after-restart\n`, r.stderr);
+      const lookup = await engine.exec(cage.id, ['getent', 'ahostsv4', 'after-restart.example']);
+      assert.match(lookup.stdout, new RegExp(`^${esc(proxyIp)}\\s`));
+    } finally {
+      await squatter.remove({ force: true }).catch(() => undefined);
+    }
   });
 });
