@@ -104,6 +104,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     assert.match(r.stderr, new RegExp(`issuer: CN=Caged Agent CA ${cage.id}`));
     const e = await waitEvent((x) => x.type === 'allow' && x.host === ALLOWED && x.path === '/direct');
     assert.equal(e.type === 'allow' && e.port, 443);
+    assert.equal(e.type === 'allow' && e.via, 'transparent', 'the event says the client ignored the proxy settings');
     const plain = await engine.exec(cage.id, ['curl', '--noproxy', '*', '-sS', `http://${ALLOWED}/plain`]);
     assert.equal(plain.stdout, `hello from ${ALLOWED} GET /plain\n`);
   });
@@ -146,6 +147,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     assert.equal(ok.stdout.trim(), 'got: hello over tcp', ok.stderr);
     const allow = await waitEvent((x) => x.type === 'allow' && x.host === ECHO && x.method === 'TCP');
     assert.equal(allow.type === 'allow' && allow.port, ECHO_PORT);
+    assert.equal(allow.type === 'allow' && allow.via, 'tcp');
     // A watched port without a rule: the proxy takes the connection, records the block and closes it.
     const blocked = await sh(`exec 3<>/dev/tcp/${DB}/5432 && read -t 5 line <&3; echo "exit $?"`);
     assert.match(blocked.stdout, /exit [1-9]/);
