@@ -3,10 +3,13 @@
 // listeners and gets the same policy, interception, 403 and events as a proxied client. And the escape probes a
 // hostile agent would try next: DNS to a server of its choice, raw UDP, IPv6.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
+import { CLI, esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.i19tp.test';
@@ -15,6 +18,9 @@ const OUTSIDE = 'caged-agent-test-i19tp-outside';
 // Names of the outside server: one a raw TCP rule allows, one no rule names.
 const ECHO = 'echo.i19tp.test';
 const DB = 'db.i19tp.test';
+// Held (onUnknown: ask) through the transparent path: one released once, one denied.
+const HELD = 'held.i19tp.test';
+const HELD_DENIED = 'held-denied.i19tp.test';
 const ECHO_PORT = 7007;
 
 // A server of the agent's choosing on the egress network: it logs every UDP datagram it gets on 53 and 5353;
@@ -54,7 +60,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
     engine = makeEngine(stateDir);
     docker = engine.docker;
     await engine.down(engine.cageIdFor(ws));
-    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-i19tp-upstream', hosts: [ALLOWED, BLOCKED] });
+    upstream = await startUpstream(docker, engine, { name: 'caged-agent-test-i19tp-upstream', hosts: [ALLOWED, BLOCKED, HELD, HELD_DENIED] });
     await docker.getContainer(OUTSIDE).remove({ force: true }).catch(() => undefined);
     outside = await docker.createContainer({
       name: OUTSIDE,
@@ -203,6 +209,52 @@ const udp = (host) => new Promise((res) => { const u = dgram.createSocket('udp4'
     // The lookup check sends no request: nothing shows up as blocked in the editor for it.
     await new Promise((r) => setTimeout(r, 300));
     assert.ok(!events.some((e) => e.type === 'block' && e.host === 'verify.example.org'), 'no block event for the lookup check');
+  });
+
+  it("onUnknown: ask holds a client that ignores the proxy settings: pending, allow --once answers it, deny gives 403", async () => {
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const p = spawn(process.execPath, [CLI, ...args], { cwd: ws, env: { ...process.env, CAGED_AGENT_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (d) => (stdout += d));
+        p.stderr.on('data', (d) => (stderr += d));
+        p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+      });
+    const direct = (url: string) => engine.exec(cage.id, ['sh', '-c', `curl --noproxy '*' -sS --max-time 40 -w '\\n%{http_code}' ${url}`], { timeoutMs: 60_000 });
+    const waitPending = async (host: string) => {
+      for (let i = 0; i < 100; i++) {
+        if ((await engine.pending(cage.id)).pending.some((g) => g.host === host)) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.fail(`no request to ${host} was held`);
+    };
+    const original = fs.readFileSync(path.join(ws, '.caged', 'policy.yaml'), 'utf8');
+    const pushed = await engine.pushPolicy(cage.id, original.replace('version: 1\n', 'version: 1\nonUnknown: ask\naskTimeout: 30\n'));
+    assert.equal(pushed.ok, true, JSON.stringify(pushed));
+    try {
+      const held = direct(`https://${HELD}/waits?x=1`);
+      await waitPending(HELD);
+      const p = await cli(['pending', cage.id]);
+      assert.match(p.stdout, new RegExp(`^${esc(HELD)}:443 {2}1 waiting, first GET /waits`, 'm'), p.stdout + p.stderr);
+      const a = await cli(['allow', HELD, '--once', '--private', '--cage', cage.id]);
+      assert.equal(a.code, 0, a.stderr);
+      const r = await held;
+      assert.equal(r.stdout, `hello from ${HELD} GET /waits?x=1\n\n200`, r.stderr);
+      const e = await waitEvent((x) => x.type === 'allow' && x.host === HELD);
+      assert.equal(e.type === 'allow' && e.via, 'transparent');
+
+      const refused = direct(`https://${HELD_DENIED}/nope`);
+      await waitPending(HELD_DENIED);
+      const d = await cli(['deny', HELD_DENIED, '--once', cage.id]);
+      assert.equal(d.code, 0, d.stderr);
+      const rr = await refused;
+      assert.match(rr.stdout, /The user denied[\s\S]*\n403$/, rr.stdout);
+      const be = await waitEvent((x) => x.type === 'block' && x.host === HELD_DENIED);
+      assert.equal(be.type === 'block' && be.via, 'transparent');
+    } finally {
+      assert.equal((await engine.pushPolicy(cage.id, original)).ok, true);
+    }
   });
 
   it("the proxy keeps its cage address across a restart: the agent's lookups and no-proxy fetches work right after", async () => {
