@@ -3,13 +3,12 @@
 // listeners and gets the same policy, interception, 403 and events as a proxied client. And the escape probes a
 // hostile agent would try next: DNS to a server of its choice, raw UDP, IPv6.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { CLI, esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
+import { esc, leftovers, makeEngine, runCli, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.i19tp.test';
@@ -212,15 +211,7 @@ const udp = (host) => new Promise((res) => { const u = dgram.createSocket('udp4'
   });
 
   it("onUnknown: ask holds a client that ignores the proxy settings: pending, allow --once answers it, deny gives 403", async () => {
-    const cli = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const p = spawn(process.execPath, [CLI, ...args], { cwd: ws, env: { ...process.env, CAGED_AGENT_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        p.stdout.on('data', (d) => (stdout += d));
-        p.stderr.on('data', (d) => (stderr += d));
-        p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      });
+    const cli = (args: string[]) => runCli(args, ws, stateDir);
     const direct = (url: string) => engine.exec(cage.id, ['sh', '-c', `curl --noproxy '*' -sS --max-time 40 -w '\\n%{http_code}' ${url}`], { timeoutMs: 60_000 });
     const waitPending = async (host: string) => {
       for (let i = 0; i < 100; i++) {
