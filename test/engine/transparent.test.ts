@@ -273,6 +273,13 @@ const udp = (host) => new Promise((res) => { const u = dgram.createSocket('udp4'
       assert.equal(r.stdout, `hello from ${ALLOWED} GET /after-restart\n`, r.stderr);
       const lookup = await engine.exec(cage.id, ['getent', 'ahostsv4', 'after-restart.example']);
       assert.match(lookup.stdout, new RegExp(`^${esc(proxyIp)}\\s`));
+      // Docker's own health check (it asks caged-proxy:3128, the cage address) passes on the restarted proxy.
+      let health: string | undefined;
+      for (let i = 0; i < 60 && health !== 'healthy'; i++) {
+        health = (await proxy.inspect()).State.Health?.Status;
+        if (health !== 'healthy') await new Promise((res) => setTimeout(res, 250));
+      }
+      assert.equal(health, 'healthy');
     } finally {
       await squatter.remove({ force: true }).catch(() => undefined);
     }
