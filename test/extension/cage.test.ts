@@ -25,10 +25,18 @@ const DB_PORT = 5432;
 /** The Blocked requests document (blocks no rule matches); a block a rule decided sits on that rule in the policy file. */
 const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
 
-function blockDiagnostic(uri: vscode.Uri, host: string): { uri: vscode.Uri; d: vscode.Diagnostic } | undefined {
+function hasBlockDiagnostic(uri: vscode.Uri, host: string): boolean {
+  return [uri, BLOCKED_DOC].some((u) => vscode.languages.getDiagnostics(u).some((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`)));
+}
+
+/** A block's diagnostic; in the Blocked requests document, once the document shows its line too (it is re-read after). */
+async function blockDiagnostic(uri: vscode.Uri, host: string): Promise<{ uri: vscode.Uri; d: vscode.Diagnostic } | undefined> {
   for (const u of [uri, BLOCKED_DOC]) {
     const d = vscode.languages.getDiagnostics(u).find((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`));
-    if (d) return { uri: u, d };
+    if (!d) continue;
+    if (u !== BLOCKED_DOC) return { uri: u, d };
+    const doc = await vscode.workspace.openTextDocument(u);
+    return d.range.start.line < doc.lineCount && doc.lineAt(d.range.start.line).text.includes(`${host}:`) ? { uri: u, d } : undefined;
   }
   return undefined;
 }
@@ -94,13 +102,13 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(d.uri.scheme, 'caged-agent-blocked', 'a block no rule matched has its line in Blocked requests');
     assert.equal(await applyFirstQuickFix(d, new RegExp(`^Allow ${esc(BLOCKED)}$`)), `Allow ${BLOCKED}`);
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, BLOCKED));
 
     // BLOCKED lives on a Docker bridge address: the proxy refuses private addresses unless the rule opts
     // in, and the editor offers exactly that fix.
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '403');
-    const d2 = await waitFor('the private-address diagnostic', () => {
-      const x = blockDiagnostic(policyUri, BLOCKED);
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, BLOCKED);
       return x && /private-address/.test(x.d.message) ? x : undefined;
     });
     assert.equal(d2.uri.toString(), policyUri.toString(), 'a block its rule decided sits on that rule in the policy file');
@@ -108,7 +116,7 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(d2.d.range.start.line, rule.pos.line - 1, 'on the rule’s entry');
     await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(BLOCKED)} to reach a private address$`));
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, BLOCKED));
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '200', 'the retry succeeds after the quick fix, without restarting anything');
   });
 
@@ -119,14 +127,14 @@ describe('Caged Agent on a real Docker engine', function () {
     const d = await waitFor('the block diagnostic', () => blockDiagnostic(policyUri, NOPROXY));
     assert.match(d.d.message, /GET \/v1\/items, once/);
     await applyFirstQuickFix(d, new RegExp(`^Allow ${esc(NOPROXY)}$`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, NOPROXY));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, NOPROXY));
     assert.equal(await curl(`https://${NOPROXY}/v1/items`), '403', 'then the private-address guard');
-    const d2 = await waitFor('the private-address diagnostic', () => {
-      const x = blockDiagnostic(policyUri, NOPROXY);
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, NOPROXY);
       return x && /private-address/.test(x.d.message) ? x : undefined;
     });
     await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(NOPROXY)} to reach a private address$`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, NOPROXY));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, NOPROXY));
     assert.equal(await curl(`https://${NOPROXY}/v1/items`), '200');
   });
 
@@ -139,15 +147,15 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.match(d.d.message, new RegExp(`^Caged agent blocked ${esc(DB)}:${DB_PORT} — TCP`));
     await applyFirstQuickFix(d, new RegExp(`^Allow TCP ${DB_PORT} to ${esc(DB)}$`));
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`- host: ${esc(DB)}\\n\\s+tcp: \\[${DB_PORT}\\]`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, DB));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, DB));
     // The upstream is on a Docker bridge: the same private-address guard and fix as HTTP.
     assert.equal(await echo(), '', 'then the private-address guard');
-    const d2 = await waitFor('the private-address diagnostic', () => {
-      const x = blockDiagnostic(policyUri, DB);
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, DB);
       return x && /private-address/.test(x.d.message) ? x : undefined;
     });
     await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(DB)} to reach a private address$`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, DB));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, DB));
     assert.equal(await echo(), 'got: ping', 'the raw bytes go through both ways');
   });
 
