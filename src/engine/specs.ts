@@ -166,8 +166,9 @@ export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOpt
     '--policy', `${PROXY_CONFIG_DIR}/policy.yaml`,
     '--ca-cert', `${PROXY_CONFIG_DIR}/ca.crt`,
     '--ca-key', `${PROXY_CONFIG_DIR}/ca.key`,
-    // The transparent listeners bind to the same address (proxy/main.ts); without a plan, to every address.
-    '--listen', `${p.proxyIp ?? '0.0.0.0'}:${PROXY_PORT}`,
+    // The transparent listeners bind to the same address (proxy/main.ts). Without a plan, the proxy's alias:
+    // it resolves to the cage address when the proxy starts (the egress side stays closed, a restart may move it).
+    '--listen', `${p.proxyIp ?? PROXY_ALIAS}:${PROXY_PORT}`,
     '--control-socket', PROXY_CONTROL_SOCKET,
     // Clients that ignore the proxy variables: the cage's DNS, TLS on 443 by SNI, HTTP on 80 by Host.
     '--transparent',

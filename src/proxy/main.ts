@@ -1,6 +1,8 @@
 // Command-line entry of the egress proxy (bundled to dist/proxy.js). A thin wrapper over startProxy().
+import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
@@ -79,6 +81,19 @@ function transparentOptions(at: string | undefined, listen: ListenAddress): Tran
   return { host: m[1], tlsPort: Number(m[2]), httpPort: Number(m[3]), dns: [{ host: m[1], port: Number(m[4]) }] };
 }
 
+/**
+ * --listen by name (the engine's fallback when the proxy's address is not pinned: its alias on the cage network)
+ * is the one address the name has when the proxy starts, so that everything binds there and DNS answers with it.
+ */
+async function resolveListen(l: ListenAddress): Promise<ListenAddress> {
+  if (!l.host || net.isIP(l.host)) return l;
+  try {
+    return { ...l, host: (await dns.promises.lookup(l.host, { family: 4 })).address };
+  } catch (e) {
+    return fail(`cannot resolve the --listen host ${l.host}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 1);
+  }
+}
+
 async function main(): Promise<void> {
   const parsed = parseCli(process.argv.slice(2), process.env);
   if ('error' in parsed) fail(`${parsed.error}\n\n${HELP}`);
@@ -101,19 +116,20 @@ async function main(): Promise<void> {
     if ('error' in parsedSecrets) fail(`the secrets file ${cfg.secretsFile}: ${parsedSecrets.error}`);
     else env = { ...process.env, ...parsedSecrets.env };
   }
+  const listen = await resolveListen(cfg.listen);
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
     proxy = await startProxy({
       policyFile: cfg.policyFile,
       caCertPem,
       caKeyPem,
-      host: cfg.listen.host,
-      port: cfg.listen.port,
+      host: listen.host,
+      port: listen.port,
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
       env,
       controlSocket: cfg.controlSocket,
-      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt, cfg.listen) : undefined,
+      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt, listen) : undefined,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);

@@ -70,7 +70,7 @@ describe('container specs', () => {
   });
 
   it('the proxy reads secrets and upstream settings from its config volume, never from its environment', () => {
-    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128', '--control-socket', '/tmp/caged-control.sock', '--transparent']);
+    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', 'caged-proxy:3128', '--control-socket', '/tmp/caged-control.sock', '--transparent']);
     const s = proxySpec({ secrets: true, upstreamCa: true, upstreamProxy: 'http://corp:8080' });
     assert.deepEqual(s.Cmd!.slice(11), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
     assert.equal(s.Env, undefined, 'the proxy container has no environment of its own');
@@ -198,7 +198,7 @@ describe('container specs', () => {
     assert.equal(cmd[cmd.indexOf('--listen') + 1], '172.30.0.2:3128');
     assert.deepEqual(s.NetworkingConfig?.EndpointsConfig?.[`caged-agent-${ID}`], { Aliases: ['caged-proxy'], IPAMConfig: { IPv4Address: '172.30.0.2' } });
     const unplanned = proxySpec().Cmd as string[];
-    assert.equal(unplanned[unplanned.indexOf('--listen') + 1], '0.0.0.0:3128');
+    assert.equal(unplanned[unplanned.indexOf('--listen') + 1], 'caged-proxy:3128', 'unplanned: the alias, the cage address at start');
     assert.deepEqual((s.Healthcheck?.Test ?? []).slice(-2), ['--listen', 'caged-proxy:3128'], 'the health check asks the cage address');
   });
 });
