@@ -124,6 +124,8 @@ const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', '
 class H2Stream implements Pending {
   t0 = performance.now();
   recorded = false;
+  /** How the session arrived (the events' `via`): that of its CONNECT context. */
+  readonly via: ConnCtx['via'];
   private readonly host: string;
   private readonly port: number;
   private readonly method: string;
@@ -154,6 +156,7 @@ class H2Stream implements Pending {
     private readonly stream: http2.ServerHttp2Stream,
     private readonly headers: http2.IncomingHttpHeaders,
   ) {
+    this.via = st.ctx.via;
     this.host = st.ctx.host;
     this.port = st.ctx.port;
     this.method = pseudo(headers, ':method') || 'GET';
