@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import * as tls from 'node:tls';
+import { cage } from './helpers';
 import { startTestProxy, startUpstream, type TestProxy, type Upstream } from './helpers';
 import { h2Request, h2Resolver, h2Via, startH2Upstream, tlsVia, type H2Upstream } from './h2helpers';
 
@@ -274,5 +276,33 @@ describe('gRPC', () => {
     for (let i = 0; i < 200 && h2up.resets === before; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(h2up.resets, before + 1);
     s.close();
+  });
+});
+
+describe('transparent capture', () => {
+  test('a client that ignores the proxy settings (TLS straight to the proxy, routed by SNI) gets h2 too: events via transparent, proto h2', async () => {
+    // The proxy's own address is 127.0.0.2, on the h2 upstream's port (a captured connection is for the port it came to).
+    const tp = await startTestProxy(policy(), { resolver: h2Resolver, transparent: { host: '127.0.0.2', tlsPort: P, httpPort: 0, dns: [] } });
+    try {
+      const sock = tls.connect({ host: '127.0.0.2', port: tp.transparent!.tlsPort, servername: 'h2.test', ca: cage().certPem, ALPNProtocols: ['h2', 'http/1.1'] });
+      await new Promise<void>((resolve, reject) => {
+        sock.once('secureConnect', () => resolve());
+        sock.once('error', reject);
+      });
+      assert.equal(sock.alpnProtocol, 'h2');
+      const s = http2.connect(`https://h2.test:${P}`, { createConnection: () => sock });
+      s.on('error', () => {});
+      const [ok, denied] = await Promise.all([h2Request(s, { ':path': '/echo/transparent' }), h2Request(s, { ':path': '/admin/transparent' })]);
+      assert.equal(ok.status, 200);
+      assert.equal(denied.status, 403);
+      s.close();
+      const es = tp.decisions().filter((e) => e.path.endsWith('/transparent'));
+      assert.deepEqual(es.map((e) => [e.path, e.type, e.via, e.proto]).sort(), [
+        ['/admin/transparent', 'block', 'transparent', 'h2'],
+        ['/echo/transparent', 'allow', 'transparent', 'h2'],
+      ]);
+    } finally {
+      await tp.close(300);
+    }
   });
 });
