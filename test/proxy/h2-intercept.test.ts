@@ -148,6 +148,25 @@ describe('streams', () => {
     }
   });
 
+  test('a credential in a later DATA frame of a streaming body: the stream answers 403 and the upstream stream is cancelled', async () => {
+    const s = await h2Via(proxy.address.port, 'h2.test', P);
+    const resetsBefore = h2up.resets;
+    const r = await new Promise<{ status: number; block: unknown }>((resolve, reject) => {
+      const req = s.request({ ':method': 'POST', ':path': '/echo/stream-dlp' });
+      req.on('response', (h) => resolve({ status: Number(h[':status']), block: h['x-caged-agent-block'] }));
+      req.on('error', reject);
+      req.write('first part, clean');
+      // Later than the headers' wait for first bytes: the headers have gone upstream by now.
+      setTimeout(() => req.write(`then the key ${TOKEN}`), 100);
+    });
+    assert.deepEqual(r, { status: 403, block: 'secret-detected' });
+    for (let i = 0; i < 200 && h2up.resets === resetsBefore; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(h2up.resets, resetsBefore + 1, 'the upstream stream was reset before its body ended');
+    s.close();
+    const e = streamEvents('/echo/stream-dlp')[0];
+    assert.deepEqual([e.type, e.reason, e.detail], ['block', 'secret-detected', 'github-token']);
+  });
+
   test(':authority naming another host than the CONNECT is refused (403 bad-request, host-mismatch)', async () => {
     const s = await h2Via(proxy.address.port, 'h2.test', P);
     const r = await h2Request(s, { ':path': '/echo/x', ':authority': `h2b.test:${P}` });
