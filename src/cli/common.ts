@@ -33,7 +33,7 @@ export function formatEvent(e: ProxyEvent): string {
   switch (e.type) {
     case 'allow':
     case 'block':
-      return `${t} ${e.type.toUpperCase().padEnd(5)} ${e.method} ${e.host}:${e.port}${e.path ?? ''} ${e.reason}${e.rule ? ` ${e.rule}` : ''}${e.detail ? ` (${e.detail})` : ''}${e.status ? ` -> ${e.status}` : ''}`;
+      return `${t} ${e.type.toUpperCase().padEnd(5)} ${e.method} ${e.host}:${e.port}${e.path ?? ''} ${e.reason}${e.rule ? ` ${e.rule}` : ''}${e.detail ? ` (${e.detail})` : ''}${e.status ? ` -> ${e.status}` : ''}${e.via ? ` [${e.via}]` : ''}`;
     case 'pending':
       return `${t} PENDING ${e.method} ${e.host}:${e.port}${e.path} waiting: ${e.count} (gives up at ${e.until.replace(/^.*T/, '').replace(/\.\d+Z$/, '')})`;
     case 'resolved':

@@ -3,7 +3,7 @@
 import type Docker from 'dockerode';
 import { dockerMessage, isNotFound, removeWhenFree, statusOf } from './dockerutil';
 import { EGRESS_NETWORK, LABEL } from './names';
-import { cageNetworkSpec, egressNetworkSpec } from './specs';
+import { cageAddressPlan, cageNetworkSpec, egressNetworkSpec } from './specs';
 
 /** The engine could not allocate a subnet for a new network from its address pools. */
 export class PoolExhaustedError extends Error {}
@@ -26,11 +26,14 @@ async function createNetwork(docker: Docker, spec: Docker.NetworkCreateOptions):
   }
 }
 
-/**
- * The cage's internal network, without a host address on its bridge (see cageNetworkSpec). Falls back to a plain
- * internal bridge (with a warning) on engines that refuse the option.
- */
-export async function createCageNetwork(docker: Docker, id: string, workspace: string, progress: (m: string) => void): Promise<Docker.Network> {
+/** A cage network, and the proxy's fixed address on it (undefined: the engine assigns one at each start). */
+export interface CageNetwork {
+  network: Docker.Network;
+  proxyIp?: string;
+}
+
+/** The internal network, without a host address on its bridge when the engine allows it (see cageNetworkSpec). */
+async function createInternal(docker: Docker, id: string, workspace: string, progress: (m: string) => void): Promise<Docker.Network> {
   try {
     return await createNetwork(docker, cageNetworkSpec(id, workspace, true));
   } catch (e) {
@@ -38,6 +41,37 @@ export async function createCageNetwork(docker: Docker, id: string, workspace: s
     progress(`the engine refused a bridge without a host address (${dockerMessage(e)}); the agent may reach services on the engine host`);
     return createNetwork(docker, cageNetworkSpec(id, workspace, false));
   }
+}
+
+/**
+ * The cage's internal network, with the proxy's address pinned (cageAddressPlan): the engine picks the subnet from
+ * its pools for a network created without one; the network is then created again with that subnet laid out, the
+ * only way Docker accepts a fixed address. When another network took the subnet in between, this is tried again;
+ * an engine that refuses the layout gets the network it picked, with nothing pinned (said in the progress).
+ */
+export async function createCageNetwork(docker: Docker, id: string, workspace: string, progress: (m: string) => void): Promise<CageNetwork> {
+  let why = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const picked = await createInternal(docker, id, workspace, progress);
+    const info = await picked.inspect();
+    const v4 = (info.IPAM?.Config ?? []).find((c: { Subnet?: string }) => c.Subnet && !c.Subnet.includes(':'));
+    const plan = v4?.Subnet ? cageAddressPlan(v4.Subnet, v4.Gateway) : undefined;
+    if (!plan) {
+      progress(`the proxy's address is not pinned (the cage network got ${v4?.Subnet ?? 'no IPv4 subnet'}): after a restart of the proxy, lookups in the agent may point at its old address`);
+      return { network: picked };
+    }
+    const hostless = info.Options?.['com.docker.network.bridge.inhibit_ipv4'] === 'true';
+    await removeNetwork(docker, info.Id);
+    try {
+      const network = await createNetwork(docker, cageNetworkSpec(id, workspace, hostless, plan));
+      return { network, proxyIp: plan.proxyIp };
+    } catch (e) {
+      if (statusOf(e) === 409) throw e;
+      why = dockerMessage(e);
+    }
+  }
+  progress(`the engine refused a fixed address for the proxy (${why}); after a restart of the proxy, lookups in the agent may point at its old address`);
+  return { network: await createInternal(docker, id, workspace, progress) };
 }
 
 /** Creates the shared egress network when missing (labelled; reused by every cage). */

@@ -42,8 +42,12 @@ export const PROXY_ENV: Record<string, string> = {
   no_proxy: 'localhost,127.0.0.1,::1',
 };
 
-/** The proxy's own health check, run by Docker's HEALTHCHECK and by the engine when it cannot wait for Docker. */
-export const PROXY_HEALTH_CMD = ['node', '/app/proxy.js', '--health', '--listen', `127.0.0.1:${PROXY_PORT}`];
+/**
+ * The proxy's own health check, run by Docker's HEALTHCHECK and by the engine when it cannot wait for Docker. It
+ * asks the proxy's name on the cage network (the engine's DNS answers it inside the proxy's container too): the
+ * proxy listens on its cage address only, and a cage of an older version (every address) answers there as well.
+ */
+export const PROXY_HEALTH_CMD = ['node', '/app/proxy.js', '--health', '--listen', `${PROXY_ALIAS}:${PROXY_PORT}`];
 /** The proxy's control socket (inside its container; src/proxy/control.ts), and the client mode that talks to it (+ the JSON request). */
 export const PROXY_CONTROL_SOCKET = '/tmp/caged-control.sock';
 export const PROXY_CONTROL_CMD = ['node', '/app/proxy.js', '--control-socket', PROXY_CONTROL_SOCKET, '--control'];
@@ -85,11 +89,52 @@ export function configVolumeSpec(id: string, workspace: string): Docker.VolumeCr
 /**
  * The cage's internal network. `hostless`: the bridge gets no IPv4 address of its own (inhibit_ipv4), so the
  * agent cannot reach services listening on the engine host through the bridge gateway; only containers on the
- * network (the proxy) are reachable.
+ * network (the proxy) are reachable. `plan`: its address range as cageAddressPlan() laid it out (the proxy's
+ * address pinned), else the engine picks one.
  */
-export function cageNetworkSpec(id: string, workspace: string, hostless: boolean): Docker.NetworkCreateOptions {
-  const base = { Name: names.network(id), Driver: 'bridge', Internal: true, CheckDuplicate: true, Labels: labels('network', id, workspace) };
+export function cageNetworkSpec(id: string, workspace: string, hostless: boolean, plan?: CageAddressPlan): Docker.NetworkCreateOptions {
+  const base: Docker.NetworkCreateOptions = { Name: names.network(id), Driver: 'bridge', Internal: true, CheckDuplicate: true, Labels: labels('network', id, workspace) };
+  if (plan) base.IPAM = { Driver: 'default', Config: [{ Subnet: plan.subnet, Gateway: plan.gateway, IPRange: plan.dynamicRange }] };
   return hostless ? { ...base, Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' } } : base;
+}
+
+/** The cage network's IPv4 addresses: the proxy's fixed one, and the range the engine hands out (the agent). */
+export interface CageAddressPlan {
+  subnet: string;
+  gateway: string;
+  /** The upper half of the subnet: addresses the engine assigns itself (the agent's) come from here only. */
+  dynamicRange: string;
+  /** The proxy's address, in the lower half: no other container can take it, even while the proxy is stopped. */
+  proxyIp: string;
+}
+
+function ipv4ToInt(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+function intToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+/**
+ * The address plan of a cage network, from the subnet the engine allocated for it (its address pools decide, as
+ * for any network): the proxy pinned at the first free host address, so it keeps its address across restarts
+ * (the agent's resolver and every DNS answer point at it), the engine's own allocations moved to the upper half.
+ * Undefined when the subnet is not IPv4 or too small to split (smaller than /29): then nothing is pinned.
+ */
+export function cageAddressPlan(subnet: string, gateway: string | undefined): CageAddressPlan | undefined {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(subnet);
+  const base = m ? ipv4ToInt(m[1]) : undefined;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (base === undefined || !(prefix >= 8 && prefix <= 29)) return undefined;
+  const size = 2 ** (32 - prefix);
+  const network = base - (base % size);
+  const gw = gateway ? ipv4ToInt(gateway) : network + 1;
+  if (gw === undefined || gw < network || gw >= network + size) return undefined;
+  const proxy = gw === network + 2 ? network + 3 : network + 2;
+  return { subnet: `${intToIpv4(network)}/${prefix}`, gateway: intToIpv4(gw), dynamicRange: `${intToIpv4(network + size / 2)}/${prefix + 1}`, proxyIp: intToIpv4(proxy) };
 }
 
 /** The shared egress network only proxies join (it reaches the outside). */
@@ -107,15 +152,23 @@ export interface ProxySpecInput {
   upstreamCa: boolean;
   /** The config volume holds secrets.env. */
   secrets: boolean;
+  /** Its fixed address on the cage network (cageAddressPlan): every listener binds there only. */
+  proxyIp?: string;
 }
 
-/** The proxy container: hardened, on the cage network (alias caged-proxy), reading its config volume. */
+/**
+ * The proxy container: hardened, on the cage network (alias caged-proxy, a fixed address when planned), reading
+ * its config volume. It listens on its cage address only: the explicit proxy port and the transparent ones
+ * (DNS, 80, 443, raw TCP) are not open on the egress side, where other proxies and the outside are.
+ */
 export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOptions {
   const cmd = [
     '--policy', `${PROXY_CONFIG_DIR}/policy.yaml`,
     '--ca-cert', `${PROXY_CONFIG_DIR}/ca.crt`,
     '--ca-key', `${PROXY_CONFIG_DIR}/ca.key`,
-    '--listen', `0.0.0.0:${PROXY_PORT}`,
+    // The transparent listeners bind to the same address (proxy/main.ts). Without a plan, the proxy's alias:
+    // it resolves to the cage address when the proxy starts (the egress side stays closed, a restart may move it).
+    '--listen', `${p.proxyIp ?? PROXY_ALIAS}:${PROXY_PORT}`,
     '--control-socket', PROXY_CONTROL_SOCKET,
     // Clients that ignore the proxy variables: the cage's DNS, TLS on 443 by SNI, HTTP on 80 by Host.
     '--transparent',
@@ -156,7 +209,7 @@ export function proxyContainerSpec(p: ProxySpecInput): Docker.ContainerCreateOpt
       RestartPolicy: { Name: 'unless-stopped' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
     },
-    NetworkingConfig: { EndpointsConfig: { [names.network(p.id)]: { Aliases: [PROXY_ALIAS] } } },
+    NetworkingConfig: { EndpointsConfig: { [names.network(p.id)]: { Aliases: [PROXY_ALIAS], ...(p.proxyIp ? { IPAMConfig: { IPv4Address: p.proxyIp } } : {}) } } },
   };
 }
 

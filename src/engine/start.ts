@@ -160,7 +160,8 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
   run.say(`egress network ${EGRESS_NETWORK} and internal network ${names.network(id)}`);
   await ensureEgressNetwork(docker);
   const net = await createCageNetwork(docker, id, workspace, run.say);
-  run.created('network', () => net.remove());
+  run.created('network', () => net.network.remove());
+  if (net.proxyIp) run.say(`the proxy's address on ${names.network(id)}: ${net.proxyIp}`);
 
   run.begin('proxy-container');
   run.say(`creating the proxy container ${names.proxy(id)}`);
@@ -170,7 +171,7 @@ async function runSteps(cx: StartContext, run: StartRun, id: string, workspace: 
   const broken = secretWithLineBreak(secrets);
   if (broken !== undefined) throw new StepError('proxy-container', `the secret "${broken}" contains a line break`);
   const proxy = await docker.createContainer(proxyContainerSpec({
-    id, workspace, image: proxyImage, policyPath, upstreamProxy: opts.upstreamProxy, upstreamCa: !!opts.upstreamCaPem, secrets: secrets.length > 0,
+    id, workspace, image: proxyImage, policyPath, upstreamProxy: opts.upstreamProxy, upstreamCa: !!opts.upstreamCaPem, secrets: secrets.length > 0, proxyIp: net.proxyIp,
   }));
   run.created('proxy container', () => proxy.remove({ force: true, v: true }));
   await docker.getNetwork(EGRESS_NETWORK).connect({ Container: proxy.id });

@@ -1,10 +1,10 @@
 // Quick fixes on "blocked host" diagnostics: allow exactly this host, allow *.parent (when sensible),
 // allow only this method/path prefix; for a private-address block, let the rule reach private addresses.
-// A code action's command carries its fix as data in the command id itself (cagedAgent.applyFix.<data>): VS Code
+// A code action's command is one of its own (cagedAgent.applyFix.<id of the fix>), registered with the fix: VS Code
 // keeps the arguments of an extension's code-action commands in a cache that it clears when the actions are
 // recomputed, so a menu left open across a refresh would run a command that no longer exists ("Actual command
-// not found"). Such an id stays registered; when picked it re-decides against the policy of that moment
-// (Controller.applyFixFor).
+// not found"). Such an id stays registered, its command holding the fix; when picked it re-decides against the
+// policy of that moment (Controller.applyFixFor).
 import * as vscode from 'vscode';
 import { BLOCKED_SCHEME } from './blockedDocument';
 import type { Controller } from './controller';
@@ -15,17 +15,9 @@ const PREFIX = 'cagedAgent.applyFix.';
 /** How many fix commands stay registered (oldest dropped first): far more than a menu ever shows. */
 const MAX_REGISTERED = 1000;
 
+/** The command id of a fix: the same fix always gets the same id (the payload itself is handed over as data). */
 export function encodeFix(p: FixPayload): string {
   return PREFIX + Buffer.from(JSON.stringify(p), 'utf8').toString('base64url');
-}
-
-export function decodeFix(id: string): FixPayload | undefined {
-  if (!id.startsWith(PREFIX)) return undefined;
-  try {
-    return JSON.parse(Buffer.from(id.slice(PREFIX.length), 'base64url').toString('utf8')) as FixPayload;
-  } catch {
-    return undefined;
-  }
 }
 
 export class AllowQuickFixes implements vscode.CodeActionProvider, vscode.Disposable {
@@ -73,7 +65,7 @@ export class AllowQuickFixes implements vscode.CodeActionProvider, vscode.Dispos
       sub.dispose();
       this.registered.delete(oldest);
     }
-    this.registered.set(id, vscode.commands.registerCommand(id, () => vscode.commands.executeCommand('cagedAgent.applyFix', decodeFix(id))));
+    this.registered.set(id, vscode.commands.registerCommand(id, () => vscode.commands.executeCommand('cagedAgent.applyFix', p)));
     return id;
   }
 

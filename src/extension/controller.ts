@@ -12,7 +12,7 @@ import type { AllowSpec, ParseResult } from '../policy/types';
 import { CageSession, type PinnedSettings, type StartArgs } from './cageSession';
 import { Changes } from './changes';
 import type { BlockGroup } from './logic/blocks';
-import { narrowestSpec, type HeldAction, type HeldGroup } from './logic/pending';
+import { heldKey, narrowestSpec, type HeldAction, type HeldGroup } from './logic/pending';
 import { errorText } from './logic/errors';
 import { fixChoices, stillBlocked, type BlockedLike, type FixChoice, type FixPayload } from './logic/fixes';
 import { presetById } from './logic/presets';
@@ -108,7 +108,7 @@ export class Controller implements vscode.Disposable {
    */
   async answerHeld(g: Pick<HeldGroup, 'host' | 'port' | 'method' | 'path'>, action: HeldAction, spec?: AllowSpec): Promise<{ ok: boolean; message: string }> {
     if (action === 'always') {
-      const s = spec ?? narrowestSpec({ ...g, key: '', count: 0, since: 0, until: 0 });
+      const s = spec ?? narrowestSpec(g);
       if (!s) return { ok: false, message: `${g.host} is not a host a rule can name` };
       const ok = await this.allow(s);
       return { ok, message: ok ? `allowed ${s.host}${s.methods ? ` ${s.methods.join(',')}` : ''}${s.paths ? ` ${s.paths.join(' ')}` : ''} in the policy file` : 'the policy file was not changed' };
@@ -126,7 +126,7 @@ export class Controller implements vscode.Disposable {
       private: spec?.private,
     });
     if (r.entry) this.session.temporaries = [...this.session.temporaries.filter((e) => e.id !== r.entry!.id), r.entry];
-    if (r.ok && r.answered) this.session.pending.delete(`${g.host}:${g.port}`);
+    if (r.ok && r.answered) this.session.pending.delete(heldKey(g.host, g.port));
     this.changes.mark('blocks', 'stats');
     return r;
   }

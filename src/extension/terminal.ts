@@ -60,8 +60,10 @@ export function openAgentTerminal(ctl: Controller, cageId: string, command: stri
       if (closed) return;
       closed = true;
       session?.stream.end();
-      // Closing the terminal ends what it started (an agent that ignores the hang-up included).
-      if (session) void ctl.engine.endTerminals(cageId, { only: token }).catch(() => {});
+      // Closing the terminal ends what it started (an agent that ignores the hang-up included), unless the
+      // window is going away (a reload): then the next window ends them and tells the user, with a way back in.
+      // VS Code calls close() first and reports the reason right after (onDidCloseTerminal).
+      if (session) endAfterReason(term, () => void ctl.engine.endTerminals(cageId, { only: token }).catch(() => {}));
     },
     handleInput: (data) => {
       if (session) session.stream.write(data);
@@ -75,6 +77,26 @@ export function openAgentTerminal(ctl: Controller, cageId: string, command: stri
   const term = vscode.window.createTerminal({ name: `Caged Agent (${cageId})`, pty, iconPath: new vscode.ThemeIcon('shield'), isTransient: true });
   term.show();
   return term;
+}
+
+/** How long close() waits for VS Code to say why the terminal closed before it ends the terminal's processes. */
+const CLOSE_REASON_WAIT_MS = 1500;
+
+/** Runs `end` unless the terminal closed because the window shuts down (reload or close). */
+function endAfterReason(term: vscode.Terminal, end: () => void): void {
+  let done = false;
+  const finish = (run: boolean) => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    sub.dispose();
+    if (run) end();
+  };
+  const sub = vscode.window.onDidCloseTerminal((t) => {
+    if (t === term) finish(t.exitStatus?.reason !== vscode.TerminalExitReason.Shutdown);
+  });
+  const timer = setTimeout(() => finish(true), CLOSE_REASON_WAIT_MS);
+  if (term.exitStatus) finish(term.exitStatus.reason !== vscode.TerminalExitReason.Shutdown);
 }
 
 /**

@@ -2,6 +2,9 @@
 // shared by the proxy (writer), the engine (reader of the container log) and the editor.
 import type { ReasonCode } from './types';
 
+/** How a request reached the proxy, other than through the proxy settings (DecisionEvent.via). */
+export type Via = 'transparent' | 'tcp';
+
 export interface DecisionEvent {
   time: string; // ISO 8601
   type: 'allow' | 'block';
@@ -26,6 +29,12 @@ export interface DecisionEvent {
   status?: number;
   /** Milliseconds spent deciding + serving (allow) or deciding (block). */
   ms?: number;
+  /**
+   * How the request arrived when not through the proxy settings (absent: HTTP_PROXY / CONNECT to the explicit
+   * proxy): `transparent`, a client that ignores the proxy variables caught on 80/443 (transparent capture);
+   * `tcp`, a raw TCP connection to a rule's (or a watched) port.
+   */
+  via?: Via;
   /**
    * The request went to a name under PROBE_SUFFIX: the cage's own self-check (Verify Cage), not the agent's
    * work. The editor shows no notification, Problem or Blocked entry for it.

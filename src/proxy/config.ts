@@ -64,9 +64,10 @@ Options (each may also come from the environment variable in brackets):
   --control JSON         client mode: send one request to --control-socket (default
                          ${DEFAULT_CONTROL_SOCKET}), print the proxy's JSON reply, exit 0 if it took it
   --transparent          also catch clients that ignore proxy settings: answer DNS (UDP and TCP 53) on
-                         every address of the proxy with that address (nothing is forwarded), accept TLS
-                         on 443 routed by its server name (SNI) and plain HTTP on 80 routed by Host,
-                         under the same policy. Ports below 1024 need net.ipv4.ip_unprivileged_port_start
+                         the --listen address with that address (nothing is forwarded), accept TLS on
+                         443 routed by its server name (SNI), plain HTTP on 80 routed by Host and the
+                         raw TCP rules' ports there, under the same policy (--listen on every address:
+                         all of these on every address of the proxy). Ports below 1024 need net.ipv4.ip_unprivileged_port_start
                          (a namespaced sysctl) or a capability [CAGED_TRANSPARENT=1].
   --transparent-at HOST:TLS,HTTP,DNS
                          with --transparent: listen on HOST only, on these ports (0: any free; a TLS

@@ -101,6 +101,11 @@ export class ClientConn implements UpOwner, Pending {
   private readonly seen = newHostMemo();
   private lastActive: number;
 
+  /** How the connection arrived (the events' `via`): that of its CONNECT context, if any. */
+  get via(): ConnCtx['via'] {
+    return this.ctx?.via;
+  }
+
   constructor(
     private readonly core: Core,
     readonly sock: net.Socket,

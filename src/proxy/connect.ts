@@ -48,13 +48,13 @@ function destroySelf(this: net.Socket): void {
 
 /**
  * Takes over a socket whose CONNECT head was parsed at `t0`; `head` holds the bytes that came after it.
- * `transparent`: no CONNECT was sent (transparent.ts: the authority comes from the TLS server name, `head` is
+ * `via` transparent: no CONNECT was sent (transparent.ts: the authority comes from the TLS server name, `head` is
  * the ClientHello), so nothing is answered in plain HTTP.
  */
-export function handleConnect(core: Core, socket: net.Socket, head: Buffer, authority: string, t0: number, transparent = false): void {
+export function handleConnect(core: Core, socket: net.Socket, head: Buffer, authority: string, t0: number, via?: 'transparent'): void {
   socket.on('error', destroySelf);
   const plan = planConnect(authority, (h, p) => core.policy.decide(h, p));
-  const ctx: ConnCtx = { host: plan.host, port: plan.port, secure: true, t0, recorded: false, transparent };
+  const ctx: ConnCtx = { host: plan.host, port: plan.port, secure: true, t0, recorded: false, via };
   const { host, port } = ctx;
   switch (plan.action) {
     case 'reject': {
@@ -78,7 +78,7 @@ export function handleConnect(core: Core, socket: net.Socket, head: Buffer, auth
     const b = ctx.blocked;
     if (b) core.decisions.recordConnect(ctx, 'block', b.reason, b.rule, 403, b.detail);
   });
-  if (!transparent) socket.write(ESTABLISHED);
+  if (!via) socket.write(ESTABLISHED);
   firstBytes(socket, head, (first) => {
     if (!first) return socket.destroy();
     if (first[0] === 0x16) return intercept(core, socket, first, ctx);

@@ -62,10 +62,11 @@ export interface ConnCtx extends Pending {
    */
   blocked?: Block;
   /**
-   * The client connected to the proxy's own address (transparent capture, transparent.ts), not through CONNECT:
-   * there is no CONNECT to answer, so a refusal before TLS closes the connection (its event says why).
+   * `transparent`: the client connected to the proxy's own address (transparent capture, transparent.ts), not
+   * through CONNECT: there is no CONNECT to answer, so a refusal before TLS closes the connection (its event says
+   * why), and every event of the connection carries `via: 'transparent'`.
    */
-  transparent?: boolean;
+  readonly via?: 'transparent';
   /** Plain HTTP on the transparent port 80: each request's Host header names its target (host and port unset). */
   byHost?: boolean;
 }

@@ -5,7 +5,7 @@
 // template, and only the free-text fields are escaped (with a quick test first: host names, methods and
 // normalised paths rarely need any escaping).
 import type { Writable } from 'node:stream';
-import type { DecisionEvent, ProxyEvent } from '../policy/events';
+import type { DecisionEvent, ProxyEvent, Via } from '../policy/events';
 
 // Anything JSON.stringify would escape: quotes, backslash, control characters, lone surrogates.
 // eslint-disable-next-line no-control-regex
@@ -52,9 +52,9 @@ export class EventLog {
 
   /**
    * A decision event, field for field the line `emit()` would write for the same DecisionEvent
-   * (time, type, host, port, method, path, reason, rule, ruleKey, status, ms, detail, probe, proto). Only record.ts calls it.
+   * (time, type, host, port, method, path, reason, rule, ruleKey, status, ms, detail, probe, via, proto). Only record.ts calls it.
    */
-  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined, ruleKey?: string, probe?: boolean, proto?: 'h2'): void {
+  decision(time: string, type: 'allow' | 'block', host: string, port: number, method: string, path: string, reason: string, rule: string | null, status: number | undefined, ms: number, detail: string | undefined, ruleKey?: string, probe?: boolean, via?: Via, proto?: 'h2'): void {
     if (this.listener) {
       const e = { time, type, host, port, method, path, reason: reason as DecisionEvent['reason'], rule } as DecisionEvent;
       if (ruleKey !== undefined) e.ruleKey = ruleKey;
@@ -62,6 +62,7 @@ export class EventLog {
       e.ms = ms;
       if (detail !== undefined) e.detail = detail;
       if (probe) e.probe = true;
+      if (via) e.via = via;
       if (proto) e.proto = proto;
       return this.emit(e);
     }
@@ -74,6 +75,7 @@ export class EventLog {
     line += ',"ms":' + ms;
     if (detail !== undefined) line += ',"detail":' + jsonString(detail);
     if (probe) line += ',"probe":true';
+    if (via) line += ',"via":"' + via + '"';
     if (proto) line += ',"proto":"' + proto + '"';
     this.push(line + '}');
   }

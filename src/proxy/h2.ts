@@ -124,6 +124,8 @@ const RESPONSE_DROP = new Set(['connection', 'keep-alive', 'proxy-connection', '
 class H2Stream implements Pending {
   t0 = performance.now();
   recorded = false;
+  /** How the session arrived (the events' `via`): that of its CONNECT context. */
+  readonly via: ConnCtx['via'];
   private readonly host: string;
   private readonly port: number;
   private readonly method: string;
@@ -154,6 +156,7 @@ class H2Stream implements Pending {
     private readonly stream: http2.ServerHttp2Stream,
     private readonly headers: http2.IncomingHttpHeaders,
   ) {
+    this.via = st.ctx.via;
     this.host = st.ctx.host;
     this.port = st.ctx.port;
     this.method = pseudo(headers, ':method') || 'GET';
@@ -161,7 +164,7 @@ class H2Stream implements Pending {
     this.ended = stream.endAfterHeaders;
     stream.on('error', () => {});
     stream.on('aborted', () => noteReset(st, session));
-    stream.on('close', this.onClientClose);
+    stream.on('close', this.guard(this.onClientClose));
   }
 
   start(): void {
@@ -199,7 +202,7 @@ class H2Stream implements Pending {
     this.readBody();
     if (this.done) return 'denied';
     if (this.ended || this.queued >= this.core.dlpBytes) this.openUp();
-    else this.firstTimer = setTimeout(() => this.openUp(), FIRST_BYTES_MS);
+    else this.firstTimer = setTimeout(this.guard(() => this.openUp()), FIRST_BYTES_MS);
     return 'allowed';
   }
 
@@ -215,13 +218,18 @@ class H2Stream implements Pending {
       retry: (once) => {
         if (this.held !== h || this.done) return 'denied';
         this.held = undefined;
-        return this.go(once);
+        try {
+          return this.go(once);
+        } catch (e) {
+          this.failClosed(e);
+          return 'denied';
+        }
       },
-      refuse: (why) => {
+      refuse: this.guard((why: Block) => {
         if (this.held !== h || this.done) return;
         this.held = undefined;
         this.block(why, h.path);
-      },
+      }),
     };
     const full = hold.hold(h);
     if (full) return full;
@@ -233,13 +241,13 @@ class H2Stream implements Pending {
   // ------------------------------------------------------------------ request body (agent → upstream)
   private readBody(): void {
     const s = this.stream;
-    s.on('data', (d: Buffer) => this.onBody(d));
+    s.on('data', this.guard((d: Buffer) => this.onBody(d)));
     s.on('trailers', (t: http2.IncomingHttpHeaders) => (this.trailers = t));
-    s.on('end', () => {
+    s.on('end', this.guard(() => {
       this.ended = true;
       if (this.up) this.endUp();
       else this.openUp();
-    });
+    }));
   }
 
   private onBody(d: Buffer): void {
@@ -271,14 +279,14 @@ class H2Stream implements Pending {
     if (!p || this.done || this.opening) return;
     this.opening = true;
     this.core.h2.session(this.host, this.port, p.allowPrivate).then(
-      (session) => {
+      this.guard((session: http2.ClientHttp2Session | undefined) => {
         if (this.done) return;
         if (!session) return this.upstreamFailed(Object.assign(new Error('the upstream no longer speaks HTTP/2'), { code: 'EPROTO' }));
         this.startUp(session, p);
-      },
-      (e: NodeJS.ErrnoException) => {
+      }),
+      this.guard((e: NodeJS.ErrnoException) => {
         if (!this.done) this.upstreamFailed(e);
-      },
+      }),
     );
   }
 
@@ -290,16 +298,16 @@ class H2Stream implements Pending {
       return this.upstreamFailed(e as NodeJS.ErrnoException);
     }
     this.up = up;
-    up.on('response', (h) => this.onResponse(h));
-    up.on('trailers', (t) => (this.upTrailers = this.cleanHeaders(t)));
-    up.on('wantTrailers', () => {
+    up.on('response', this.guard((h: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader) => this.onResponse(h)));
+    up.on('trailers', this.guard((t: http2.IncomingHttpHeaders) => (this.upTrailers = this.cleanHeaders(t))));
+    up.on('wantTrailers', this.guard(() => {
       const t = this.trailers ? this.cleanHeaders(this.trailers) : {};
       up.sendTrailers(t);
-    });
-    up.on('data', (d: Buffer) => this.onUpData(d));
-    up.on('end', () => this.onUpEnd());
+    }));
+    up.on('data', this.guard((d: Buffer) => this.onUpData(d)));
+    up.on('end', this.guard(() => this.onUpEnd()));
     up.on('error', () => {});
-    up.on('close', () => this.onUpClose(up));
+    up.on('close', this.guard(() => this.onUpClose(up)));
     for (const d of this.queue) {
       if (!up.write(d)) {
         this.stream.pause();
@@ -353,10 +361,10 @@ class H2Stream implements Pending {
       this.up?.close(NGHTTP2_CANCEL);
       return this.finish('allow', 'allowed', p.rule, 502, 'bad-response');
     }
-    this.stream.on('wantTrailers', () => {
+    this.stream.on('wantTrailers', this.guard(() => {
       const t = this.upTrailers;
       this.stream.sendTrailers(t ?? {});
-    });
+    }));
     this.stream.on('drain', () => this.up?.resume());
     if (!this.redactor) this.record('allow', 'allowed', p.rule, status);
   }
@@ -406,6 +414,32 @@ class H2Stream implements Pending {
     if (p && !this.recorded) this.record('allow', 'allowed', p.rule, this.status, this.redactor?.count ? 'credential-redacted' : 'client-aborted');
     this.done = true;
   };
+
+  /** `fn` as a listener: whatever it throws fails this stream closed (reset both ways), never the proxy. */
+  private guard<A extends unknown[]>(fn: (...a: A) => void): (...a: A) => void {
+    return (...a: A) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        this.failClosed(e);
+      }
+    };
+  }
+
+  /** Something threw while this stream was served: nothing more of it goes anywhere; its event if it owes one. */
+  private failClosed(e: unknown): void {
+    const wasDone = this.done;
+    this.done = true;
+    this.queue = [];
+    try {
+      this.core.error(`an HTTP/2 stream failed and was reset: ${redact(e instanceof Error ? e.message : String(e)).slice(0, 300)}`);
+      if (!wasDone && this.prep) this.record('allow', 'allowed', this.prep.rule, this.status, 'proxy-error');
+    } catch {}
+    try {
+      this.up?.close(NGHTTP2_CANCEL);
+      if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    } catch {}
+  }
 
   /** The event (once) and no more relaying. */
   private finish(type: 'allow' | 'block', reason: ReasonCode, rule: Rule | undefined, status?: number, detail?: string): void {

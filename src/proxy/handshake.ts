@@ -14,7 +14,7 @@ export const HANDSHAKE_TIMEOUT_MS = 15000;
  * no CONNECT and waits for TLS, so it is closed instead (its decision event says why).
  */
 export function answerPlain(core: Core, socket: net.Socket, ctx: ConnCtx, text: string): void {
-  if (ctx.transparent) socket.destroy();
+  if (ctx.via) socket.destroy();
   else endWith(socket, text, core.keepAliveMs);
 }
 

@@ -32,9 +32,14 @@ export function intercept(core: Core, socket: net.Socket, first: Buffer, ctx: Co
     else if (known === 'h2') core.h2.session(host, port, allowPrivate).catch(() => {});
     if (known) return withCert(core, socket, buf, ctx, known);
     // Not known yet: one connect offering [h2, http/1.1] tells, and is kept (h2upstream.ts).
-    core.h2.probe(host, port, allowPrivate).then((proto) => {
-      if (!socket.destroyed) withCert(core, socket, buf, ctx, proto);
-    });
+    core.h2.probe(host, port, allowPrivate)
+      .then((proto) => {
+        if (!socket.destroyed) withCert(core, socket, buf, ctx, proto);
+      })
+      .catch((e) => {
+        core.error(`an intercepted session failed: ${String(e)}`);
+        socket.destroy();
+      });
   });
 }
 
@@ -73,8 +78,13 @@ function startTls(core: Core, socket: net.Socket, first: Buffer, ctx: ConnCtx, s
   if (offer === 'h2') {
     // ALPN is settled once the handshake is done: an h2 session, or HTTP/1.1 as for any client.
     tlsSock.once('secure', () => {
-      if (tlsSock.alpnProtocol === 'h2') serveH2(core, tlsSock, ctx);
-      else new ClientConn(core, tlsSock, ctx);
+      try {
+        if (tlsSock.alpnProtocol === 'h2') serveH2(core, tlsSock, ctx);
+        else new ClientConn(core, tlsSock, ctx);
+      } catch (e) {
+        core.error(`an intercepted session failed: ${String(e)}`);
+        tlsSock.destroy();
+      }
     });
     return;
   }

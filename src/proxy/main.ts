@@ -1,6 +1,8 @@
 // Command-line entry of the egress proxy (bundled to dist/proxy.js). A thin wrapper over startProxy().
+import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import { DEFAULT_BUSY_POLL_US, setBusyPoll } from './busypoll';
@@ -63,12 +65,33 @@ function ownAddresses(): string[] {
   return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => a.family === 'IPv4' && !a.internal).map((a) => a.address));
 }
 
-/** Every own address with DNS on 53, TLS on 443, HTTP on 80; or `HOST:TLS,HTTP,DNS` (--transparent-at). */
-function transparentOptions(at: string | undefined): TransparentOptions {
-  if (!at) return { dns: ownAddresses().map((host) => ({ host })) };
+/**
+ * Where the transparent listeners go: on the --listen address when that is one address (the engine gives the
+ * proxy's cage address, so nothing listens on the egress side), DNS on 53, TLS on 443, HTTP on 80; with
+ * --listen on every address, the same on every address (a DNS responder per own address); or
+ * `HOST:TLS,HTTP,DNS` (--transparent-at).
+ */
+function transparentOptions(at: string | undefined, listen: ListenAddress): TransparentOptions {
+  if (!at) {
+    if (listen.host === '0.0.0.0' || listen.host === '' || listen.host === '::') return { dns: ownAddresses().map((host) => ({ host })) };
+    return { host: listen.host, dns: [{ host: listen.host }] };
+  }
   const m = /^(.+):(\d+),(\d+),(\d+)$/.exec(at);
   if (!m) return fail(`--transparent-at must look like 127.0.0.2:443,80,53, got "${at}"`);
   return { host: m[1], tlsPort: Number(m[2]), httpPort: Number(m[3]), dns: [{ host: m[1], port: Number(m[4]) }] };
+}
+
+/**
+ * --listen by name (the engine's fallback when the proxy's address is not pinned: its alias on the cage network)
+ * is the one address the name has when the proxy starts, so that everything binds there and DNS answers with it.
+ */
+async function resolveListen(l: ListenAddress): Promise<ListenAddress> {
+  if (!l.host || net.isIP(l.host)) return l;
+  try {
+    return { ...l, host: (await dns.promises.lookup(l.host, { family: 4 })).address };
+  } catch (e) {
+    return fail(`cannot resolve the --listen host ${l.host}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 1);
+  }
 }
 
 async function main(): Promise<void> {
@@ -93,19 +116,20 @@ async function main(): Promise<void> {
     if ('error' in parsedSecrets) fail(`the secrets file ${cfg.secretsFile}: ${parsedSecrets.error}`);
     else env = { ...process.env, ...parsedSecrets.env };
   }
+  const listen = await resolveListen(cfg.listen);
   let proxy: Awaited<ReturnType<typeof startProxy>>;
   try {
     proxy = await startProxy({
       policyFile: cfg.policyFile,
       caCertPem,
       caKeyPem,
-      host: cfg.listen.host,
-      port: cfg.listen.port,
+      host: listen.host,
+      port: listen.port,
       upstreamCaPem,
       upstreamProxy: cfg.upstreamProxy,
       env,
       controlSocket: cfg.controlSocket,
-      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt) : undefined,
+      transparent: cfg.transparent ? transparentOptions(cfg.transparentAt, listen) : undefined,
     });
   } catch (e) {
     return fail(`cannot start: ${e instanceof Error ? e.message : String(e)}`, 1);

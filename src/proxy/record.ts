@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import { entryKey, ruleLabel } from '../policy';
 import { isProbeHost } from '../policy/events';
+import type { Via } from '../policy/events';
 import type { ReasonCode, Rule } from '../policy/types';
 import { redact } from './dlp';
 import type { EventLog } from './events';
@@ -19,6 +20,8 @@ export interface Pending {
   recorded: boolean;
   /** performance.now() when its head was parsed: the event's `ms` counts from here. */
   t0: number;
+  /** How it arrived, when not through the proxy settings (the event's `via`). */
+  readonly via?: Via;
 }
 
 /** How events name a rule; made once per rule (rules are immutable once loaded). */
@@ -47,7 +50,7 @@ export class DecisionRecorder {
       if (detail !== undefined) detail = redact(detail);
     }
     const n = rule ? this.namesOf(rule) : undefined;
-    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key, isProbeHost(host), proto);
+    this.log.decision(this.log.now(), type, shown, port, method, path, reason, n ? n.label : null, status, Math.round((performance.now() - p.t0) * 100) / 100, detail, n?.key, isProbeHost(host), p.via, proto);
   }
 
   /** The decision event of a CONNECT itself (method CONNECT, no path). */

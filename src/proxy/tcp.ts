@@ -109,7 +109,7 @@ export class TcpCapture {
   private accept(sock: net.Socket, port: number): void {
     sock.on('error', () => sock.destroy());
     sock.pause();
-    const p = { recorded: false, t0: performance.now() };
+    const p = { recorded: false, t0: performance.now(), via: 'tcp' as const };
     const record = (type: 'allow' | 'block', host: string, reason: ReasonCode, rule: Rule | undefined, detail?: string) =>
       this.core.decisions.recordDecision(p, type, host, port, TCP_METHOD, '', reason, rule, undefined, detail);
     const who = this.attribute(port);

@@ -20,10 +20,10 @@ export function acceptTls(core: Core, sock: net.Socket, port: number): void {
   sock.on('error', () => sock.destroy());
   const t0 = performance.now();
   readClientHello(sock, Buffer.alloc(0), (buf, hello) => {
-    if (hello.state === 'ok' && hello.sni) return handleConnect(core, sock, buf, `${display(hello.sni)}:${port}`, t0, true);
+    if (hello.state === 'ok' && hello.sni) return handleConnect(core, sock, buf, `${display(hello.sni)}:${port}`, t0, 'transparent');
     if (buf.length === 0) return sock.destroy(); // closed (or silent) before a byte: nothing to record
     // No server name (or not TLS): the only name known is the proxy's own address, which the event names.
-    const ctx: ConnCtx = { host: sock.localAddress ?? '', port, secure: true, t0, recorded: false, transparent: true };
+    const ctx: ConnCtx = { host: sock.localAddress ?? '', port, secure: true, t0, recorded: false, via: 'transparent' };
     core.decisions.recordConnect(ctx, 'block', 'sni-mismatch', undefined, undefined, hello.state === 'ok' ? 'no-sni' : hello.state === 'not-tls' ? 'not-tls' : 'bad-client-hello');
     sock.destroy();
   });
@@ -31,7 +31,7 @@ export function acceptTls(core: Core, sock: net.Socket, port: number): void {
 
 /** A client connected to the transparent plain-HTTP port: each request is routed by its Host header. */
 export function acceptHttp(core: Core, sock: net.Socket, port: number): void {
-  new ClientConn(core, sock, { host: '', port, secure: false, t0: 0, recorded: false, transparent: true, byHost: true });
+  new ClientConn(core, sock, { host: '', port, secure: false, t0: 0, recorded: false, via: 'transparent', byHost: true });
 }
 
 export interface TransparentOptions {

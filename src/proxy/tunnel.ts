@@ -30,7 +30,7 @@ export function tunnel(core: Core, socket: net.Socket, head: Buffer, ctx: ConnCt
       up.on('error', () => socket.destroy());
       socket.on('close', () => up.destroy());
       up.on('close', () => socket.destroy());
-      if (!ctx.transparent) socket.write(ESTABLISHED);
+      if (!ctx.via) socket.write(ESTABLISHED);
       readClientHello(socket, head, (buf, hello) => {
         if (buf.length === 0) {
           // It closed (or stayed silent past the handshake deadline) before sending anything.

@@ -43,6 +43,8 @@ const ADDED = 'added.test';
 const EDITED = 'edited.test';
 const ASK_ONCE = 'once.i17-browser.test';
 const ASK_ALWAYS = 'always.i17-browser.test';
+/** "аpple" with a Cyrillic "а": a label that mixes scripts, as look-alike names do (punycode of it). */
+const ASK_LOOKALIKE = 'xn--pple-43d.i17-browser.test';
 const RELOAD_BLOCKED = 'i18-reload.blocked.test';
 const STALE_OTHER = 'i18-other.blocked.test';
 
@@ -145,7 +147,7 @@ before(async () => {
 
   stateDir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'caged-browser-flows-')));
   engine = makeEngine(path.join(stateDir, 'engine-state'));
-  upstream = await startUpstream(docker, engine, { name: `caged-browser-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED, ADDED, EDITED, ASK_ONCE, ASK_ALWAYS], labels: { 'caged-agent.test-suite': 'browser' } });
+  upstream = await startUpstream(docker, engine, { name: `caged-browser-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED, ADDED, EDITED, ASK_ONCE, ASK_ALWAYS, ASK_LOOKALIKE], labels: { 'caged-agent.test-suite': 'browser' } });
   fs.writeFileSync(path.join(stateDir, 'upstream-ca.pem'), upstream.caPem);
 
   // The workspace: a copy of demo/ with a policy that allows only ALLOWED.
@@ -489,6 +491,37 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         text = await wb.waitForTerminalText(/^ask-2 done$/m, 30_000);
         assert.match(text, /^Reason: private-address$/m, 'the reload released the held request');
         mark('flow 4: held → once → always', t5);
+      }));
+
+      await t.test('4b. A look-alike name: the notification says so, and "Allow always" asks first (Cancel keeps it waiting)', { skip: !cageId && 'no cage' }, failShot(wb, '4b', async () => {
+        await wb.clearNotifications();
+        await wb.typeInTerminal('clear');
+        await wb.typeInTerminal(`curl -sS https://${ASK_LOOKALIKE}/v1/items; echo "ask-3 done"`);
+        const held = new RegExp(`waiting for your answer — GET ${esc(ASK_LOOKALIKE)}/v1/items`);
+        const note = await wb.waitForNotification(held, 15_000);
+        assert.match(note, /Careful: аpple\.i17-browser\.test is xn--pple-43d\.i17-browser\.test in the form clients send; it mixes Latin and Cyrillic letters/);
+        const before = policyText();
+        // Allow always: a modal warning first. Cancel writes nothing and the request keeps waiting.
+        await wb.clickNotificationButton(held, 'Allow always');
+        const dialog = wb.page.locator('.monaco-dialog-box');
+        await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+        assert.match((await dialog.textContent()) ?? '', /mixes Latin and Cyrillic letters/);
+        await wb.screenshot('flow4b-lookalike-confirm');
+        await dialog.locator('.monaco-button', { hasText: /^Cancel$/ }).click();
+        await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+        await wb.page.waitForTimeout(500);
+        assert.equal(policyText(), before, 'a cancelled standing allow leaves the policy file alone');
+        await wb.openViewContainer('Caged Agent');
+        await wb.waitForTreeItems('Blocked Requests', (i) => i.some((x) => x.label === ASK_LOOKALIKE && /1 waiting/.test(x.description)), 10_000);
+        // "Allow always anyway" writes the rule and releases the request.
+        // Asked again from the palette (the notification is gone): the one waiting host's choices, narrowest first.
+        await wb.runCommand('Caged Agent: Answer Waiting Requests...');
+        await wb.pickQuickItem(/always \(written to the policy file\)$/);
+        await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+        await dialog.locator('.monaco-button', { hasText: /^Allow always anyway$/ }).click();
+        await waitUntil('the look-alike host in the policy file', () => policyText().includes(`- host: ${ASK_LOOKALIKE}`), 15_000);
+        const text = await wb.waitForTerminalText(/^ask-3 done$/m, 30_000);
+        assert.match(text, /^Reason: private-address$/m, 'released, then checked like any other request');
       }));
 
       await t.test('Stop Caged Agent from the palette leaves nothing of the cage behind', { skip: !cageId && 'no cage' }, failShot(wb, 'stop', async () => {

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CageEngine } from '../../src/engine';
-import { CLI, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { CLI, makeEngine, makeWorkspace, prepare, rmrf, runCli, startUpstream, tmpDir, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network.
 const UNKNOWN = 'unknown.i17-ask.test';
@@ -25,8 +25,6 @@ askTimeout: ${ASK_TIMEOUT}
 allow: []
 `;
 
-interface Run { code: number; stdout: string; stderr: string }
-
 describe('held requests in a real cage (onUnknown: ask)', { timeout: 300_000 }, () => {
   let stateDir: string;
   let ws: string;
@@ -35,15 +33,7 @@ describe('held requests in a real cage (onUnknown: ask)', { timeout: 300_000 }, 
   let cageId = '';
   const policyFile = () => path.join(ws, '.caged', 'policy.yaml');
 
-  const cli = (args: string[]): Promise<Run> =>
-    new Promise((resolve) => {
-      const p = spawn(process.execPath, [CLI, ...args], { cwd: ws, env: { ...process.env, CAGED_AGENT_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  const cli = (args: string[]) => runCli(args, ws, stateDir);
 
   /** The agent's curl: status code and the time it took. */
   const agentCurl = async (url: string): Promise<{ status: string; ms: number; body: string }> => {

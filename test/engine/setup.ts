@@ -2,7 +2,7 @@
 // bundle, workspaces with a policy, and cleanup of everything a test file created. The "outside" upstream is
 // test/shared/upstream.ts (each file names its own hosts).
 import Docker from 'dockerode';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -73,6 +73,20 @@ export async function leftovers(docker: Docker, cageIds: string[]): Promise<stri
     for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) out.push(`volume ${v.Name}`);
   }
   return out;
+}
+
+export interface CliRun { code: number; stdout: string; stderr: string }
+
+/** The command line (dist/cli.js) as a user runs it: in the workspace `cwd`, with the engine state in `stateDir`. */
+export function runCli(args: string[], cwd: string, stateDir: string): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, CAGED_AGENT_STATE_DIR: stateDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 export function rmrf(p: string): void {

@@ -1,5 +1,6 @@
 // The real flow in a real extension host against a real Docker engine: Start Caged Agent, a blocked request
-// from inside the agent becomes a diagnostic, applying the quick fix lets the retry through.
+// from inside the agent becomes a diagnostic, applying the quick fix lets the retry through; the same for a client
+// that ignores the proxy variables and for a raw TCP client.
 // The "outside" is an upstream container of this test's own on the egress network (ALLOWED, BLOCKED below).
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -9,12 +10,17 @@ import Docker from 'dockerode';
 import * as vscode from 'vscode';
 import { doctorMark } from '../../src/extension/logic/errors';
 import { editNote, proxyPolicyWarning } from '../../src/extension/logic/pushReport';
-import { applyFirstQuickFix, blockDiagnostic, controller, useTestCageSettings, waitFor } from './helpers';
+import { applyFirstQuickFix, blockDiagnostic, controller, hasBlockDiagnostic, useTestCageSettings, waitFor } from './helpers';
 import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.ext-cage.test';
 const BLOCKED = 'blocked.ext-cage.test';
+/** Reached by a client that ignores the proxy variables (the transparent path). */
+const NOPROXY = 'noproxy.ext-cage.test';
+/** A database-like raw TCP service (the upstream echoes on DB_PORT). */
+const DB = 'db.ext-cage.test';
+const DB_PORT = 5432;
 
 describe('Caged Agent on a real Docker engine', function () {
   this.timeout(240000);
@@ -26,7 +32,7 @@ describe('Caged Agent on a real Docker engine', function () {
 
   before(async () => {
     const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-ext-engine-'));
-    upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-ext-test-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED] });
+    upstream = await startUpstream(docker, makeEngine(stateDir), { name: `caged-ext-test-upstream-${process.pid}`, hosts: [ALLOWED, BLOCKED, NOPROXY, DB], tcpEcho: [DB_PORT] });
     caFile = path.join(stateDir, 'upstream-ca.pem');
     fs.writeFileSync(caFile, upstream.caPem);
     await useTestCageSettings({ agent: DEBIAN_IMAGE, proxyBase: NODE_IMAGE }, caFile);
@@ -68,13 +74,13 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(d.uri.scheme, 'caged-agent-blocked', 'a block no rule matched has its line in Blocked requests');
     assert.equal(await applyFirstQuickFix(d, new RegExp(`^Allow ${esc(BLOCKED)}$`)), `Allow ${BLOCKED}`);
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, BLOCKED));
 
     // BLOCKED lives on a Docker bridge address: the proxy refuses private addresses unless the rule opts
     // in, and the editor offers exactly that fix.
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '403');
-    const d2 = await waitFor('the private-address diagnostic', () => {
-      const x = blockDiagnostic(policyUri, BLOCKED);
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, BLOCKED);
       return x && /private-address/.test(x.d.message) ? x : undefined;
     });
     assert.equal(d2.uri.toString(), policyUri.toString(), 'a block its rule decided sits on that rule in the policy file');
@@ -82,8 +88,47 @@ describe('Caged Agent on a real Docker engine', function () {
     assert.equal(d2.d.range.start.line, rule.pos.line - 1, 'on the rule’s entry');
     await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(BLOCKED)} to reach a private address$`));
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`host: ${esc(BLOCKED)}\\n\\s+private: true`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, BLOCKED));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, BLOCKED));
     assert.equal(await curl(`https://${BLOCKED}/v1/items`), '200', 'the retry succeeds after the quick fix, without restarting anything');
+  });
+
+  it('a client that ignores the proxy variables: the same 403, diagnostic and quick fix; the retry succeeds', async () => {
+    const engine = controller().engine;
+    const curl = async (url: string) => (await engine.exec(cageId!, ['curl', '-sS', '--noproxy', '*', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', url])).stdout.trim();
+    assert.equal(await curl(`https://${NOPROXY}/v1/items`), '403', 'refused by the proxy all the same');
+    const d = await waitFor('the block diagnostic', () => blockDiagnostic(policyUri, NOPROXY));
+    assert.match(d.d.message, /GET \/v1\/items, once/);
+    await applyFirstQuickFix(d, new RegExp(`^Allow ${esc(NOPROXY)}$`));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, NOPROXY));
+    assert.equal(await curl(`https://${NOPROXY}/v1/items`), '403', 'then the private-address guard');
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, NOPROXY);
+      return x && /private-address/.test(x.d.message) ? x : undefined;
+    });
+    await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(NOPROXY)} to reach a private address$`));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, NOPROXY));
+    assert.equal(await curl(`https://${NOPROXY}/v1/items`), '200');
+  });
+
+  it('a raw TCP client (a database port): refused, a diagnostic whose quick fix writes tcp: [port]; then it connects unchanged', async () => {
+    const engine = controller().engine;
+    // bash's /dev/tcp resolves the name and connects, as psql or ssh would.
+    const echo = async () => (await engine.exec(cageId!, ['bash', '-c', `exec 3<>/dev/tcp/${DB}/${DB_PORT} && echo ping >&3 && read -t 5 line <&3 && echo "got: $line"`])).stdout.trim();
+    assert.equal(await echo(), '', 'refused without a rule');
+    const d = await waitFor('the TCP block diagnostic', () => blockDiagnostic(policyUri, DB));
+    assert.match(d.d.message, new RegExp(`^Caged agent blocked ${esc(DB)}:${DB_PORT} — TCP`));
+    await applyFirstQuickFix(d, new RegExp(`^Allow TCP ${DB_PORT} to ${esc(DB)}$`));
+    assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), new RegExp(`- host: ${esc(DB)}\\n\\s+tcp: \\[${DB_PORT}\\]`));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, DB));
+    // The upstream is on a Docker bridge: the same private-address guard and fix as HTTP.
+    assert.equal(await echo(), '', 'then the private-address guard');
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, DB);
+      return x && /private-address/.test(x.d.message) ? x : undefined;
+    });
+    await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(DB)} to reach a private address$`));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, DB));
+    assert.equal(await echo(), 'got: ping', 'the raw bytes go through both ways');
   });
 
   it('an allowlist edit reaches the proxy in one push, although the edit, the save and the file watcher each refresh', async () => {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import * as vscode from 'vscode';
-import { applyFirstQuickFix, blockDiagnostic, controller, useTestCageSettings, waitFor } from './helpers';
+import { applyFirstQuickFix, blockDiagnostic, controller, hasBlockDiagnostic, useTestCageSettings, waitFor } from './helpers';
 import { DEBIAN_IMAGE, esc, NODE_IMAGE, leftovers, makeEngine, startUpstream, type Upstream } from '../engine/setup';
 
 // The host name only this file puts on the shared egress network (see test/shared/upstream.ts).
@@ -60,16 +60,16 @@ describe('an HTTP/2 block in the editor', function () {
     assert.match(d.d.message, /GET \/v1\/items, once/);
     assert.equal(d.uri.toString(), policyUri.toString(), 'a block its rule decided sits on that rule in the policy file');
     assert.equal(await applyFirstQuickFix(d, new RegExp(`^Allow GET /v1/\\*\\* on ${esc(API)}$`)), `Allow GET /v1/** on ${API}`);
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, API));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, API));
     // The new entry names the method and path only; the test upstream is on a private address, which the
     // proxy refuses until the entry opts in, and the editor offers exactly that.
     assert.deepEqual(await curl(`https://${API}/v1/items`), ['2 403']);
-    const d2 = await waitFor('the private-address diagnostic', () => {
-      const x = blockDiagnostic(policyUri, API);
+    const d2 = await waitFor('the private-address diagnostic', async () => {
+      const x = await blockDiagnostic(policyUri, API);
       return x && /private-address/.test(x.d.message) ? x : undefined;
     });
     await applyFirstQuickFix(d2, new RegExp(`^Allow ${esc(API)} to reach a private address$`));
-    await waitFor('the diagnostic to go', () => !blockDiagnostic(policyUri, API));
+    await waitFor('the diagnostic to go', () => !hasBlockDiagnostic(policyUri, API));
     assert.deepEqual(await curl(`https://${API}/v1/items`, `https://${API}/ok/2`), ['2 200', '2 200'], 'the retry succeeds over HTTP/2, without restarting anything');
     assert.match(new TextDecoder().decode(await vscode.workspace.fs.readFile(policyUri)), /methods: \[ ?GET ?\]\n\s+paths: \[ ?"?\/v1\/\*\*"? ?\]/);
   });

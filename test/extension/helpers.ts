@@ -46,11 +46,19 @@ export async function useTestCageSettings(images: { agent: string; proxyBase: st
 /** The Blocked requests document (blocks no rule matches); a block a rule decided sits on that rule in the policy file. */
 export const BLOCKED_DOC = vscode.Uri.from({ scheme: 'caged-agent-blocked', path: '/Blocked requests' });
 
-/** The editor's diagnostic for a block of `host`, in the policy file (`uri`) or in Blocked requests. */
-export function blockDiagnostic(uri: vscode.Uri, host: string): { uri: vscode.Uri; d: vscode.Diagnostic } | undefined {
+/** Whether the editor shows a diagnostic for a block of `host`, in the policy file (`uri`) or in Blocked requests. */
+export function hasBlockDiagnostic(uri: vscode.Uri, host: string): boolean {
+  return [uri, BLOCKED_DOC].some((u) => vscode.languages.getDiagnostics(u).some((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`)));
+}
+
+/** A block's diagnostic; in the Blocked requests document, once the document shows its line too (it is re-read after). */
+export async function blockDiagnostic(uri: vscode.Uri, host: string): Promise<{ uri: vscode.Uri; d: vscode.Diagnostic } | undefined> {
   for (const u of [uri, BLOCKED_DOC]) {
     const d = vscode.languages.getDiagnostics(u).find((x) => x.source === 'Caged Agent' && x.message.startsWith(`Caged agent blocked ${host}:`));
-    if (d) return { uri: u, d };
+    if (!d) continue;
+    if (u !== BLOCKED_DOC) return { uri: u, d };
+    const doc = await vscode.workspace.openTextDocument(u);
+    return d.range.start.line < doc.lineCount && doc.lineAt(d.range.start.line).text.includes(`${host}:`) ? { uri: u, d } : undefined;
   }
   return undefined;
 }

@@ -208,9 +208,12 @@ describe('Caged Agent in the extension host', function () {
 
   it('each block has a line of its own and its own code; the quick fixes there are only its own', async () => {
     for (const h of ['one.anchor-i18.test', 'two.anchor-i18.test', 'three.anchor-i18.test']) await vscode.commands.executeCommand('cagedAgent._injectEvent', blockEvent(h));
-    const diags = await waitFor('three block diagnostics', () => {
+    // Once the open document shows their lines too (it is re-read after the diagnostics are set).
+    const diags = await waitFor('three block diagnostics', async () => {
       const d = blockedDiagnostics().filter((x) => /anchor-i18\.test/.test(x.message));
-      return d.length === 3 ? d : undefined;
+      if (d.length !== 3) return undefined;
+      const doc = await vscode.workspace.openTextDocument(BLOCKED_DOC);
+      return d.every((x) => x.range.start.line < doc.lineCount && doc.lineAt(x.range.start.line).text.includes(String(x.code))) ? d : undefined;
     });
     assert.deepEqual(diags.map((d) => d.code).sort(), ['one.anchor-i18.test:443', 'three.anchor-i18.test:443', 'two.anchor-i18.test:443']);
     assert.equal(new Set(diags.map((d) => d.range.start.line)).size, 3, 'three lines');

@@ -66,6 +66,24 @@ test('event lines with a ruleKey: the template equals JSON.stringify, the key ri
   assert.deepEqual(seen, [{ time: cases[0][0], type: 'allow', host: 'api.example.com', port: 443, method: 'GET', path: '/v1/x', reason: 'allowed', rule: 'allow[3]', ruleKey: 'allow api.example.com GET,HEAD /v1/**', status: 200, ms: 41.2 }]);
 });
 
+test('event lines with how the request arrived (via): the template equals JSON.stringify, the field last', async () => {
+  const cases: Array<Parameters<EventLog['decision']>> = [
+    ['2026-01-01T00:00:00.000Z', 'block', 'db.example', 5432, 'TCP', '', 'no-matching-rule', null, undefined, 0.1, undefined, undefined, false, 'tcp'],
+    ['2026-01-01T00:00:00.001Z', 'allow', 'api.example', 443, 'GET', '/x', 'allowed', 'allow[0]', 200, 2, undefined, 'allow api.example * *', true, 'transparent'],
+    ['2026-01-01T00:00:00.002Z', 'allow', 'api.example', 443, 'GET', '/x', 'allowed', 'allow[0]', 200, 2, undefined, 'allow api.example * *', false, undefined],
+  ];
+  const lines = await linesOf(cases);
+  cases.forEach(([time, type, host, port, method, p, reason, rule, status, ms, detail, ruleKey, probe, via], i) => {
+    const e: Record<string, unknown> = { time, type, host, port, method, path: p, reason, rule, ruleKey, status, ms, detail };
+    if (probe) e.probe = true;
+    if (via) e.via = via;
+    assert.equal(lines[i], JSON.stringify(e));
+  });
+  const seen: Array<{ via?: string }> = [];
+  new EventLog(null, (e) => seen.push(e as { via?: string })).decision(...cases[0]);
+  assert.equal(seen[0].via, 'tcp');
+});
+
 test('event objects still reach an in-process listener', () => {
   const seen: unknown[] = [];
   const log = new EventLog(null, (e) => seen.push(e));

@@ -5,6 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http2 from 'node:http2';
+import * as tls from 'node:tls';
+import { cage } from './helpers';
 import { startTestProxy, startUpstream, type TestProxy, type Upstream } from './helpers';
 import { h2Request, h2Resolver, h2Via, startH2Upstream, tlsVia, type H2Upstream } from './h2helpers';
 
@@ -146,6 +148,25 @@ describe('streams', () => {
     }
   });
 
+  test('a credential in a later DATA frame of a streaming body: the stream answers 403 and the upstream stream is cancelled', async () => {
+    const s = await h2Via(proxy.address.port, 'h2.test', P);
+    const resetsBefore = h2up.resets;
+    const r = await new Promise<{ status: number; block: unknown }>((resolve, reject) => {
+      const req = s.request({ ':method': 'POST', ':path': '/echo/stream-dlp' });
+      req.on('response', (h) => resolve({ status: Number(h[':status']), block: h['x-caged-agent-block'] }));
+      req.on('error', reject);
+      req.write('first part, clean');
+      // Later than the headers' wait for first bytes: the headers have gone upstream by now.
+      setTimeout(() => req.write(`then the key ${TOKEN}`), 100);
+    });
+    assert.deepEqual(r, { status: 403, block: 'secret-detected' });
+    for (let i = 0; i < 200 && h2up.resets === resetsBefore; i++) await new Promise((res) => setTimeout(res, 10));
+    assert.equal(h2up.resets, resetsBefore + 1, 'the upstream stream was reset before its body ended');
+    s.close();
+    const e = streamEvents('/echo/stream-dlp')[0];
+    assert.deepEqual([e.type, e.reason, e.detail], ['block', 'secret-detected', 'github-token']);
+  });
+
   test(':authority naming another host than the CONNECT is refused (403 bad-request, host-mismatch)', async () => {
     const s = await h2Via(proxy.address.port, 'h2.test', P);
     const r = await h2Request(s, { ':path': '/echo/x', ':authority': `h2b.test:${P}` });
@@ -274,5 +295,33 @@ describe('gRPC', () => {
     for (let i = 0; i < 200 && h2up.resets === before; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(h2up.resets, before + 1);
     s.close();
+  });
+});
+
+describe('transparent capture', () => {
+  test('a client that ignores the proxy settings (TLS straight to the proxy, routed by SNI) gets h2 too: events via transparent, proto h2', async () => {
+    // The proxy's own address is 127.0.0.2, on the h2 upstream's port (a captured connection is for the port it came to).
+    const tp = await startTestProxy(policy(), { resolver: h2Resolver, transparent: { host: '127.0.0.2', tlsPort: P, httpPort: 0, dns: [] } });
+    try {
+      const sock = tls.connect({ host: '127.0.0.2', port: tp.transparent!.tlsPort, servername: 'h2.test', ca: cage().certPem, ALPNProtocols: ['h2', 'http/1.1'] });
+      await new Promise<void>((resolve, reject) => {
+        sock.once('secureConnect', () => resolve());
+        sock.once('error', reject);
+      });
+      assert.equal(sock.alpnProtocol, 'h2');
+      const s = http2.connect(`https://h2.test:${P}`, { createConnection: () => sock });
+      s.on('error', () => {});
+      const [ok, denied] = await Promise.all([h2Request(s, { ':path': '/echo/transparent' }), h2Request(s, { ':path': '/admin/transparent' })]);
+      assert.equal(ok.status, 200);
+      assert.equal(denied.status, 403);
+      s.close();
+      const es = tp.decisions().filter((e) => e.path.endsWith('/transparent'));
+      assert.deepEqual(es.map((e) => [e.path, e.type, e.via, e.proto]).sort(), [
+        ['/admin/transparent', 'block', 'transparent', 'h2'],
+        ['/echo/transparent', 'allow', 'transparent', 'h2'],
+      ]);
+    } finally {
+      await tp.close(300);
+    }
   });
 });

@@ -97,6 +97,7 @@ export async function startH2Upstream(): Promise<H2Upstream> {
     });
     stream.on('trailers', (t) => (trailers = t));
     stream.on('end', () => {
+      if (stream.destroyed || stream.closed) return; // reset by the proxy
       if (path.startsWith('/grpc/unary')) {
         stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
         stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': `got ${bytes}` }));

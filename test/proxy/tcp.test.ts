@@ -79,6 +79,7 @@ describe('raw TCP rules', () => {
     const e = (await proxy.waitEvent(tcpEvent('api.test', E))) as DecisionEvent;
     assert.equal(e.type, 'allow');
     assert.equal(e.ruleKey, `allow api.test tcp ${E}`);
+    assert.equal(e.via, 'tcp', 'the event says how the connection arrived');
   });
 
   test('a lookup of another name in the same moment (another process) does not take the connection away', async () => {
@@ -111,6 +112,7 @@ describe('raw TCP rules', () => {
     assert.equal(e.type, 'block');
     assert.equal(e.reason, 'no-matching-rule');
     assert.equal(e.path, '');
+    assert.equal(e.via, 'tcp');
   });
 
   test('a reload that adds a port starts its listener; one that drops it stops it', async () => {

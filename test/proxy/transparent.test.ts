@@ -74,6 +74,7 @@ describe('transparent TLS (routed by SNI)', () => {
     assert.equal(e.port, upTls.port);
     assert.equal(e.method, 'GET');
     assert.equal(e.ruleKey, `allow api.test:${upTls.port} * *`);
+    assert.equal(e.via, 'transparent', 'the event says how the request arrived');
   });
 
   test('a host with no rule gets the 403 with its reason inside TLS, and a block event with method and path', async () => {
@@ -86,6 +87,12 @@ describe('transparent TLS (routed by SNI)', () => {
     assert.equal(e.reason, 'no-matching-rule');
     assert.equal(e.method, 'POST');
     assert.equal(e.path, '/secret/path');
+    assert.equal(e.via, 'transparent');
+    // The same request through the proxy settings carries no via.
+    const p = await directCurl(`https://other.test:${T}/secret/proxied`, ['--proxy', proxy.url, '--noproxy', '']);
+    assert.match(p.out, /HTTP\/1\.1 403/);
+    const pe = await decisionFor('other.test', (x) => x.path === '/secret/proxied');
+    assert.equal(pe.via, undefined);
   });
 
   test('an intercept: false host is tunnelled: the client sees the real server certificate', async () => {
@@ -95,6 +102,7 @@ describe('transparent TLS (routed by SNI)', () => {
     const e = await decisionFor('tunnel.test');
     assert.equal(e.type, 'allow');
     assert.equal(e.method, 'CONNECT');
+    assert.equal(e.via, 'transparent', 'a tunnel too');
   });
 
   test('a ClientHello without a server name is refused: the connection closes and a block event says why', async () => {
@@ -108,6 +116,7 @@ describe('transparent TLS (routed by SNI)', () => {
     const e = await proxy.waitEvent((x) => x.type === 'block' && proxy.decisions().indexOf(x as DecisionEvent) >= before && (x as DecisionEvent).detail === 'no-sni');
     assert.equal((e as DecisionEvent).reason, 'sni-mismatch');
     assert.equal((e as DecisionEvent).host, '127.0.0.2');
+    assert.equal((e as DecisionEvent).via, 'transparent');
   });
 
   test('bytes that are not TLS are refused with an event', async () => {
@@ -133,6 +142,7 @@ describe('transparent HTTP (routed by Host)', () => {
     assert.match(b.out, /^x-caged-agent-block: no-matching-rule/im);
     const be = await decisionFor('other.test', (x) => x.path === '/nope');
     assert.equal(be.type, 'block');
+    assert.deepEqual([e.via, be.via], ['transparent', 'transparent'], 'port 80 too');
   });
 
   test('keep-alive: a second request naming another host on the same connection is decided for that host', async () => {

@@ -2,7 +2,7 @@
 // container on the shared egress network, answering to the host names the caller gives (network aliases), each
 // with a certificate from a test CA of its own (caPem, for the proxy's upstream CA). It replies
 // "hello from <host> <METHOD> <path>", and /echo-headers returns the request headers as JSON (what arrived
-// upstream, e.g. an injected Authorization header).
+// upstream, e.g. an injected Authorization header). With `tcpEcho`, it also echoes raw TCP on those ports.
 //
 // Names: Docker's DNS round-robins duplicate aliases on one network, so two suites using the same host name at the
 // same time could reach each other's upstream. Each test file passes names of its own (and a container name of
@@ -28,6 +28,7 @@ const reply = (req, res) => {
 };
 https.createServer({ SNICallback: (n, cb) => cb(null, ctx[n] || ctx[names[0]]) }, reply).listen(443);
 http.createServer(reply).listen(80);
+for (const port of JSON.parse(process.env.UP_TCP_ECHO || '[]')) require('net').createServer((s) => s.pipe(s)).listen(port);
 console.log('upstream listening');
 `;
 
@@ -55,6 +56,7 @@ const reply = (req, res) => {
 };
 http2.createSecureServer({ SNICallback: (n, cb) => cb(null, ctx[n] || ctx[names[0]]), allowHTTP1: true }, reply).listen(443);
 http.createServer(reply).listen(80);
+for (const port of JSON.parse(process.env.UP_TCP_ECHO || '[]')) require('net').createServer((s) => s.pipe(s)).listen(port);
 console.log('upstream listening');
 `;
 
@@ -71,6 +73,8 @@ export interface UpstreamOptions {
   name: string;
   /** The host names it answers to; the first also answers unknown SNI names. */
   hosts: string[];
+  /** Ports a raw TCP echo server listens on (raw TCP rules). */
+  tcpEcho?: number[];
   /** Extra labels (e.g. which suite started it). */
   labels?: Record<string, string>;
   /** Serve HTTP/2 (and http/1.1) on 443, with the gRPC-shaped echo (H2_SERVER_SCRIPT above). */
@@ -90,7 +94,7 @@ export async function startUpstream(docker: Docker, engine: CageEngine, o: Upstr
     Image: TEST_NODE_IMAGE,
     Entrypoint: ['node', '-e', o.h2 ? H2_SERVER_SCRIPT : SERVER_SCRIPT],
     Cmd: [],
-    Env: [`UP_CERTS=${JSON.stringify(certs)}`],
+    Env: [`UP_CERTS=${JSON.stringify(certs)}`, `UP_TCP_ECHO=${JSON.stringify(o.tcpEcho ?? [])}`],
     Labels: { [TEST_LABEL]: '1', ...(o.labels ?? {}) },
     HostConfig: { NetworkMode: EGRESS_NETWORK },
     NetworkingConfig: { EndpointsConfig: { [EGRESS_NETWORK]: { Aliases: o.hosts } } },

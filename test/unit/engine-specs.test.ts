@@ -12,6 +12,7 @@ import { cageInfo, cageState, type Summary } from '../../src/engine/discover';
 import { prepareWorkspace, removePlaceholders } from '../../src/engine/protect-scan';
 import {
   agentContainerSpec,
+  cageAddressPlan,
   cageNetworkSpec,
   configVolumeSpec,
   egressNetworkSpec,
@@ -63,13 +64,13 @@ describe('container specs', () => {
     assert.equal(h.NetworkMode, `caged-agent-${ID}`);
     assert.deepEqual(s.NetworkingConfig?.EndpointsConfig, { [`caged-agent-${ID}`]: { Aliases: ['caged-proxy'] } });
     assert.deepEqual(h.Mounts, [{ Type: 'volume', Source: `caged-agent-${ID}-config`, Target: '/etc/caged-agent', ReadOnly: false }]);
-    assert.deepEqual(s.Healthcheck?.Test, ['CMD', 'node', '/app/proxy.js', '--health', '--listen', '127.0.0.1:3128']);
+    assert.deepEqual(s.Healthcheck?.Test, ['CMD', 'node', '/app/proxy.js', '--health', '--listen', 'caged-proxy:3128']);
     assert.equal(s.Labels?.['caged-agent.role'], 'proxy');
     assert.equal(s.Labels?.['caged-agent.policy'], `${WS}/.caged/policy.yaml`);
   });
 
   it('the proxy reads secrets and upstream settings from its config volume, never from its environment', () => {
-    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', '0.0.0.0:3128', '--control-socket', '/tmp/caged-control.sock', '--transparent']);
+    assert.deepEqual(proxySpec().Cmd, ['--policy', '/etc/caged-agent/policy.yaml', '--ca-cert', '/etc/caged-agent/ca.crt', '--ca-key', '/etc/caged-agent/ca.key', '--listen', 'caged-proxy:3128', '--control-socket', '/tmp/caged-control.sock', '--transparent']);
     const s = proxySpec({ secrets: true, upstreamCa: true, upstreamProxy: 'http://corp:8080' });
     assert.deepEqual(s.Cmd!.slice(11), ['--upstream-ca', '/etc/caged-agent/upstream-ca.pem', '--upstream-proxy', 'http://corp:8080', '--secrets-file', '/etc/caged-agent/secrets.env']);
     assert.equal(s.Env, undefined, 'the proxy container has no environment of its own');
@@ -175,6 +176,30 @@ describe('container specs', () => {
     const e = egressNetworkSpec();
     assert.deepEqual([e.Name, e.Internal, e.Labels?.['caged-agent.role']], ['caged-agent-egress', undefined, 'egress']);
     assert.deepEqual(configVolumeSpec(ID, WS).Labels, { 'caged-agent': '1', 'caged-agent.role': 'volume', 'caged-agent.cage': ID, 'caged-agent.workspace': WS });
+  });
+
+  it("the address plan pins the proxy in the lower half of the engine's subnet and hands the upper half out", () => {
+    const p = cageAddressPlan('172.30.0.0/16', '172.30.0.1')!;
+    assert.deepEqual(p, { subnet: '172.30.0.0/16', gateway: '172.30.0.1', dynamicRange: '172.30.128.0/17', proxyIp: '172.30.0.2' });
+    assert.deepEqual(cageAddressPlan('192.168.16.0/20', undefined), { subnet: '192.168.16.0/20', gateway: '192.168.16.1', dynamicRange: '192.168.24.0/21', proxyIp: '192.168.16.2' });
+    assert.equal(cageAddressPlan('10.9.8.0/24', '10.9.8.2')!.proxyIp, '10.9.8.3', 'never the gateway');
+    assert.equal(cageAddressPlan('10.9.8.8/29', '10.9.8.9')!.dynamicRange, '10.9.8.12/30');
+    for (const [subnet, gw] of [['10.0.0.0/30', undefined], ['fd00::/64', undefined], ['10.0.0.0/24', '10.0.1.1'], ['300.0.0.0/16', undefined], ['garbage', undefined]] as const) {
+      assert.equal(cageAddressPlan(subnet, gw), undefined, subnet);
+    }
+    const n = cageNetworkSpec(ID, WS, true, p);
+    assert.deepEqual(n.IPAM, { Driver: 'default', Config: [{ Subnet: '172.30.0.0/16', Gateway: '172.30.0.1', IPRange: '172.30.128.0/17' }] });
+    assert.equal(cageNetworkSpec(ID, WS, true).IPAM, undefined);
+  });
+
+  it("the proxy with a planned address: pinned there, and it listens there only (not on the egress side)", () => {
+    const s = proxySpec({ proxyIp: '172.30.0.2' });
+    const cmd = s.Cmd as string[];
+    assert.equal(cmd[cmd.indexOf('--listen') + 1], '172.30.0.2:3128');
+    assert.deepEqual(s.NetworkingConfig?.EndpointsConfig?.[`caged-agent-${ID}`], { Aliases: ['caged-proxy'], IPAMConfig: { IPv4Address: '172.30.0.2' } });
+    const unplanned = proxySpec().Cmd as string[];
+    assert.equal(unplanned[unplanned.indexOf('--listen') + 1], 'caged-proxy:3128', 'unplanned: the alias, the cage address at start');
+    assert.deepEqual((s.Healthcheck?.Test ?? []).slice(-2), ['--listen', 'caged-proxy:3128'], 'the health check asks the cage address');
   });
 });
 

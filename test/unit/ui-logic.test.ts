@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BlockStore, blockMessage, describeSeen } from '../../src/extension/logic/blocks';
+import { formatEvent } from '../../src/cli/common';
 import { NotifyThrottle } from '../../src/extension/logic/throttle';
 import { PRESETS, presetById } from '../../src/extension/logic/presets';
 import type { DecisionEvent } from '../../src/policy/events';
@@ -34,6 +35,16 @@ test('the diagnostic message says host, what was seen, how often and when', () =
   assert.match(msg, /^Caged agent blocked api\.example\.com:443 — GET \/v1\/x, 3 times, last at \d\d:\d\d \(no-matching-rule\)$/);
   s.add(block('tunnel.example.com', { method: 'CONNECT', path: '' }));
   assert.equal(describeSeen(s.get('tunnel.example.com:443')!), 'CONNECT');
+});
+
+test('how a block arrived, when not through the proxy settings, is in the message and the events line (the via field)', () => {
+  const s = new BlockStore();
+  s.add(block('direct.example.com', { via: 'transparent' }));
+  assert.match(blockMessage(s.get('direct.example.com:443')!), /\(no-matching-rule; a client that ignores the proxy settings\)$/);
+  s.add(block('db.example.com', { port: 5432, method: 'TCP', path: '', via: 'tcp' }));
+  assert.match(blockMessage(s.get('db.example.com:5432')!), /— TCP, once, .*\(no-matching-rule; raw TCP\)$/);
+  assert.match(formatEvent(block('direct.example.com', { via: 'transparent', status: 403 })), / no-matching-rule -> 403 \[transparent\]$/);
+  assert.doesNotMatch(formatEvent(block('api.example.com')), /\[/);
 });
 
 test('prune drops the groups the policy now allows', () => {

@@ -3,18 +3,23 @@
 import * as vscode from 'vscode';
 import { pickAnswer } from '../askNotifier';
 import { confirmStandingAllow } from '../confirmRisk';
-import type { HeldAction } from '../logic/pending';
+import { heldDescription, shownHost, type HeldAction, type HeldGroup } from '../logic/pending';
 import type { AllowSpec } from '../../policy/types';
 import type { CommandDef } from './types';
 
-/** Args: the group key ("host:port") or a tree item carrying `held`, the action (default: ask with "More…"), a rule. */
+/**
+ * Args: the group key ("host:port") or a tree item carrying `held`, the action (default: ask with "More…"), a rule.
+ * With none (the palette), the group waiting, or a pick when several do.
+ */
 export const answerHeldCommand: CommandDef = {
   id: 'cagedAgent.answerHeld',
   run: async (cx, arg: unknown, action?: HeldAction | 'more', spec?: AllowSpec) => {
     const key = typeof arg === 'string' ? arg : (arg as { held?: { key: string } } | undefined)?.held?.key;
-    const g = key ? cx.ctl.session.pending.get(key) : undefined;
+    // From the palette (no argument): the one group waiting, or a pick among them.
+    const g = key ? cx.ctl.session.pending.get(key) : await pickWaiting(cx.ctl.session.pending.list(Date.now()));
+    if (!key && g === null) return undefined;
     if (!g) {
-      void vscode.window.showInformationMessage('Nothing is waiting for that host any more (answered elsewhere, or it timed out).');
+      void vscode.window.showInformationMessage(key ? 'Nothing is waiting for that host any more (answered elsewhere, or it timed out).' : 'No request is waiting for an answer.');
       return { ok: false, message: 'nothing is waiting' };
     }
     let act = action;
@@ -37,6 +42,17 @@ export const answerHeldCommand: CommandDef = {
     }
   },
 };
+
+/** The group to answer when none was named: undefined when nothing waits, null when the user dismissed the pick. */
+async function pickWaiting(groups: HeldGroup[]): Promise<HeldGroup | undefined | null> {
+  if (groups.length <= 1) return groups[0];
+  const now = Date.now();
+  const picked = await vscode.window.showQuickPick(
+    groups.map((g) => ({ label: shownHost(g), description: heldDescription(g, now), group: g })),
+    { title: 'Requests waiting for your answer', placeHolder: 'Which host to answer' },
+  );
+  return picked ? picked.group : null;
+}
 
 export const revokeTemporaryCommand: CommandDef = {
   id: 'cagedAgent.revokeTemporary',

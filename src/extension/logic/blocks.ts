@@ -1,6 +1,6 @@
 // Pure bookkeeping of blocked requests for the editor: grouped by host:port, with what was seen.
 // No vscode import: unit-tested on its own.
-import type { DecisionEvent } from '../../policy/events';
+import type { DecisionEvent, Via } from '../../policy/events';
 
 export interface BlockGroup {
   /** "host:port" */
@@ -115,11 +115,21 @@ function hhmm(t: number): string {
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
-/** The diagnostic text: "Caged agent blocked api.example.com:443 — GET /v1/x, 3 times, last at 12:01 (no-matching-rule)". */
+/** How the latest block arrived, when not through the proxy settings (the event's `via`), in words. */
+export const VIA_WORDS: Record<Via, string> = {
+  transparent: 'a client that ignores the proxy settings',
+  tcp: 'raw TCP',
+};
+
+/**
+ * The diagnostic text: "Caged agent blocked api.example.com:443 — GET /v1/x, 3 times, last at 12:01 (no-matching-rule)",
+ * with how the latest one arrived when it did not use the proxy settings: "(no-matching-rule; a client that ignores …)".
+ */
 export function blockMessage(g: BlockGroup): string {
   const seen = describeSeen(g);
   const times = g.count === 1 ? 'once' : `${g.count} times`;
-  return `Caged agent blocked ${g.host}:${g.port} — ${seen ? seen + ', ' : ''}${times}, last at ${hhmm(g.lastSeen)} (${g.reason})`;
+  const via = g.last.via ? `; ${VIA_WORDS[g.last.via]}` : '';
+  return `Caged agent blocked ${g.host}:${g.port} — ${seen ? seen + ', ' : ''}${times}, last at ${hhmm(g.lastSeen)} (${g.reason}${via})`;
 }
 
 /** A reason code in words, for messages and screen readers (the code itself goes in details). */

@@ -54,7 +54,8 @@ export class PendingStore {
   }
 }
 
-function shownHost(g: Pick<HeldGroup, 'host' | 'port'>): string {
+/** A host as the views show it: without the port when it is the usual one (443, 80). */
+export function shownHost(g: { host: string; port: number }): string {
   return g.port === 443 || g.port === 80 ? g.host : `${g.host}:${g.port}`;
 }
 
@@ -93,7 +94,7 @@ export const HELD_BUTTONS: ReadonlyArray<{ title: string; action: HeldAction | '
 ];
 
 /** The narrowest rule for a held group (what "Allow always" writes). */
-export function narrowestSpec(g: HeldGroup): AllowSpec | undefined {
+export function narrowestSpec(g: Pick<HeldGroup, 'host' | 'port' | 'method' | 'path'>): AllowSpec | undefined {
   const connect = !g.method || g.method === 'CONNECT';
   return allowChoices({ host: g.host, port: g.port, method: connect ? undefined : g.method, path: connect ? undefined : g.path })[0]?.spec;
 }

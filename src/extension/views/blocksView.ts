@@ -5,12 +5,12 @@ import * as vscode from 'vscode';
 import type { Controller } from '../controller';
 import type { TemporaryEntry } from '../../policy';
 import { reasonWords, type BlockGroup } from '../logic/blocks';
-import { heldDescription, temporaryDescription, type HeldGroup } from '../logic/pending';
+import { heldDescription, shownHost, temporaryDescription, type HeldGroup } from '../logic/pending';
 import { RefreshingTree } from './common';
 
 export class BlockItem extends vscode.TreeItem {
   constructor(readonly group: BlockGroup) {
-    super(group.port === 443 || group.port === 80 ? group.host : `${group.host}:${group.port}`, vscode.TreeItemCollapsibleState.Collapsed);
+    super(shownHost(group), vscode.TreeItemCollapsibleState.Collapsed);
     const last = new Date(group.lastSeen).toLocaleTimeString();
     this.description = `${group.count}× · ${group.reason} · ${last}`;
     this.tooltip = `Blocked ${group.count === 1 ? 'once' : `${group.count} times`}, last at ${last}: ${reasonWords(group.reason)} (${group.reason})\nClick to choose what to allow.`;
@@ -24,7 +24,7 @@ export class BlockItem extends vscode.TreeItem {
 
 export class HeldItem extends vscode.TreeItem {
   constructor(readonly held: HeldGroup, now: number) {
-    super(held.port === 443 || held.port === 80 ? held.host : `${held.host}:${held.port}`, vscode.TreeItemCollapsibleState.None);
+    super(shownHost(held), vscode.TreeItemCollapsibleState.None);
     this.description = heldDescription(held, now);
     this.tooltip = `${held.count} request(s) to ${held.host}:${held.port} wait for your answer (first ${held.method} ${held.path}).\nClick to answer.`;
     this.iconPath = new vscode.ThemeIcon('watch', new vscode.ThemeColor('problemsWarningIcon.foreground'));
