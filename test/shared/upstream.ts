@@ -15,12 +15,18 @@ import { createCA, LeafMinter } from '../../src/pki';
 export const TEST_LABEL = 'caged-agent.test';
 export const TEST_NODE_IMAGE = process.env.CAGED_TEST_NODE_IMAGE ?? 'caged-agent-test/node:20';
 
-const SERVER_SCRIPT = `
-const https = require('https'), http = require('http'), tls = require('tls');
-const certs = JSON.parse(process.env.UP_CERTS);
+// What both server scripts share: a TLS context per host name (UP_CERTS), and after the listeners the raw TCP
+// echo ports (UP_TCP_ECHO) and the line startUpstream waits for.
+const CERTS = `const certs = JSON.parse(process.env.UP_CERTS);
 const names = Object.keys(certs);
 const ctx = {};
-for (const n of names) ctx[n] = tls.createSecureContext({ cert: certs[n].cert, key: certs[n].key });
+for (const n of names) ctx[n] = tls.createSecureContext({ cert: certs[n].cert, key: certs[n].key });`;
+const READY = `for (const port of JSON.parse(process.env.UP_TCP_ECHO || '[]')) require('net').createServer((s) => s.pipe(s)).listen(port);
+console.log('upstream listening');`;
+
+const SERVER_SCRIPT = `
+const https = require('https'), http = require('http'), tls = require('tls');
+${CERTS}
 const reply = (req, res) => {
   res.setHeader('content-type', 'text/plain');
   if (req.url.startsWith('/echo-headers')) return res.end(JSON.stringify(req.headers) + '\\n');
@@ -28,8 +34,7 @@ const reply = (req, res) => {
 };
 https.createServer({ SNICallback: (n, cb) => cb(null, ctx[n] || ctx[names[0]]) }, reply).listen(443);
 http.createServer(reply).listen(80);
-for (const port of JSON.parse(process.env.UP_TCP_ECHO || '[]')) require('net').createServer((s) => s.pipe(s)).listen(port);
-console.log('upstream listening');
+${READY}
 `;
 
 // The same over HTTP/2 on 443 (node:http2, ALPN h2 and http/1.1): the reply also names the protocol the request
@@ -38,10 +43,7 @@ console.log('upstream listening');
 // gRPC length-prefixed messages stay intact), then trailers grpc-status 0 and grpc-message "echoed N bytes".
 const H2_SERVER_SCRIPT = `
 const http2 = require('http2'), http = require('http'), tls = require('tls');
-const certs = JSON.parse(process.env.UP_CERTS);
-const names = Object.keys(certs);
-const ctx = {};
-for (const n of names) ctx[n] = tls.createSecureContext({ cert: certs[n].cert, key: certs[n].key });
+${CERTS}
 const reply = (req, res) => {
   if (String(req.headers['content-type'] || '').startsWith('application/grpc')) {
     res.writeHead(200, { 'content-type': 'application/grpc' });
@@ -56,8 +58,7 @@ const reply = (req, res) => {
 };
 http2.createSecureServer({ SNICallback: (n, cb) => cb(null, ctx[n] || ctx[names[0]]), allowHTTP1: true }, reply).listen(443);
 http.createServer(reply).listen(80);
-for (const port of JSON.parse(process.env.UP_TCP_ECHO || '[]')) require('net').createServer((s) => s.pipe(s)).listen(port);
-console.log('upstream listening');
+${READY}
 `;
 
 export interface Upstream {
