@@ -28,12 +28,18 @@ export async function resolveCage(engine: CageEngine, arg: string | undefined): 
   return cageIdFor(cwd);
 }
 
+/** " [transparent, h2]": how a request arrived and over what, when not the usual (proxy settings, HTTP/1.1). */
+function tags(...t: Array<string | undefined>): string {
+  const on = t.filter(Boolean);
+  return on.length ? ` [${on.join(', ')}]` : '';
+}
+
 export function formatEvent(e: ProxyEvent): string {
   const t = e.time?.replace(/^.*T/, '').replace(/Z$/, '') ?? '';
   switch (e.type) {
     case 'allow':
     case 'block':
-      return `${t} ${e.type.toUpperCase().padEnd(5)} ${e.method} ${e.host}:${e.port}${e.path ?? ''} ${e.reason}${e.rule ? ` ${e.rule}` : ''}${e.detail ? ` (${e.detail})` : ''}${e.status ? ` -> ${e.status}` : ''}${e.via ? ` [${e.via}]` : ''}`;
+      return `${t} ${e.type.toUpperCase().padEnd(5)} ${e.method} ${e.host}:${e.port}${e.path ?? ''} ${e.reason}${e.rule ? ` ${e.rule}` : ''}${e.detail ? ` (${e.detail})` : ''}${e.status ? ` -> ${e.status}` : ''}${tags(e.via, e.proto)}`;
     case 'pending':
       return `${t} PENDING ${e.method} ${e.host}:${e.port}${e.path} waiting: ${e.count} (gives up at ${e.until.replace(/^.*T/, '').replace(/\.\d+Z$/, '')})`;
     case 'resolved':

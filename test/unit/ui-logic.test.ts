@@ -45,6 +45,8 @@ test('how a block arrived, when not through the proxy settings, is in the messag
   assert.match(blockMessage(s.get('db.example.com:5432')!), /— TCP, once, .*\(no-matching-rule; raw TCP\)$/);
   assert.match(formatEvent(block('direct.example.com', { via: 'transparent', status: 403 })), / no-matching-rule -> 403 \[transparent\]$/);
   assert.doesNotMatch(formatEvent(block('api.example.com')), /\[/);
+  assert.match(formatEvent(block('h2.example.com', { via: 'transparent', proto: 'h2', status: 403 })), / -> 403 \[transparent, h2\]$/);
+  assert.match(formatEvent(block('h2.example.com', { proto: 'h2', status: 403 })), / -> 403 \[h2\]$/);
 });
 
 test('prune drops the groups the policy now allows', () => {
