@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CageEngine } from '../../src/engine';
-import { CLI, makeEngine, makeWorkspace, prepare, rmrf, runCli, startUpstream, tmpDir, type Upstream } from './setup';
+import { CLI, makeEngine, makeWorkspace, prepare, runCli, startUpstream, tearDownCage, tmpDir, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network.
 const UNKNOWN = 'unknown.i17-ask.test';
@@ -65,10 +65,7 @@ describe('held requests in a real cage (onUnknown: ask)', { timeout: 300_000 }, 
   });
 
   after(async () => {
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await upstream?.stop();
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, upstream?.stop);
   });
 
   it('curl to an unknown host waits; allow --for 5m completes it with 200 and leaves the policy file unchanged; the next passes at once', async () => {

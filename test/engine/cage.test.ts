@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, LABEL, LABEL_CAGE, LABEL_ROLE, names, PROXY_ALIAS, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
 import { addAllow } from '../../src/policy';
-import { allowPolicy, leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { allowPolicy, leftovers, makeEngine, makeWorkspace, prepare, startUpstream, tearDownCage, tmpDir, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.engine-cage.test';
@@ -36,10 +36,7 @@ describe('a cage on a real Docker engine', { timeout: 240_000 }, () => {
 
   after(async () => {
     stopEvents?.();
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await upstream?.stop();
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, upstream?.stop);
   });
 
   it('starts: up returns a healthy cage and reports each step', async () => {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { CageEngine, CageInfo } from '../../src/engine';
-import { allowPolicy, CLI, DEBIAN_IMAGE, esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { allowPolicy, CLI, DEBIAN_IMAGE, esc, leftovers, makeEngine, makeWorkspace, NODE_IMAGE, prepare, startUpstream, tearDownCage, tmpDir, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.engine-cli.test';
@@ -53,10 +53,7 @@ describe('the caged-agent command line', { timeout: 240_000 }, () => {
 
   after(async () => {
     for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGTERM');
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await upstream?.stop();
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, upstream?.stop);
   });
 
   it('--help explains the commands', async () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { DEV_IMAGE, leftovers, makeWorkspace, NODE_IMAGE, prepare, PROXY_BUNDLE, rmrf, startUpstream, tmpDir, waitForEvent, type Upstream } from './setup';
+import { DEV_IMAGE, makeWorkspace, NODE_IMAGE, prepare, PROXY_BUNDLE, startUpstream, tearDownCage, tmpDir, type Upstream, waitForEvent } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const H2 = 'h2.h2-e2e.test';
@@ -111,11 +111,7 @@ describe('HTTP/2 in a real cage', { timeout: 240_000 }, () => {
 
   after(async () => {
     stopEvents?.();
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await upstream?.stop();
-    if (engine && ws) assert.deepEqual(await leftovers(docker, [engine.cageIdFor(ws)]), []);
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, upstream?.stop);
   });
 
   it('the agent\'s curl has HTTP/2 (nghttp2)', async () => {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import type { CageEngine, CageInfo } from '../../src/engine';
-import { esc, leftovers, makeEngine, makeWorkspace, prepare, rmrf, startUpstream, tmpDir, type Upstream } from './setup';
+import { esc, makeEngine, makeWorkspace, prepare, startUpstream, tearDownCage, tmpDir, type Upstream } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.engine-secrets.test';
@@ -36,11 +36,7 @@ describe('credential injection in a real cage', { timeout: 180_000 }, () => {
   });
 
   after(async () => {
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await upstream?.stop();
-    if (engine && ws) assert.deepEqual(await leftovers(docker, [engine.cageIdFor(ws)]), []);
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, upstream?.stop);
   });
 
   it('the upstream receives the injected token, not what the agent sent; its echo comes back overwritten', async () => {

@@ -89,6 +89,18 @@ export function runCli(args: string[], cwd: string, stateDir: string): Promise<C
   });
 }
 
+/**
+ * The end of a real-cage test file: the workspace's cage down (its agent image too), then the file's own outside
+ * containers (`stops`), nothing of the cage left on the engine, the temp folders gone.
+ */
+export async function tearDownCage(engine: CageEngine | undefined, ws: string | undefined, stateDir: string | undefined, ...stops: Array<(() => Promise<unknown> | undefined) | undefined>): Promise<void> {
+  if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
+  for (const stop of stops) await Promise.resolve(stop?.()).catch(() => undefined);
+  if (engine && ws) assert.deepEqual(await leftovers(engine.docker, [engine.cageIdFor(ws)]), [], 'nothing of the cage is left on the engine');
+  if (ws) rmrf(ws);
+  if (stateDir) rmrf(stateDir);
+}
+
 export function rmrf(p: string): void {
   try { fs.rmSync(p, { recursive: true, force: true }); } catch {}
 }

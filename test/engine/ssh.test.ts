@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { leftovers, makeEngine, makeWorkspace, prepare, ROOT, rmrf, TEST_LABEL, tmpDir, waitForEvent } from './setup';
+import { makeEngine, makeWorkspace, prepare, ROOT, tearDownCage, TEST_LABEL, tmpDir, waitForEvent } from './setup';
 
 const SSH_IMAGE = 'caged-agent-test/ssh:1';
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
@@ -91,11 +91,7 @@ describe('git over SSH through a raw TCP rule in a real cage', { timeout: 240_00
 
   after(async () => {
     stopEvents?.();
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await sshd?.remove({ force: true }).catch(() => undefined);
-    if (engine && ws) assert.deepEqual(await leftovers(docker, [engine.cageIdFor(ws)]), []);
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, () => sshd?.remove({ force: true }));
   });
 
   it('git clone git@HOST:repo.git works unchanged, checking the real host key; the proxy records one TCP allow', async () => {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { EGRESS_NETWORK, names, type CageEngine, type CageInfo, type ProxyEvent } from '../../src/engine';
-import { esc, leftovers, makeEngine, runCli, makeWorkspace, NODE_IMAGE, prepare, rmrf, startUpstream, TEST_LABEL, tmpDir, waitForEvent, type Upstream } from './setup';
+import { esc, makeEngine, makeWorkspace, NODE_IMAGE, prepare, runCli, startUpstream, tearDownCage, TEST_LABEL, tmpDir, type Upstream, waitForEvent } from './setup';
 
 // Host names only this file puts on the shared egress network (see test/shared/upstream.ts).
 const ALLOWED = 'allowed.i19tp.test';
@@ -80,12 +80,7 @@ describe('transparent capture in a real cage', { timeout: 240_000 }, () => {
 
   after(async () => {
     stopEvents?.();
-    if (engine && ws) await engine.down(engine.cageIdFor(ws), { images: true }).catch(() => {});
-    await upstream?.stop();
-    await outside?.remove({ force: true }).catch(() => undefined);
-    if (engine && ws) assert.deepEqual(await leftovers(docker, [engine.cageIdFor(ws)]), []);
-    rmrf(ws);
-    rmrf(stateDir);
+    await tearDownCage(engine, ws, stateDir, upstream?.stop, () => outside?.remove({ force: true }));
   });
 
   it("the agent's DNS server is the proxy, which still answers caged-proxy and every other name with itself", async () => {
