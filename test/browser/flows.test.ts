@@ -460,7 +460,7 @@ test('Caged Agent flows in a real browser with the packaged extension and a real
         assert.equal(pushed.ok, true, pushed.message);
         const proxy = docker.getContainer(`caged-agent-${cageId}-proxy`);
         await waitUntil('the proxy to load the asking policy', async () => {
-          const r = await engineExecIn(proxy, ['node', '/app/proxy.js', '--health', '--listen', '127.0.0.1:3128']);
+          const r = await engineExecIn(proxy, ['node', '/app/proxy.js', '--health', '--listen', 'caged-proxy:3128']);
           return r.includes(policyHash(asking));
         }, 20_000, 300);
 
