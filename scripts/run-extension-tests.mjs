@@ -257,11 +257,11 @@ async function main() {
   say(`done in ${((Date.now() - tStart) / 1000).toFixed(1)} s (extension host exit code ${outcome.code})`);
 }
 
-/** The tests' own temp folders (their upstream CA files, kept in the settings across test files until the end). */
+/** The tests' own temp folders, caged-ext-<file>-* (their upstream CA files, kept in the settings across test files until the end). */
 function removeTestTempDirs() {
   const tmp = os.tmpdir();
   for (const name of fs.readdirSync(tmp)) {
-    if (!/^caged-ext-(engine|i17)-/.test(name)) continue;
+    if (!/^caged-ext-(?!tests-)[a-z0-9]+-/.test(name)) continue;
     const p = path.join(tmp, name);
     try {
       if (fs.statSync(p).mtimeMs >= runStartedAt - 1000) fs.rmSync(p, { recursive: true, force: true });
