@@ -1,6 +1,7 @@
 // `doctor`: is the engine there, which version (and its known caveats), is the proxy program built, are the
-// base images present, is the egress network ours.
+// base images present, is the egress network ours, does this machine's git open bare repositories it finds.
 import type Docker from 'dockerode';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { DoctorCheck } from './api';
 import { isNotFound } from './dockerutil';
@@ -75,5 +76,24 @@ export async function runDoctor(d: DoctorInput): Promise<DoctorCheck[]> {
     if (!isNotFound(e)) throw e;
     checks.push({ name: 'egress network', ok: true, detail: `${EGRESS_NETWORK} will be created on the first start` });
   }
+  checks.push(hostGitCheck());
   return checks;
+}
+
+/**
+ * The one workspace plant the mounts cannot stop: the agent may delete `.git/HEAD` (git writes it) and lay out a bare
+ * repository (HEAD, objects/, refs/, config) at the workspace root, which this machine's git then obeys unless
+ * `safe.bareRepository` is `explicit` (git 2.38+).
+ */
+export function hostGitCheck(read: () => { status: number | null; stdout: string; error?: Error } = () => spawnSync('git', ['config', '--get', 'safe.bareRepository'], { encoding: 'utf8', timeout: 5000 })): DoctorCheck {
+  const name = 'git ignores planted bare repositories';
+  const r = read();
+  if (r.error) return { name, ok: true, detail: 'git is not installed on this machine' };
+  if (r.stdout.trim().toLowerCase() === 'explicit') return { name, ok: true, detail: 'safe.bareRepository is explicit' };
+  return {
+    name,
+    ok: false,
+    warning: true,
+    detail: 'git on this machine opens a bare repository it finds in a folder (safe.bareRepository is not "explicit"): an agent that deletes .git/HEAD and writes HEAD, objects/, refs/ and config at the workspace root can make your git run its config. Fix: git config --global safe.bareRepository explicit',
+  };
 }

@@ -81,6 +81,7 @@ export function planProtection(input: ProtectInput, targets: Target[], fs: Reado
       ...prev,
       mode: prev.mode === 'ro' || t.mode === 'ro' ? 'ro' : 'rw',
       placeholder: prev.placeholder ?? t.placeholder,
+      placeholderContent: prev.placeholder ? prev.placeholderContent : t.placeholderContent,
       policy: prev.policy || t.policy,
       user: prev.user || t.user,
       why: prev.mode === 'rw' && t.mode === 'ro' ? t.why : prev.why,
@@ -143,7 +144,8 @@ export function planProtection(input: ProtectInput, targets: Target[], fs: Reado
       for (const p of [...chain, t.path]) {
         if (stat(p).kind === 'missing' && !created.has(p)) {
           created.add(p);
-          plan.placeholders.push({ path: p, kind: p === t.path ? t.placeholder : 'dir' });
+          const own = p === t.path;
+          plan.placeholders.push({ path: p, kind: own ? t.placeholder : 'dir', ...(own && t.placeholderContent ? { content: t.placeholderContent } : {}) });
         }
       }
     }

@@ -231,7 +231,7 @@ export function createPlaceholders(placeholders: Placeholder[]): Placeholder[] {
   try {
     for (const p of placeholders) {
       if (p.kind === 'dir') fs.mkdirSync(p.path);
-      else fs.writeFileSync(p.path, '', { flag: 'wx' });
+      else fs.writeFileSync(p.path, p.content ?? '', { flag: 'wx' });
       done.push(p);
       // Owned like the folder it is in (the workspace owner, whom the agent runs as), not by whoever runs the engine.
       const parent = fs.statSync(path.dirname(p.path));
@@ -254,7 +254,7 @@ export function removePlaceholders(placeholders: Placeholder[]): string[] {
     try {
       const st = fs.lstatSync(p.path);
       if (p.kind === 'dir' && st.isDirectory()) fs.rmdirSync(p.path);
-      else if (p.kind === 'file' && st.isFile() && st.size === 0) fs.unlinkSync(p.path);
+      else if (p.kind === 'file' && st.isFile() && holdsOnly(p.path, st.size, p.content ?? '')) fs.unlinkSync(p.path);
       else kept.push(p.path);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -262,6 +262,12 @@ export function removePlaceholders(placeholders: Placeholder[]): string[] {
     }
   }
   return kept;
+}
+
+/** Whether a file of this size holds exactly `content` (read only when the size matches). */
+function holdsOnly(file: string, size: number, content: string): boolean {
+  if (size !== Buffer.byteLength(content)) return false;
+  return size === 0 || fs.readFileSync(file, 'utf8') === content;
 }
 
 /**

@@ -30,6 +30,8 @@ export interface Placeholder {
   /** Absolute host path. */
   path: string;
   kind: 'dir' | 'file';
+  /** What a file placeholder holds (empty when absent); removed at the end only while it still holds just this. */
+  content?: string;
 }
 
 /** What a cage protects, carried as data (a JSON container label) to status, the sidebar, verify and `down`. */
@@ -139,6 +141,8 @@ export interface Target {
   why: string;
   /** What to create when missing: null = nothing (the path is then not protected, and that is harmless). */
   placeholder: 'dir' | 'file' | null;
+  /** What a file placeholder holds (empty when absent). */
+  placeholderContent?: string;
   /** rw: a git folder outside the workspace the agent's git writes to (mounted read-write, protected inside). */
   mode: 'ro' | 'rw';
   /** The policy's own folder or file: workspace.writable cannot relax it. */
@@ -191,6 +195,9 @@ export function strictlyInside(child: string, parent: string): boolean {
   return child !== parent && inside(child, parent);
 }
 
+/** The content of the commondir placeholder: this git folder itself. */
+export const COMMONDIR_SELF = '.\n';
+
 /** The targets for one git folder (its config, hooks, info, modules, worktrees, hooksPath, includes, runners). */
 function gitDirTargets(g: GitDirFacts, input: ProtectInput, out: Target[]): void {
   const at = (name: string) => path.join(g.path, name);
@@ -207,6 +214,9 @@ function gitDirTargets(g: GitDirFacts, input: ProtectInput, out: Target[]): void
   }
   out.push({ path: at('config'), kind: 'file', why: 'git config (core.fsmonitor, filters, aliases run on the host)', placeholder: 'file', mode: 'ro' });
   out.push({ path: at('config.worktree'), kind: 'file', why: 'git config', placeholder: g.worktreeConfig ? 'file' : null, mode: 'ro' });
+  // A planted commondir would point the host's git at a repository the agent made (its config and hooks). An empty
+  // file would break git; "." names this folder itself, which is what git assumes when there is none.
+  out.push({ path: at('commondir'), kind: 'file', why: 'git common-folder link (where git finds config and hooks)', placeholder: 'file', placeholderContent: COMMONDIR_SELF, mode: 'ro' });
   out.push({ path: at('hooks'), kind: 'dir', why: 'git hooks', placeholder: 'dir', mode: 'ro' });
   out.push({ path: at('info'), kind: 'dir', why: 'git attributes and excludes', placeholder: 'dir', mode: 'ro' });
   out.push({ path: at('modules'), kind: 'dir', why: 'submodule git folders', placeholder: 'dir', mode: 'ro' });

@@ -64,7 +64,7 @@ function snapshot(ws: string, rels: string[]): Record<string, string> {
   return out;
 }
 
-const PROTECTED_SAMPLE = ['.git/config', '.git/hooks', '.git/info', '.git/modules/vendor/lib/config', '.git/modules/vendor/lib/hooks', '.gitmodules', '.vscode', '.caged', 'Makefile', 'vendor/lib/.git'];
+const PROTECTED_SAMPLE = ['.git/config', '.git/commondir', '.git/hooks', '.git/info', '.git/modules/vendor/lib/config', '.git/modules/vendor/lib/hooks', '.gitmodules', '.vscode', '.caged', 'Makefile', 'vendor/lib/.git'];
 
 /** The plants of the issue (and a few more), as shell commands run inside the agent. Each must fail. */
 function plants(ws: string): Array<[string, string]> {
@@ -93,6 +93,7 @@ function plants(ws: string): Array<[string, string]> {
     ['the policy', `echo '  - host: evil.test' >> .caged/policy.yaml`],
     ['Makefile (workspace.protect)', `printf 'all:\\n\\t${m('make')}\\n' > Makefile`],
     ['.github/workflows/ (workspace.protect, missing)', `mkdir -p .github/workflows && echo x > .github/workflows/x.yml`],
+    ['.git/commondir pointed at a repository the agent made', `mkdir -p evil-common/hooks && printf '#!/bin/sh\\n${m('commondir')}\\n' > evil-common/hooks/pre-commit && chmod +x evil-common/hooks/pre-commit && echo ../evil-common > .git/commondir`],
     ['rename .git away and recreate it', `mv .git .git.old && mkdir .git`],
     ['rename .vscode away and recreate it', `mv .vscode .vscode.old && mkdir .vscode && echo '{}' > .vscode/settings.json`],
     ['rename .claude away and recreate it', `mv .claude .claude.old && mkdir -p .claude/commands`],

@@ -11,7 +11,9 @@ import { gitConfigBool, gitConfigGet, gitConfigGetAll, parseGitConfig } from '..
 import { checkMounts, parseMountInfo } from '../../src/engine/mountinfo';
 import { protectTargets, type FsEntry, type ProtectInput } from '../../src/engine/protect';
 import { planProtection } from '../../src/engine/protect-plan';
+import { createPlaceholders, removePlaceholders } from '../../src/engine/protect-scan';
 import { verifySummary } from '../../src/engine/verify';
+import { hostGitCheck } from '../../src/engine/doctor';
 import { describeSettingChange, GUARDED_SETTINGS, workspaceSettingChanges, type SettingsSnapshot } from '../../src/extension/logic/settingsGuard';
 
 const BASE = 'version: 1\nallow:\n  - host: example.com\n';
@@ -153,6 +155,8 @@ test('a plain repository: protections, placeholders for the missing ones, parent
   assert.ok(ph.includes('~/.mcp.json:dir') && ph.includes('~/.claude:dir') && ph.includes('~/.claude/commands:dir') && ph.includes('~/.git/modules:dir'), ph.join(' '));
   assert.ok(ph.indexOf('~/.claude:dir') < ph.indexOf('~/.claude/commands:dir'), 'parents first');
   assert.ok(!ph.some((x) => x.startsWith('~/.git/config')), 'existing paths get none');
+  assert.ok(m.includes('protect ro ~/.git/commondir'), 'a planted commondir would point the host git elsewhere');
+  assert.deepEqual(p.placeholders.find((x) => x.path === `${WS}/.git/commondir`), { path: `${WS}/.git/commondir`, kind: 'file', content: '.\n' }, 'held by a file naming this git folder itself (an empty one would break git)');
 });
 
 test('no repository: an empty read-only .git keeps the agent from creating one', () => {
@@ -275,4 +279,46 @@ test('settings guard: workspace and folder changes are listed with their source,
   const hidden = { ...base, upstreamProxy: { defaultValue: '', workspaceFolderValue: 'http://a:1' } };
   const hidden2 = { ...base, upstreamProxy: { defaultValue: '', workspaceFolderValue: 'http://a:1', workspaceValue: 'http://b:1' } };
   assert.deepEqual(workspaceSettingChanges(hidden, hidden2), []);
+});
+
+test('a placeholder with content: written as planned, removed at the end only while it still holds just that, git reads it as this folder', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-unit-ph-'));
+  try {
+    assert.equal(spawnSync('git', ['init', '-q', dir]).status, 0);
+    const ph = { path: path.join(dir, '.git', 'commondir'), kind: 'file' as const, content: '.\n' };
+    createPlaceholders([ph]);
+    assert.equal(fs.readFileSync(ph.path, 'utf8'), '.\n');
+    const st = spawnSync('git', ['-C', dir, 'status', '--porcelain'], { encoding: 'utf8' });
+    assert.equal(st.status, 0, st.stderr);
+    assert.equal(fs.realpathSync(spawnSync('git', ['-C', dir, 'rev-parse', '--git-common-dir'], { encoding: 'utf8' }).stdout.trim()), fs.realpathSync(path.join(dir, '.git')));
+    assert.deepEqual(removePlaceholders([ph]), []);
+    assert.ok(!fs.existsSync(ph.path));
+    fs.writeFileSync(ph.path, '../elsewhere\n');
+    assert.deepEqual(removePlaceholders([ph]), [ph.path], 'a file that changed stays');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("doctor: this machine's git and planted bare repositories (safe.bareRepository), a warning with the fix", () => {
+  const unset = hostGitCheck(() => ({ status: 1, stdout: '' }));
+  assert.equal(unset.ok, false);
+  assert.equal(unset.warning, true, 'a warning, not an error');
+  assert.match(unset.detail, /git config --global safe\.bareRepository explicit/);
+  assert.equal(hostGitCheck(() => ({ status: 0, stdout: 'explicit\n' })).ok, true);
+  assert.equal(hostGitCheck(() => ({ status: null, stdout: '', error: new Error('ENOENT') })).ok, true);
+  // And what it guards against, with the real git: a bare repository laid out at the root is refused when explicit.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'caged-unit-bare-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'HEAD'), 'ref: refs/heads/main\n');
+    fs.mkdirSync(path.join(dir, 'objects'));
+    fs.mkdirSync(path.join(dir, 'refs'));
+    fs.writeFileSync(path.join(dir, 'config'), '[core]\n\tbare = true\n');
+    assert.equal(spawnSync('git', ['-c', 'safe.bareRepository=all', '-C', dir, 'rev-parse', '--is-bare-repository'], { encoding: 'utf8' }).stdout.trim(), 'true', 'git obeys it by default');
+    const r = spawnSync('git', ['-c', 'safe.bareRepository=explicit', '-C', dir, 'rev-parse', '--is-bare-repository'], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /safe\.bareRepository/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
