@@ -83,6 +83,9 @@ function pathGlob(raw: string): string | undefined {
   const path = normalizePath(raw);
   if (!path || path === '/') return undefined;
   const segs = path.split('/').filter((s) => s !== '');
-  const glob = segs.length <= 1 && !path.endsWith('/') ? path : `/${segs[0]}/**`;
-  return glob.slice(0, glob.endsWith('/**') ? -3 : undefined).includes('*') ? undefined : glob;
+  const whole = segs.length <= 1 && !path.endsWith('/');
+  // The part taken from the request must be literal: a `*` there (even `/**` itself) would read wider than it is.
+  const literal = whole ? path : `/${segs[0]}`;
+  if (literal.includes('*')) return undefined;
+  return whole ? path : `${literal}/**`;
 }

@@ -265,6 +265,8 @@ export function streamHeadersBlock(h: StreamHeaders, secure: boolean, rule: Rule
   }
   const path = h[':path'];
   if (typeof method !== 'string' || typeof path !== 'string' || method === '') return streamFramingBlock('h2-pseudo-header', 'The HTTP/2 request lacks :method or :path.', rule);
+  // As on HTTP/1.1: methods are case-sensitive, and a lower-case "trace" must not slip past the refused methods.
+  if (/[a-z]/.test(method)) return streamFramingBlock('h2-method', `The HTTP/2 :method "${method.slice(0, 20)}" is not upper-case; HTTP methods are case-sensitive (send ${method.slice(0, 20).toUpperCase()}).`, rule);
   if (path.charCodeAt(0) !== 47 /* / */) return streamFramingBlock('h2-path', `The HTTP/2 :path (${path.slice(0, 100)}) is not a path starting with "/".`, rule);
   const scheme = h[':scheme'];
   if (scheme !== (secure ? 'https' : 'http')) return streamFramingBlock('h2-scheme', `The HTTP/2 :scheme (${String(scheme).slice(0, 20)}) is not the session's (${secure ? 'https' : 'http'}).`, rule);
@@ -286,7 +288,7 @@ export function gateStream(d: Decision, h: StreamHeaders, host: string, port: nu
   if ('reason' in a) return a;
   const dropAuth = a.rule.auth !== undefined;
   const headers: Record<string, string | string[]> = { ':method': method, ':path': a.fwd, ':scheme': 'https', ':authority': hostPort(host, port, true) };
-  let scan = a.fwd;
+  let scan = method + ' ' + a.fwd;
   for (const k of Object.keys(h)) {
     const v = h[k];
     if (v === undefined || k.charCodeAt(0) === 58 || H2_DROP.has(k) || (dropAuth && k === 'authorization')) continue;

@@ -1,3 +1,5 @@
+// One file: a session and its streams share one lifecycle (settings, flow control, GOAWAY, the stream table), and
+// splitting it would pass that state across files; the upstream leg is h2upstream.ts.
 // HTTP/2 inside an intercepted session (the agent's leg): node:http2 serves the decrypted TLS socket (its framing,
 // HPACK and flow control; no hand-written parser), and each stream is one request, decided and logged on its own
 // exactly as an HTTP/1.1 request inside the session is (gate.ts: gateStream; record.ts: one event, with

@@ -47,6 +47,7 @@ export class DecisionRecorder {
     if (type === 'block') {
       shown = redact(shown);
       path = redact(path);
+      method = redact(method);
       if (detail !== undefined) detail = redact(detail);
     }
     const n = rule ? this.namesOf(rule) : undefined;

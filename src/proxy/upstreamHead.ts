@@ -14,7 +14,7 @@ for (const n of [...HOP, 'authorization']) CHECK_LEN[n.length] = 1;
 export interface UpstreamHead {
   /** The head up to (not including) the blank line that ends it: credentials may still be added. */
   head: string;
-  /** What the data-loss guard scans: the forwarded target and header lines, "\n"-separated. */
+  /** What the data-loss guard scans: the method and forwarded target, then the header lines, "\n"-separated. */
   scan: string;
 }
 
@@ -26,7 +26,7 @@ export function upstreamHead(req: RequestHead, fwd: string, host: string, port: 
   const upgrade = req.upgrade !== undefined && req.connection.includes('upgrade');
   const extraHop = req.connection.length > 0 ? req.connection : undefined;
   let head = `${req.method} ${fwd} HTTP/1.${req.minor}\r\nHost: ${hostPort(host, port, secure)}\r\n`;
-  let scan = fwd;
+  let scan = req.method + ' ' + fwd; // the method too: it is the agent's bytes like the rest
   const raw = req.headers;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];

@@ -159,6 +159,20 @@ describe('refused with a 403 on the stream (node:http2 lets these through)', () 
     assert.equal(proxy.decisions().find((e) => e.method === 'CONNECT')?.detail, 'h2-connect');
   });
 
+  test('a lower-case :method (a "trace" that would slip past the refused methods) gets a 403 with the reason; nothing forwarded', async () => {
+    const s = await h2Via(proxy.address.port, 'h2.test', P);
+    const before = up.seen.length;
+    for (const m of ['trace', 'get']) {
+      const r = await h2Request(s, { ':method': m, ':path': `/echo/lower-${m}` });
+      assert.equal(r.status, 403, m);
+      assert.match(r.body.toString(), /not upper-case/);
+      assert.equal(proxy.decisions().find((e) => e.path === `/echo/lower-${m}`)?.detail, 'h2-method');
+    }
+    assert.equal((await h2Request(s, { ':method': 'TRACE', ':path': '/echo/trace-upper' })).status, 403, 'TRACE itself is refused');
+    s.close();
+    assert.equal(up.seen.length, before, 'nothing reached the upstream');
+  });
+
   test('the session advertises the bounds: 128 concurrent streams, a 32 KiB header list', async () => {
     const s = await h2Via(proxy.address.port, 'h2.test', P);
     await new Promise<void>((r) => s.once('remoteSettings', () => r()));

@@ -248,6 +248,7 @@ describe('F6: the guard scans what is forwarded', () => {
     ['a header name', (p) => `GET http://api.test:${p}/ok/h HTTP/1.1\r\nHost: api.test:${p}\r\n${GH}: 1\r\n\r\n`],
     ['the host name, no Host header', (p) => `GET http://${GH.toLowerCase()}.wild.test:${p}/ HTTP/1.1\r\n\r\n`],
     ['a lower-cased AWS key id as a DNS label', (p) => `GET http://${'AKIA' + 'Z7ABCDEFGHIJKLMN'.toLowerCase()}.wild.test:${p}/ HTTP/1.1\r\n\r\n`],
+    ['an AWS key id as the method', (p) => `${'AKIA' + 'Z7ABCDEFGHIJKLMN'} http://api.test:${p}/ok/m HTTP/1.1\r\nHost: api.test:${p}\r\n\r\n`],
     ['an encoded body', (p) => `POST http://api.test:${p}/upload HTTP/1.1\r\nHost: api.test:${p}\r\nContent-Length: ${8 + GH.length + 2}\r\n\r\ntoken=${GH.replace('_', '%5F')}&x`],
   ];
   for (const [what, request] of cases) {
@@ -259,6 +260,7 @@ describe('F6: the guard scans what is forwarded', () => {
       assert.equal(plain.raw().length, before);
       assert.ok(!lookups.slice(lookedUp).some((h) => h.includes('ghp') || h.includes('akia')), 'no DNS lookup of the name');
       assert.ok(!got.includes(GH));
+      assert.ok(!got.includes('AKIAZ7') && !JSON.stringify(proxy.decisions().at(-1)).includes('AKIAZ7'), 'the key id is in neither the 403 nor the event');
     });
   }
 
