@@ -8,6 +8,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { PendingEvent, ProxyEvent, ResolvedEvent } from '../../src/policy/events';
+import { parsePolicy } from '../../src/policy';
+import { EventLog } from '../../src/proxy/events';
+import { HoldQueue, type HeldRequest } from '../../src/proxy/hold';
 import { controlClientRequest } from './holdHelpers';
 import { curl, startTestProxy, startUpstream, tmpDir, type CurlResult, type TestProxy, type Upstream } from './helpers';
 
@@ -189,6 +192,40 @@ describe('timeouts and caps', () => {
     } finally {
       await proxy.close(500);
     }
+  });
+
+  test('a temporary allow survives a policy reload (it lives in the proxy, not in the file)', async () => {
+    const proxy = await startTestProxy(policy());
+    try {
+      assert.equal(proxy.control({ op: 'add', entries: [{ id: 't-r', kind: 'allow', host: `api.test:${S}`, private: true, created: Date.now() }] }).ok, true);
+      assert.equal(proxy.reload(policy().replace('allow:\n', 'allow:\n  - host: unrelated.test\n')).ok, true);
+      assert.deepEqual(proxy.control({ op: 'state' }).temporary!.map((e) => e.id), ['t-r']);
+      const r = await curl(proxy.url, `https://api.test:${S}/after-reload`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.status, 200, r.stderr);
+      assert.match(r.body, /after-reload/);
+      const d = proxy.decisions().filter((e) => e.host === 'api.test').at(-1);
+      assert.deepEqual([d?.type, d?.rule], ['allow', 'temporary t-r'], 'allowed by the temporary entry, not held');
+    } finally {
+      await proxy.close(500);
+    }
+  });
+
+  test('past the total cap a request is refused at once with hold-full (any host)', () => {
+    const events: ProxyEvent[] = [];
+    const p = parsePolicy(policy()).policy!;
+    const q = new HoldQueue(new EventLog(null, (e) => events.push(e)), () => p, { total: 3, perHost: 250 });
+    const refused: string[] = [];
+    const req = (host: string): HeldRequest => ({ host, port: 443, method: 'GET', path: '/', due: Date.now() + 30_000, retry: () => 'held', refuse: (b) => refused.push(`${host} ${b.reason} ${b.detail}`) });
+    for (const h of ['a.test', 'b.test', 'c.test']) assert.equal(q.hold(req(h)), undefined);
+    const full = q.hold(req('d.test'));
+    assert.equal(full?.reason, 'no-decision');
+    assert.equal(full?.detail, 'hold-full');
+    assert.match(full!.message, /^3 requests are already waiting/);
+    assert.equal(q.size, 3);
+    assert.equal(q.list().length, 3, 'the refused one raised no pending group');
+    q.close();
+    assert.deepEqual(refused.sort(), ['a.test no-decision timeout', 'b.test no-decision timeout', 'c.test no-decision timeout']);
   });
 
   test('past the per-host cap a request is refused at once with hold-full', async () => {

@@ -1,7 +1,7 @@
 // The pure part of "ask instead of fail" (issue 17): the policy keys onUnknown / askTimeout with line and
 // column errors, which reasons may be held, temporary entries as rules, durations.
 import { describe, test } from 'node:test';
-import { answerChoices, HELD_BUTTONS, heldDescription, heldMessage, narrowestSpec, PendingStore } from '../../src/extension/logic/pending';
+import { answerChoices, HELD_BUTTONS, heldDescription, heldMessage, narrowestSpec, PendingStore, temporaryDescription } from '../../src/extension/logic/pending';
 import assert from 'node:assert/strict';
 import { allowChoices, idnNote, mixedScript, uploadKind, UPLOAD_HOST_LIST, decide, entryKey, formatRemaining, isAskable, parseDuration, parsePolicy, ruleLabel, temporaryRule, withTemporaryAllows } from '../../src/policy';
 
@@ -129,5 +129,12 @@ describe('held requests in the editor (pure)', () => {
     s.apply(ev(1));
     s.apply({ type: 'resolved', time: '', host: 'api.example.com', port: 443, outcome: 'allowed', count: 1 });
     assert.equal(s.waiting(now), 0);
+  });
+
+  test('a temporary entry in the sidebar: its kind, scope and the time left (or until the cage stops)', () => {
+    const now = Date.parse('2026-12-03T14:00:00Z');
+    assert.equal(temporaryDescription({ id: 't-1', kind: 'allow', host: 'api.example.com', created: now, expires: now + 5 * 60_000 }, now), 'allow · 5 min left');
+    assert.equal(temporaryDescription({ id: 't-2', kind: 'allow', host: 'api.example.com', methods: ['GET'], paths: ['/v1/**'], created: now, expires: now + 42_000 }, now), 'allow GET /v1/** · 42 s left');
+    assert.equal(temporaryDescription({ id: 't-3', kind: 'deny', host: 'x.example.com', created: now }, now), 'deny · until the cage stops');
   });
 });
