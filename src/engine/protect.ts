@@ -196,7 +196,7 @@ export function strictlyInside(child: string, parent: string): boolean {
 }
 
 /** The content of the commondir placeholder: this git folder itself. */
-export const COMMONDIR_SELF = '.\n';
+const COMMONDIR_SELF = '.\n';
 
 /** The targets for one git folder (its config, hooks, info, modules, worktrees, hooksPath, includes, runners). */
 function gitDirTargets(g: GitDirFacts, input: ProtectInput, out: Target[]): void {

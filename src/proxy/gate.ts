@@ -8,7 +8,7 @@
 import { canonicalHost, classifyAddress, ruleLabel, secretEnvName } from '../policy';
 import type { Decision, ReasonCode, Rule } from '../policy/types';
 import { findSecret, urlDecodeForScan } from './dlp';
-import type { RequestHead } from './http1';
+import { methodCaseProblem, type RequestHead } from './http1';
 import type { ClientHelloResult } from './sni';
 import { display, hostPort, isLiteral, parseAuthority, safePath } from './target';
 import { upstreamHead } from './upstreamHead';
@@ -266,7 +266,8 @@ export function streamHeadersBlock(h: StreamHeaders, secure: boolean, rule: Rule
   const path = h[':path'];
   if (typeof method !== 'string' || typeof path !== 'string' || method === '') return streamFramingBlock('h2-pseudo-header', 'The HTTP/2 request lacks :method or :path.', rule);
   // As on HTTP/1.1: methods are case-sensitive, and a lower-case "trace" must not slip past the refused methods.
-  if (/[a-z]/.test(method)) return streamFramingBlock('h2-method', `The HTTP/2 :method "${method.slice(0, 20)}" is not upper-case; HTTP methods are case-sensitive (send ${method.slice(0, 20).toUpperCase()}).`, rule);
+  const caseProblem = methodCaseProblem(method, 'The HTTP/2 :method');
+  if (caseProblem) return streamFramingBlock('h2-method', `${caseProblem}.`, rule);
   if (path.charCodeAt(0) !== 47 /* / */) return streamFramingBlock('h2-path', `The HTTP/2 :path (${path.slice(0, 100)}) is not a path starting with "/".`, rule);
   const scheme = h[':scheme'];
   if (scheme !== (secure ? 'https' : 'http')) return streamFramingBlock('h2-scheme', `The HTTP/2 :scheme (${String(scheme).slice(0, 20)}) is not the session's (${secure ? 'https' : 'http'}).`, rule);

@@ -1,5 +1,3 @@
-// One file: a session and its streams share one lifecycle (settings, flow control, GOAWAY, the stream table), and
-// splitting it would pass that state across files; the upstream leg is h2upstream.ts.
 // HTTP/2 inside an intercepted session (the agent's leg): node:http2 serves the decrypted TLS socket (its framing,
 // HPACK and flow control; no hand-written parser), and each stream is one request, decided and logged on its own
 // exactly as an HTTP/1.1 request inside the session is (gate.ts: gateStream; record.ts: one event, with
@@ -10,6 +8,9 @@
 //
 // Limits (what the HTTP/1.1 framing rules are for HTTP/1.1): the header list (32 KiB, 128 pairs), the streams
 // open at once (128), the session's memory, and client resets (rapid reset): a session past a limit is torn down.
+//
+// One file: a session and its streams share one lifecycle (settings, flow control, GOAWAY, the stream table), and
+// splitting it would pass that state across files; the upstream leg is h2upstream.ts.
 import * as http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type * as tls from 'node:tls';

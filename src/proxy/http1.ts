@@ -64,7 +64,15 @@ export function encodeHighBytes(target: string): string {
   return out;
 }
 
-/** True when the method has a lower-case letter: methods are case-sensitive, "get" is not GET. */
+/**
+ * What is wrong with a method that has a lower-case letter (methods are case-sensitive, "get" is not GET), named
+ * `what` in the sentence; undefined when it has none. HTTP/1.1 (below) and HTTP/2 (gate.streamHeadersBlock) share it.
+ */
+export function methodCaseProblem(method: string, what: string): string | undefined {
+  if (!hasLowerCase(method)) return undefined;
+  return `${what} "${method.slice(0, 20)}" is not upper-case; HTTP methods are case-sensitive (send ${method.slice(0, 20).toUpperCase()})`;
+}
+
 function hasLowerCase(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -152,7 +160,8 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead {
   if (!isToken(method)) throw new HeadError('invalid method');
   // Servers compare methods case-sensitively: matching "get" as GET while forwarding "get" would decide one
   // request and send another.
-  if (hasLowerCase(method)) throw new HeadError(`the method "${method.slice(0, 20)}" is not upper-case; HTTP methods are case-sensitive (send ${method.slice(0, 20).toUpperCase()})`);
+  const caseProblem = methodCaseProblem(method, 'the method');
+  if (caseProblem) throw new HeadError(caseProblem);
   if (target.length === 0 || target.includes(' ') || BAD_VALUE.test(target)) throw new HeadError('invalid request target');
   target = encodeHighBytes(target);
   let minor: number;
